@@ -1,0 +1,221 @@
+"""The LLM teachers against fake servers on 127.0.0.1, driven by the real `anthropic` and `openai` SDK clients.
+
+Each test scripts the answers a server gives (status, JSON body, headers), runs a teacher against it and checks
+what the teacher returns, what it sent, what it cached and what it counted as spent. Nothing leaves loopback.
+"""
+import http.server, json, threading
+from pathlib import Path
+
+import pytest
+
+from pgkd_nb.data import load_task, DEMO_TASK
+from pgkd_nb.prompt import PGKDRequest
+from pgkd_nb.reply import rows_to_reply
+from pgkd_nb.teacher import BudgetExceeded, CacheMiss, TeacherError, make_teacher
+
+KEY = 'sk-ant-test-SENTINEL-7f3a9c'          # a fake key that must never be written anywhere
+TASK = load_task(DEMO_TASK)
+ROWS = TASK.train[100:132]                   # real labelled rows as the teacher's answer
+REQ = PGKDRequest(task=TASK.name, labels=TASK.labels, few_shot=TASK.train[:16], n=32, seed=3)
+FAST = dict(max_retries=2, timeout=10)
+
+
+# ---- fake servers ----------------------------------------------------------------------------------------
+
+def anthropic_ok(text, usage=(1200, 800), stop='end_turn'):
+    return 200, {'id': 'msg_test', 'type': 'message', 'role': 'assistant', 'model': 'claude-sonnet-5-5',
+                 'content': [{'type': 'text', 'text': text}], 'stop_reason': stop, 'stop_sequence': None,
+                 'usage': {'input_tokens': usage[0], 'output_tokens': usage[1]}}, {}
+
+def openai_ok(text, usage=(900, 700)):
+    body = {'id': 'chatcmpl-test', 'object': 'chat.completion', 'created': 0, 'model': 'qwen',
+            'choices': [{'index': 0, 'finish_reason': 'stop', 'message': {'role': 'assistant', 'content': text}}]}
+    if usage: body['usage'] = {'prompt_tokens': usage[0], 'completion_tokens': usage[1], 'total_tokens': sum(usage)}
+    return 200, body, {}
+
+def error(status, kind='api_error'):
+    "An error answer that asks for a 1 ms wait before the retry (keeps the SDK's backoff out of the tests)."
+    return status, {'type': 'error', 'error': {'type': kind, 'message': f'scripted {status}'}}, {'retry-after-ms': '1'}
+
+
+class FakeServer:
+    "A threaded HTTP server on a free loopback port that gives scripted answers and records the requests."
+    def __init__(self, answers):
+        self.answers, self.requests = list(answers), []
+        server = self
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get('content-length', 0)))
+                server.requests.append({'path': self.path, 'headers': {k.lower(): v for k, v in self.headers.items()}, 'body': json.loads(body or b'{}')})
+                status, payload, headers = server.answers.pop(0) if server.answers else error(500)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for k, v in {'content-type': 'application/json', 'content-length': str(len(data)), **headers}.items():
+                    self.send_header(k, v)
+                self.end_headers(); self.wfile.write(data)
+            def log_message(self, *a): pass
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = f'http://127.0.0.1:{self.httpd.server_port}'
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True)
+
+    def __enter__(self): self.thread.start(); return self
+    def __exit__(self, *exc):
+        self.httpd.shutdown(); self.httpd.server_close(); self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def env(monkeypatch):
+    monkeypatch.setenv('ANTHROPIC_API_KEY', KEY)
+    for var in ('ANTHROPIC_BASE_URL', 'OPENAI_BASE_URL', 'OPENAI_API_KEY', 'AWS_PROFILE'): monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv('AWS_ACCESS_KEY_ID', 'AKIDTESTONLY'); monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', 'secret-test-only')
+    monkeypatch.setenv('AWS_REGION', 'us-east-1'); monkeypatch.setenv('AWS_EC2_METADATA_DISABLED', 'true')
+
+
+def anthropic_teacher(srv, **kw): return make_teacher('anthropic', base_url=srv.url, **FAST, **kw)
+def openai_teacher(srv, **kw): return make_teacher('openai', model='qwen', base_url=srv.url + '/v1', **FAST, **kw)
+
+
+# ---- Anthropic Messages API ------------------------------------------------------------------------------
+
+def test_anthropic_good_reply(env):
+    with FakeServer([anthropic_ok(rows_to_reply(ROWS))]) as srv:
+        t = anthropic_teacher(srv)
+        r = t.generate(REQ)
+    assert (r.rows, r.rejects, r.cached, r.teacher, r.model, r.simulated) == (ROWS, {}, False, 'anthropic', 'claude-sonnet-5-5', False)
+    assert r.usage == {'input_tokens': 1200, 'output_tokens': 800}
+    assert r.cost_usd == pytest.approx((1200*2.0 + 800*10.0)/1e6)          # usage → cost at the dated price table
+    (sent,) = srv.requests
+    assert sent['path'] == '/v1/messages'
+    assert KEY in (sent['headers'].get('x-api-key'), sent['headers'].get('authorization', '').removeprefix('Bearer '))
+    assert sent['body']['model'] == 'claude-sonnet-5-5' and sent['body']['max_tokens'] == 8192
+    assert 'temperature' not in sent['body']                                # None = the model's default
+    assert '32 new training samples' in sent['body']['messages'][0]['content']
+    assert (t.ledger.calls, t.ledger.failed, t.ledger.output_tokens) == (1, 0, 800)
+
+def test_anthropic_temperature_is_sent(env):
+    with FakeServer([anthropic_ok('[]')]) as srv: anthropic_teacher(srv, temperature=0.7).generate(REQ)
+    assert srv.requests[0]['body']['temperature'] == 0.7
+
+def test_prose_around_json(env):
+    text = 'Sure! Here are 32 new samples for the student:\n```json\n' + rows_to_reply(ROWS) + '\n```\nGood luck [with training].'
+    with FakeServer([anthropic_ok(text)]) as srv: r = anthropic_teacher(srv).generate(REQ)
+    assert r.rows == ROWS and r.rejects == {} and r.raw == text
+
+def test_truncated_json_keeps_complete_rows(env):
+    full = rows_to_reply(ROWS)
+    cut = full[:full.rindex('"label"')]                                     # the token limit hit the last row
+    with FakeServer([anthropic_ok(cut, usage=(1200, 4096), stop='max_tokens')]) as srv: r = anthropic_teacher(srv).generate(REQ)
+    assert r.rows == ROWS[:-1] and r.rejects == {'truncated': 1}
+
+def test_unknown_labels_and_leaks_are_rejected(env):
+    items = [dict(ROWS[0]), {'text': ROWS[1]['text'], 'category': ROWS[1]['label'].lower()},
+             {'text': 'a brand new headline about stars', 'label': 'ASTROLOGY'},
+             {'text': 'another new headline', 'label': 'world'},               # WORLD NEWS or WORLDPOST: ambiguous
+             {'text': TASK.test[0]['text'].upper(), 'label': TASK.test[0]['label']},
+             {'text': TASK.train[0]['text'], 'label': TASK.train[0]['label']}]
+    with FakeServer([anthropic_ok(json.dumps(items))]) as srv:
+        r = anthropic_teacher(srv).generate(REQ, history_texts=[TASK.train[0]['text']], blocked_texts=[x['text'] for x in TASK.test])
+    assert r.rows == ROWS[:2]
+    assert r.rejects == {'unknown_label': 2, 'blocked': 1, 'in_history': 1}
+    assert [x['reason'] for x in r.rejected] == ['unknown_label', 'unknown_label', 'blocked', 'in_history']
+
+def test_429_then_success(env):
+    with FakeServer([error(429, 'rate_limit_error'), anthropic_ok(rows_to_reply(ROWS))]) as srv:
+        t = anthropic_teacher(srv)
+        r = t.generate(REQ)
+    assert len(srv.requests) == 2 and r.rows == ROWS
+    assert (t.ledger.calls, t.ledger.failed) == (1, 0)
+
+def test_500_until_retries_run_out(env, tmp_path):
+    with FakeServer([error(500)] * 5) as srv:
+        t = anthropic_teacher(srv, cache_dir=tmp_path/'cache')
+        with pytest.raises(TeacherError, match=r'anthropic teacher \(claude-sonnet-5-5\): the request failed: InternalServerError'):
+            t.generate(REQ)
+    assert len(srv.requests) == 3                                           # 1 try + max_retries=2
+    assert not (tmp_path/'cache').exists() or not any((tmp_path/'cache').iterdir())   # nothing cached
+    assert (t.ledger.calls, t.ledger.failed, t.ledger.cost_usd, t.ledger.output_tokens) == (0, 1, 0.0, 0)
+
+def test_missing_key_is_one_clear_error(env, monkeypatch):
+    monkeypatch.delenv('ANTHROPIC_API_KEY')
+    with pytest.raises(TeacherError, match='ANTHROPIC_API_KEY is not set'): make_teacher('anthropic')
+
+
+# ---- cache, budget, replay -------------------------------------------------------------------------------
+
+def test_rerun_from_cache_costs_nothing_and_key_is_never_saved(env, tmp_path):
+    cache = tmp_path/'cache'
+    with FakeServer([anthropic_ok(rows_to_reply(ROWS))]) as srv:
+        r1 = anthropic_teacher(srv, cache_dir=cache).generate(REQ)
+        t2 = anthropic_teacher(srv, cache_dir=cache)
+        r2 = t2.generate(REQ)
+    assert len(srv.requests) == 1                                           # the second run never called the server
+    assert (r2.rows, r2.raw, r2.usage, r2.cached, r2.cost_usd) == (r1.rows, r1.raw, r1.usage, True, 0.0)
+    assert (t2.ledger.calls, t2.ledger.cached, t2.ledger.cost_usd) == (0, 1, 0.0)
+    files = list(cache.iterdir())
+    assert len(files) == 1 and files[0].suffix == '.json'
+    rec = json.loads(files[0].read_text())
+    assert rec['raw'] == r1.raw and rec['params'] == {'temperature': None, 'max_tokens': 8192, 'seed': 3}
+    for f in tmp_path.rglob('*'):
+        if f.is_file(): assert KEY not in f.read_text(errors='replace') and 'x-api-key' not in f.read_text(errors='replace')
+    assert KEY not in repr(r1) + repr(r2)
+
+def test_budget_stops_before_the_call(env):
+    with FakeServer([anthropic_ok(rows_to_reply(ROWS))]) as srv:
+        t = anthropic_teacher(srv, budget_usd=0.05)                          # 8192 output tokens alone may cost $0.082
+        with pytest.raises(BudgetExceeded, match=r'budget \$0.05'): t.generate(REQ)
+        assert srv.requests == []
+        t = anthropic_teacher(srv, budget_usd=0.03, max_tokens=2000)
+        t.generate(REQ)                                                     # fits (at most ~$0.024); $0.0104 spent
+        with pytest.raises(BudgetExceeded, match=r'\$0.0104 spent'):
+            t.generate(PGKDRequest(TASK.name, TASK.labels, TASK.train[16:32]))
+    assert len(srv.requests) == 1
+
+def test_replay_answers_from_the_recording_only(env, tmp_path):
+    with FakeServer([anthropic_ok(rows_to_reply(ROWS))]) as srv: anthropic_teacher(srv, cache_dir=tmp_path).generate(REQ)
+    rp = make_teacher('replay', cache_dir=tmp_path)                          # teacher='anthropic', its default model
+    r = rp.generate(REQ)
+    assert (r.rows, r.cached, r.teacher) == (ROWS, True, 'anthropic')
+    with pytest.raises(CacheMiss, match='no recorded reply [0-9a-f]{64}'):
+        rp.generate(PGKDRequest(TASK.name, TASK.labels, TASK.train[16:32]))
+
+
+# ---- Amazon Bedrock (same SDK, SigV4-signed, /model/{id}/invoke) -----------------------------------------
+
+def test_bedrock_good_reply(env):
+    with FakeServer([error(429, 'ThrottlingException'), anthropic_ok(rows_to_reply(ROWS), usage=(1000, 1000))]) as srv:
+        t = make_teacher('bedrock', base_url=srv.url, **FAST)
+        r = t.generate(REQ)
+    assert r.rows == ROWS and (r.teacher, r.model) == ('bedrock', 'anthropic.claude-3-sonnet-20240229-v1:0')
+    assert r.cost_usd == pytest.approx((1000*3.0 + 1000*15.0)/1e6)
+    sent = srv.requests[-1]
+    assert sent['path'] == '/model/anthropic.claude-3-sonnet-20240229-v1:0/invoke'
+    assert sent['body']['anthropic_version'] and 'model' not in sent['body'] and sent['body']['max_tokens'] == 4096
+    assert sent['headers']['authorization'].startswith('AWS4-HMAC-SHA256') and len(srv.requests) == 2
+
+
+# ---- OpenAI-compatible servers (vLLM, llama.cpp, Ollama) -------------------------------------------------
+
+def test_openai_good_reply_and_cost(env):
+    with FakeServer([openai_ok('```json\n' + rows_to_reply(ROWS) + '\n```')]) as srv:
+        t = openai_teacher(srv, prices={'qwen': (0.5, 1.5)}, temperature=0.2)
+        r = t.generate(REQ)
+    assert (r.rows, r.teacher, r.model) == (ROWS, 'openai', 'qwen')
+    assert r.usage == {'input_tokens': 900, 'output_tokens': 700}
+    assert r.cost_usd == pytest.approx((900*0.5 + 700*1.5)/1e6)
+    (sent,) = srv.requests
+    assert sent['path'] == '/v1/chat/completions'
+    assert {k: sent['body'][k] for k in ('model', 'max_tokens', 'seed', 'temperature')} == {'model': 'qwen', 'max_tokens': 4096, 'seed': 3, 'temperature': 0.2}
+
+def test_openai_unpriced_model_costs_nothing_and_missing_usage_is_estimated(env):
+    with FakeServer([openai_ok(rows_to_reply(ROWS), usage=None)]) as srv: r = openai_teacher(srv).generate(REQ)
+    assert r.rows == ROWS and r.cost_usd == 0.0
+    assert r.usage['estimated'] and r.usage['input_tokens'] > 100 and r.usage['output_tokens'] > 100
+
+def test_openai_429_then_success_and_500_exhausted(env, tmp_path):
+    with FakeServer([error(429), openai_ok(rows_to_reply(ROWS)), *[error(503)] * 3]) as srv:
+        t = openai_teacher(srv, cache_dir=tmp_path)
+        assert t.generate(REQ).rows == ROWS
+        with pytest.raises(TeacherError, match=r'openai teacher \(qwen\): the request failed'):
+            t.generate(PGKDRequest(TASK.name, TASK.labels, TASK.train[16:32]))
+    assert len(srv.requests) == 5 and len(list(tmp_path.iterdir())) == 1   # only the success was cached
+    assert (t.ledger.calls, t.ledger.failed) == (1, 1)
