@@ -9,7 +9,7 @@ from collections import Counter
 
 # %% auto #0
 __all__ = ['TEXT_KEYS', 'LABEL_KEYS', 'find_json_list', 'repair_json_list', 'row_fields', 'label_key', 'normalize_label',
-           'text_key', 'parse_rows', 'rows_to_reply']
+           'loose_text', 'parse_rows', 'rows_to_reply']
 
 # %% ../nbs/04a_reply.ipynb #ae7bb811
 _DECODER = json.JSONDecoder()
@@ -80,7 +80,7 @@ def normalize_label(label, labels) -> str|None:
 # %% ../nbs/04a_reply.ipynb #0a948982
 _PUNCT = re.compile(r'[^\w\s]|_')
 
-def text_key(s: str) -> str:
+def loose_text(s: str) -> str:
     "`s` NFKC-folded, lower-cased, punctuation (and symbols) removed, whitespace collapsed."
     return ' '.join(_PUNCT.sub('', unicodedata.normalize('NFKC', s).lower()).split())
 
@@ -92,13 +92,13 @@ def parse_rows(raw, labels, history_texts=(), blocked_texts=(), max_chars=2000) 
     if items is None:
         items = repair_json_list(raw)
         rejects['no_json' if items is None else 'truncated'] += 1
-    blocked = {text_key(t) for t in blocked_texts}
-    history = {text_key(t) for t in history_texts}
+    blocked = {loose_text(t) for t in blocked_texts}
+    history = {loose_text(t) for t in history_texts}
     seen = set()
     for item in items or ():
         text, label = row_fields(item)
         text = text.strip() if text is not None else None
-        key = text_key(text) if text else ''
+        key = loose_text(text) if text else ''
         name = normalize_label(label, labels)
         reason = ('not_object' if not isinstance(item, dict) else 'no_text' if text is None
                   else 'empty_text' if not key else 'too_long' if len(text) > max_chars

@@ -8,7 +8,7 @@ import time
 import numpy as np
 from fastcore.basics import patch_to
 from .prompt import PGKDRequest
-from .reply import parse_rows, rows_to_reply, text_key
+from .reply import parse_rows, rows_to_reply, loose_text
 from .teacher import TeacherReply, register_teacher, make_teacher
 
 # %% auto #0
@@ -87,7 +87,7 @@ class SimulatedTeacher:
         self.pool = [r for r in pool if r['label'] in lid]
         self.texts = [r['text'] for r in self.pool]
         self.y = np.array([lid[r['label']] for r in self.pool])
-        self.key2idx = {text_key(t): i for i, t in enumerate(self.texts)}
+        self.key2idx = {loose_text(t): i for i, t in enumerate(self.texts)}
         self.embed = embed or tfidf_embedder(self.texts)
         self.used = np.zeros(len(self.pool), bool)
         self.model = f'pool:{rule}'
@@ -138,7 +138,7 @@ def generate(self, req: PGKDRequest, history_texts=(), blocked_texts=()) -> Teac
     "Answer `req` with pool rows, as JSON text parsed by `parse_rows`."
     t0 = time.time()
     for t in history_texts:                                # pool rows already in the history are out (resume-safe)
-        i = self.key2idx.get(text_key(t))
+        i = self.key2idx.get(loose_text(t))
         if i is not None: self.used[i] = True
     free = ~self.used
     rng = np.random.default_rng([self.seed, req.seed, req.step])
