@@ -17,6 +17,7 @@ from .student import (Student, make_config, resolve_checkpoint, tiny_checkpoint,
 from . import prompt as _prompt
 from .prompt import zero_shot_prompt, count_tokens, parse_zero_shot
 from .teacher import PRICES, PRICES_DATE, price_of
+from .loop import cpu_name
 
 # %% auto #0
 __all__ = ['INSTANCE_PRICES', 'INSTANCE_PRICES_NOTE', 'ZERO_SHOT_MODELS', 'PAPER_TABLE5', 'INT8_SCHEME', 'CPU_PLAN', 'GPU_PLAN',
@@ -41,10 +42,7 @@ def batch_cost(seconds, usd_per_hour) -> float:
 # %% ../nbs/06_bench.ipynb #f5b8dcfa
 def hardware() -> dict:
     "What this machine is: CPU model, cores, torch threads and version, GPU, load average."
-    cpu = platform.processor() or platform.machine()
-    try: cpu = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): pass
-    return {'cpu': cpu, 'cores': os.cpu_count(), 'torch_threads': torch.get_num_threads(), 'torch': torch.__version__,
+    return {'cpu': cpu_name(), 'cores': os.cpu_count(), 'torch_threads': torch.get_num_threads(), 'torch': torch.__version__,
             'transformers': transformers.__version__, 'python': platform.python_version(),
             'cuda': torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             'load_avg': [round(x, 2) for x in os.getloadavg()] if hasattr(os, 'getloadavg') else None}
