@@ -22,8 +22,9 @@ from .loop import cpu_name
 # %% auto #0
 __all__ = ['INSTANCE_PRICES', 'INSTANCE_PRICES_NOTE', 'ZERO_SHOT_MODELS', 'PAPER_TABLE5', 'CPU_PLAN', 'GPU_PLAN', 'QUICK_PLAN',
            'batch_cost', 'hardware', 'time_runs', 'summarize', 'peak_memory', 'bench_model', 'variants', 'text_batches',
-           'time_inference', 'time_training', 'bench_rows', 'use_threads', 'bench_student', 'int8_accuracy',
-           'bench_modes', 'bench_zero_shot', 'render_table5', 'run_bench', 'bench_parser', 'bench_main']
+           'time_inference', 'time_training', 'bench_rows', 'use_threads', 'bench_student', 'int8_twin',
+           'int8_accuracy', 'bench_modes', 'bench_zero_shot', 'render_table5', 'run_bench', 'bench_parser',
+           'bench_main']
 
 # %% ../nbs/06_bench.ipynb #55dac254
 INSTANCE_PRICES = {'cpu': ('m5.4xlarge', 0.768), 'cuda': ('g5.4xlarge', 1.624)}   # USD per hour
@@ -184,6 +185,12 @@ def bench_student(checkpoint='default', max_lens=(128, 512), batch=64, n_batches
     return out
 
 # %% ../nbs/06_bench.ipynb #ffc2a381
+def int8_twin(student) -> Student:
+    "A second student with `student`'s current weights that predicts with `quantize='int8'`; `student` is untouched."
+    q = Student(student.labels, replace(student.cfg, quantize='int8'))
+    q.model.load_state_dict(student.model.state_dict())
+    return q
+
 def int8_accuracy(task, checkpoint='default', n_train=500, n_test=1200, max_len=128, seed=0, threads=None, preset='cpu') -> dict:
     "Test accuracy of a student trained in fp32, predicting in fp32 vs with `quantize='int8'` (same weights)."
     d0, test = sample_d0(task, n=min(n_train, len(task.train)), seed=seed), stratified_sample(task.test, n_test, seed)[0]
@@ -192,7 +199,7 @@ def int8_accuracy(task, checkpoint='default', n_train=500, n_test=1200, max_len=
         use_threads(threads); s.fit(d0.train, d0.val)
         xt, y = [r['text'] for r in test], s.y(test)
         t = time.perf_counter(); p32 = s.predict_proba(xt); s32 = time.perf_counter() - t
-        q = Student(task.labels, replace(s.cfg, quantize='int8')); q.model.load_state_dict(s.model.state_dict()); use_threads(threads)
+        q = int8_twin(s); use_threads(threads)
         t = time.perf_counter(); p8 = q.predict_proba(xt); s8 = time.perf_counter() - t
     m32, m8 = metrics(p32, y, task.labels), metrics(p8, y, task.labels)
     gain, loss = int(((p8.argmax(1) == y) & (p32.argmax(1) != y)).sum()), int(((p8.argmax(1) != y) & (p32.argmax(1) == y)).sum())

@@ -12,7 +12,7 @@ from .data import load_task, stratified_sample, sample_d0, DEMO_TASK
 from .student import Student, make_config, tiny_checkpoint
 from .fast import threads, length_batches
 from .loop import RunConfig, run_pgkd, read_json, step_path
-from .bench import hardware, bench_rows, int8_accuracy, use_threads
+from .bench import hardware, bench_rows, int8_accuracy, int8_twin, use_threads, _f
 
 # %% auto #0
 __all__ = ['STEP_SETTINGS', 'comparison', 'rate', 'forward_all', 'inference_comparisons', 'tokenize_comparison',
@@ -67,7 +67,7 @@ def tokenize_comparison(student, texts) -> dict:
 
 def int8_comparison(student, texts) -> dict:
     "Predict texts/s with the same weights in fp32 and with `quantize='int8'`."
-    q = Student(student.labels, replace(student.cfg, quantize='int8')); q.model.load_state_dict(student.model.state_dict())
+    q = int8_twin(student)
     f32 = rate(lambda: student.predict_proba(texts), len(texts))
     i8 = rate(lambda: q.predict_proba(texts), len(texts))
     return comparison('predict: precision (CPU)', 'fp32', f32, "int8 (quantize='int8')", i8)
@@ -146,8 +146,6 @@ def run_speedups(quick=False, out='reports', dataset='ag_news', paper_step=True,
     (out/'speedups.json').write_text(json.dumps(res, indent=1, default=str))
     res['markdown'] = render_speedups(res, out/'speedups.md')
     return res
-
-def _f(x, nd=2): return f'{x:,.{nd}f}'
 
 def render_speedups(res, path=None) -> str:
     "Markdown report of `run_speedups` results; written to `path` when given."
