@@ -1,11 +1,13 @@
 # pgkd_nb: two commands for a fresh machine — `make demo` and `make test`.
 PY ?= python3
 PIP = $(PY) -m pip
-STAMP = .make/install.stamp
+# one install stamp per Python environment: a new virtual environment installs again
+ENV_ID := $(shell $(PY) -c "import sys, hashlib; print(hashlib.sha1(sys.prefix.encode()).hexdigest()[:10])")
+STAMP = .make/install-$(ENV_ID).stamp
 PRESET ?= smoke
 JOBS ?= 1
 
-.PHONY: install demo test test-fast readme check reproduce bench clean
+.PHONY: install demo test test-fast readme lint check reproduce bench clean
 
 $(STAMP): settings.ini setup.py
 	$(PIP) install -q "torch==2.13.0"
@@ -24,7 +26,10 @@ test: $(STAMP)
 readme: $(STAMP)
 	jupyter nbconvert --log-level WARN --to markdown nbs/index.ipynb --output-dir . --output README
 
-check: $(STAMP)
+lint: $(STAMP)
+	$(PY) -m ruff check pgkd_nb tests
+
+check: $(STAMP) lint
 	nbdev_export && nbdev_clean && $(MAKE) -s readme
 	git diff --exit-code -- nbs pgkd_nb README.md || (echo "nbdev_export / nbdev_clean / make readme changed tracked files: run them and commit" && exit 1)
 

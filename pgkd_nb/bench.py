@@ -17,11 +17,11 @@ from .fast import pick_device, quantize_int8, INT8_SCHEME
 from . import prompt as _prompt
 from .prompt import zero_shot_prompt, count_tokens, parse_zero_shot
 from .teacher import PRICES, PRICES_DATE, price_of
-from .loop import cpu_name
+from .records import hardware
 
 # %% auto #0
 __all__ = ['INSTANCE_PRICES', 'INSTANCE_PRICES_NOTE', 'ZERO_SHOT_MODELS', 'PAPER_TABLE5', 'CPU_PLAN', 'GPU_PLAN', 'QUICK_PLAN',
-           'batch_cost', 'hardware', 'time_runs', 'summarize', 'peak_memory', 'bench_model', 'variants', 'text_batches',
+           'batch_cost', 'time_runs', 'summarize', 'peak_memory', 'bench_model', 'variants', 'text_batches',
            'time_inference', 'time_training', 'bench_rows', 'use_threads', 'bench_student', 'int8_twin',
            'int8_accuracy', 'bench_modes', 'bench_zero_shot', 'render_table5', 'run_bench', 'bench_parser',
            'bench_main']
@@ -38,14 +38,6 @@ PAPER_TABLE5 = {'BERT-base + PGKD (CPU)': (21.45, 0.0046), 'BERT-base + PGKD (GP
 def batch_cost(seconds, usd_per_hour) -> float:
     "Dollars for `seconds` of an instance billed at `usd_per_hour`."
     return seconds*usd_per_hour/3600
-
-# %% ../nbs/06_bench.ipynb #f2eadee0
-def hardware() -> dict:
-    "What this machine is: CPU model, cores, torch threads and version, GPU, load average."
-    return {'cpu': cpu_name(), 'cores': os.cpu_count(), 'torch_threads': torch.get_num_threads(), 'torch': torch.__version__,
-            'transformers': transformers.__version__, 'python': platform.python_version(),
-            'cuda': torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            'load_avg': [round(x, 2) for x in os.getloadavg()] if hasattr(os, 'getloadavg') else None}
 
 # %% ../nbs/06_bench.ipynb #7ff0c340
 def _sync(device):
@@ -281,7 +273,7 @@ def render_table5(results, path=None) -> str:
     for k in ZERO_SHOT_MODELS: mine[k] = (_f(llm[k]['latency_s']) if llm[k]['latency_s'] else 'not measured', f"{_usd(llm[k]['cost_usd'])} (computed)")
     md = [f"# Table 5 — latency and cost per batch of 64 texts\n\n{results['title']}\n",
           f"**Machine**: {hw['cpu']}, {hw['cores']} cores, torch {hw['torch']} (threads used: {hw['torch_threads']}), transformers {hw['transformers']}, "
-          f"GPU: {hw['cuda'] or 'none'}; load average {hw['load_avg']} at start, {results['load_avg_end']} at end (above {hw['cores']}, other jobs shared the cores).\n",
+          f"GPU: {hw['gpu'] or 'none'}; load average {hw['load_avg']} at start, {results['load_avg_end']} at end (above {hw['cores']}, other jobs shared the cores).\n",
           f"**Provenance**: {results['date']}, `{results['command']}`, {results['seconds']:.0f} s; inputs: {results['rows']}. Raw numbers: `table5.json`.\n",
           '## Beside the paper\n',
           _table(['Method', 'paper (m5.4xlarge / g5.4xlarge, BERT-base): latency s', 'paper: cost $', 'this machine: latency s (median)', 'this machine: cost $ at the paper\'s instance price'],

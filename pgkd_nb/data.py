@@ -4,20 +4,22 @@
 
 # %% ../nbs/00_data.ipynb #8c6215f9
 from __future__ import annotations
-import gzip, json, os, random
+import gzip, hashlib, json, os, random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PKG_DIR', 'EMBEDDED_DIR', 'DEMO_TASK', 'HUB_SPECS', 'data_dirs', 'find_task_dir', 'read_jsonl', 'read_labels', 'Task',
-           'dedup_task', 'load_local', 'load_hub', 'load_task', 'allocate', 'by_label', 'stratified_sample', 'D0',
-           'split_train_val', 'sample_d0', 'write_rows', 'write_subset']
+__all__ = ['PKG_DIR', 'EMBEDDED_DIR', 'DEMO_TASK', 'TASK_FILES', 'HUB_SPECS', 'data_dirs', 'check_task_dir', 'find_task_dir',
+           'read_jsonl', 'read_labels', 'Task', 'dedup_task', 'check_classes', 'load_local', 'load_hub', 'load_task',
+           'allocate', 'by_label', 'stratified_sample', 'text_key', 'stable_subsample', 'D0', 'split_train_val',
+           'sample_d0', 'write_rows', 'write_subset']
 
 # %% ../nbs/00_data.ipynb #6cbf5389
 PKG_DIR = Path(__file__).resolve().parent if '__file__' in globals() else Path('../pgkd_nb').resolve()
 EMBEDDED_DIR = PKG_DIR/'embedded'
 DEMO_TASK = 'huffpost_mini'
+TASK_FILES = ('labels.json', 'train.jsonl.gz', 'test.jsonl.gz')
 
 def data_dirs(data_dir=None) -> list[Path]:
     "Candidate directories holding tasks, most specific first."
@@ -25,10 +27,22 @@ def data_dirs(data_dir=None) -> list[Path]:
     cands = [data_dir, os.environ.get('PGKD_DATA_DIR'), root.parent/'shared'/'data', root/'data', EMBEDDED_DIR]
     return [Path(c).expanduser() for c in cands if c]
 
+def check_task_dir(d) -> Path:
+    "`d` if it holds every file of `TASK_FILES`, else a `FileNotFoundError` naming the folder and what it lacks."
+    d = Path(d)
+    missing = [f for f in TASK_FILES if not (d/f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"task folder {d} lacks {', '.join(missing)}; a task folder needs labels.json "
+                                "(a JSON list of class names), train.jsonl.gz and test.jsonl.gz (gzip JSONL, one "
+                                "{\"text\", \"label\"} object per line): add the missing file(s), or rename the folder "
+                                "to use another data directory's copy")
+    return d
+
 def find_task_dir(name, data_dir=None) -> Path|None:
-    "The first candidate directory that holds task `name`, or None."
+    "Folder `name/` of the first candidate directory that has one, checked by `check_task_dir`; None if none has."
     for d in data_dirs(data_dir):
-        if (d/name/'labels.json').exists(): return d/name
+        if (d/name).is_dir():
+            return check_task_dir(d/name)
     return None
 
 # %% ../nbs/00_data.ipynb #eddfaefd
@@ -88,12 +102,23 @@ def dedup_task(task) -> Task:
     task.dropped.update({'train_duplicates': n_dup, 'train_in_test': n_leak, 'test_duplicates': n_tdup})
     return task
 
+def check_classes(task) -> Task:
+    "`task` if its training rows cover at least two classes, else a `ValueError` saying so."
+    have = {r['label'] for r in task.train}
+    seen = [l for l in task.labels if l in have]
+    if len(seen) < 2:
+        raise ValueError(f"dataset {task.name!r}: the training rows cover {len(seen)} class(es) {seen} of the "
+                         f"{len(task.labels)} listed; PGKD needs at least two classes with training rows "
+                         "(listed classes without rows are fine): add training rows of another class")
+    return task
+
 def load_local(task_dir) -> Task:
     "Load a task directory in the `shared/data` format."
-    d = Path(task_dir)
+    d = check_task_dir(task_dir)
     labels = read_labels(d/'labels.json')
-    t = Task(d.name, labels, read_jsonl(d/'train.jsonl.gz', labels), read_jsonl(d/'test.jsonl.gz', labels), source=str(d))
-    return dedup_task(t)
+    train = read_jsonl(d/'train.jsonl.gz', labels)
+    t = Task(d.name, labels, train, read_jsonl(d/'test.jsonl.gz', labels), source=str(d))
+    return check_classes(dedup_task(t))
 
 # %% ../nbs/00_data.ipynb #3c3f6ec0
 HUB_SPECS = {
@@ -127,7 +152,7 @@ def load_hub(name, load_dataset=None) -> Task:
     test_split = 'test' if 'test' in ds else 'validation'
     test = _hub_rows(ds[test_split], text_cols, label_col, names) if test_split in ds else []
     labels = names or sorted({r['label'] for r in train})
-    return dedup_task(Task(name, labels, train, test, source=f'hub:{hub_id}'))
+    return check_classes(dedup_task(Task(name, labels, train, test, source=f'hub:{hub_id}')))
 
 # %% ../nbs/00_data.ipynb #1ee398ac
 def load_task(name, data_dir=None, hub=True, load_dataset=None) -> Task:
@@ -136,7 +161,7 @@ def load_task(name, data_dir=None, hub=True, load_dataset=None) -> Task:
     if d is not None: return load_local(d)
     if hub and name in HUB_SPECS: return load_hub(name, load_dataset)
     looked = ', '.join(str(p) for p in data_dirs(data_dir))
-    raise ValueError(f"unknown dataset {name!r}: no {name}/labels.json under {looked}; "
+    raise ValueError(f"unknown dataset {name!r}: no folder {name}/ under {looked}; "
                      f"pass --data-dir or set PGKD_DATA_DIR (Hub names: {sorted(HUB_SPECS)})")
 
 # %% ../nbs/00_data.ipynb #d4b21f89
@@ -172,6 +197,18 @@ def stratified_sample(rows, n, seed=0) -> tuple[list, list]:
     rng.shuffle(take); rng.shuffle(rest)
     return take, rest
 
+# %% ../nbs/00_data.ipynb #ef02e84b
+def text_key(text: str) -> str:
+    "A stable short key of a text (SHA-1 of its UTF-8 bytes): caches and subsamples use it."
+    return hashlib.sha1(text.encode('utf-8')).hexdigest()
+
+def stable_subsample(rows, n=None) -> list:
+    "A stratified subset of `n` rows chosen by text hash (the same rows whatever the seed); all rows if n is None."
+    if not n or len(rows) <= n: return list(rows)
+    groups = by_label(rows)
+    quota = allocate({k: len(v) for k, v in groups.items()}, n)
+    return [r for k in sorted(groups) for r in sorted(groups[k], key=lambda r: text_key(r['text']))[:quota[k]]]
+
 # %% ../nbs/00_data.ipynb #a57984ad
 @dataclass
 class D0:
@@ -202,10 +239,23 @@ def split_train_val(rows, val_frac=0.2, seed=0) -> tuple[list, list]:
 
 def sample_d0(task, n=1000, seed=0, val_frac=0.2) -> D0:
     "Draw PGKD's $D^0$ from `task`: `n` stratified rows split train/val, the rest of train is the pool."
-    if n < 2: raise ValueError(f"n={n}: D0 needs at least 2 annotated rows")
-    if n > len(task.train): raise ValueError(f"n={n} is more than the {len(task.train)} training rows of {task.name}")
+    check_classes(task)
+    ntr = len(task.train)
+    if n < 2:
+        raise ValueError(f"n={n}: D0 needs at least 2 annotated rows; pass n >= 2 (the paper uses 1,000)")
+    if n > ntr:
+        raise ValueError(f"n={n} is more than the {ntr} training rows of {task.name}; "
+                         f"pass n <= {ntr} or add training rows")
     d0, pool = stratified_sample(task.train, n, seed)
     train, val = split_train_val(d0, val_frac, seed)
+    k = len({r['label'] for r in task.train})
+    if not val:
+        raise ValueError(f"n={n}, val_frac={val_frac}: D0 of {task.name} has no validation row (a class gives "
+                         f"validation rows only beyond its one train row); raise n above the {k} classes with "
+                         "training rows, or raise val_frac")
+    if len({r['label'] for r in train}) < 2:
+        raise ValueError(f"n={n}: D0's train rows of {task.name} are all of one class; raise n to at least the {k} "
+                         "classes with training rows")
     return D0(task.name, task.labels, train, val, pool, task.test, seed)
 
 # %% ../nbs/00_data.ipynb #27d4f12f

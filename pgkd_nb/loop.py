@@ -4,90 +4,23 @@
 
 # %% ../nbs/05_loop.ipynb #f862f108
 from __future__ import annotations
-import json, os, platform, shutil, time
-from dataclasses import dataclass, asdict, field, fields
+import json, shutil, time
+from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
-from .data import DEMO_TASK, load_task, sample_d0, allocate, by_label
-from .student import Student, make_config, text_key
+from .data import load_task, sample_d0, stable_subsample
+from .config import RunConfig, RUNTIME_FIELDS, check_config, config_from_dict
+from .records import (RecordError, write_json, read_json, step_path, write_step, completed_steps, run_lock,
+                             make_dir, hardware_line, teacher_totals)
+from .student import Student
 from .miner import mine, few_shot
 from .prompt import PGKDRequest, build_prompt
 from .teacher import make_teacher
 
 # %% auto #0
-__all__ = ['RunConfig', 'check_config', 'write_json', 'read_json', 'step_path', 'write_step', 'completed_steps', 'patience_state',
-           'stable_subsample', 'build_teacher', 'val_summary', 'test_summary', 'kd_step', 'run_state', 'prune_models',
-           'open_run', 'run_pgkd', 'cpu_name', 'hardware', 'teacher_totals', 'finish_run', 'format_summary']
-
-# %% ../nbs/05_loop.ipynb #a3d77380
-@dataclass
-class RunConfig:
-    "Everything that defines a PGKD run; saved as config.json."
-    dataset: str = DEMO_TASK
-    teacher: str = 'simulated'
-    model: str|None = None          # teacher model id (None = the teacher's default)
-    teacher_rule: str = 'default'   # simulated teacher only: 'default' (guided) or 'random' (control)
-    n_samples: int = 1000
-    seed: int = 0
-    kd_steps: int = 10
-    patience: int = 5
-    gen_batch: int = 32
-    n_mined: int = 16
-    n_few_shot: int = 16
-    preset: str = 'cpu'
-    checkpoint: str|None = None     # student checkpoint override (HF id or directory)
-    student: dict = field(default_factory=dict)   # further StudentConfig overrides
-    val_report: bool = True
-    hard_negatives: bool = True
-    retrain: str = 'continue'       # 'continue' | 'scratch'
-    test_max: int|None = None       # evaluate on a stratified test subsample of this size
-    pool_max: int|None = None       # simulated teacher: draw from a stratified pool subsample of this size
-    budget_usd: float|None = None
-    base_url: str|None = None       # LLM teachers: server URL (an OpenAI-compatible llama.cpp/vLLM/Ollama server, a proxy)
-    data_dir: str|None = None
-    teacher_cache: str = '~/.cache/pgkd_nb/teacher'
-
-    def student_config(self):
-        kw = dict(self.student, seed=self.seed)
-        if self.checkpoint: kw['checkpoint'] = self.checkpoint
-        return make_config(self.preset, **kw)
-
-def check_config(cfg: RunConfig) -> RunConfig:
-    "Reject settings that cannot run, with the reason."
-    if cfg.retrain not in ('continue', 'scratch'): raise ValueError(f"retrain={cfg.retrain!r}: choose 'continue' or 'scratch'")
-    for k in ('n_samples', 'gen_batch', 'kd_steps'):
-        if getattr(cfg, k) < (0 if k == 'kd_steps' else 1): raise ValueError(f"{k}={getattr(cfg, k)} must be positive")
-    cfg.student_config()
-    return cfg
-
-# %% ../nbs/05_loop.ipynb #69365ab3
-def write_json(path, obj):
-    "Write JSON atomically."
-    path = Path(path); tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, default=float), encoding='utf-8'); os.replace(tmp, path)
-
-def read_json(path): return json.loads(Path(path).read_text(encoding='utf-8'))
-
-def step_path(out, i) -> Path: return Path(out)/f'step-{i:03d}'
-
-def write_step(out, i, files: dict, student=None) -> Path:
-    "Write step `i`'s files (str → text, else JSON) and model in one atomic rename."
-    tmp = Path(out)/f'.step-{i:03d}.tmp'
-    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
-    for name, content in files.items():
-        if isinstance(content, str): (tmp/name).write_text(content, encoding='utf-8')
-        else: write_json(tmp/name, content)
-    if student is not None: student.save(tmp/'model')
-    os.replace(tmp, step_path(out, i))
-    return step_path(out, i)
-
-def completed_steps(out) -> list[dict]:
-    "The `step.json` records of the complete steps, in order."
-    recs = [read_json(p/'step.json') for p in sorted(Path(out).glob('step-[0-9][0-9][0-9]')) if (p/'step.json').exists()]
-    for j, r in enumerate(recs):
-        if r['step'] != j: raise RuntimeError(f"{out}: step-{j:03d} is missing; the run directory is damaged, start a new --out")
-    return recs
+__all__ = ['STEP_KEYS', 'patience_state', 'build_teacher', 'val_summary', 'test_summary', 'kd_step', 'run_state', 'prune_models',
+           'changed_settings', 'open_run', 'fit_model0', 'load_last_model', 'run_pgkd', 'finish_run']
 
 # %% ../nbs/05_loop.ipynb #a1d954d8
 def patience_state(val_losses, patience) -> dict:
@@ -98,30 +31,23 @@ def patience_state(val_losses, patience) -> dict:
         else: best, counter = i, 0
     return {'best_step': best, 'counter': counter, 'stop': counter > patience}
 
-# %% ../nbs/05_loop.ipynb #78e37c9e
-def stable_subsample(rows, n=None) -> list:
-    "A stratified subset of `n` rows chosen by text hash (the same rows whatever the seed); all rows if n is None."
-    if not n or len(rows) <= n: return list(rows)
-    groups = by_label(rows)
-    quota = allocate({k: len(v) for k, v in groups.items()}, n)
-    return [r for k in sorted(groups) for r in sorted(groups[k], key=lambda r: text_key(r['text']))[:quota[k]]]
-
 # %% ../nbs/05_loop.ipynb #52e44d4e
-def build_teacher(cfg: RunConfig, d0, student):
-    "The teacher named in `cfg`."
+def build_teacher(cfg: RunConfig, d0, student, spent_usd=0.0):
+    "The teacher named in `cfg`; an LLM teacher's ledger starts at what the run already spent."
     if cfg.teacher == 'simulated':
         pool = stable_subsample(d0.pool, cfg.pool_max)
         return make_teacher('simulated', pool=pool, labels=d0.labels, embed=student.embed, proba=student.predict_proba,
                             rule=cfg.teacher_rule, seed=cfg.seed)
-    kw = {'cache_dir': cfg.teacher_cache}
-    if cfg.model: kw['model'] = cfg.model
+    kw = {'cache_dir': cfg.teacher_cache, 'timeout': cfg.timeout, 'max_retries': cfg.max_retries, 'spent_usd': spent_usd}
+    if cfg.teacher_model: kw['model'] = cfg.teacher_model
     if cfg.budget_usd is not None: kw['budget_usd'] = cfg.budget_usd
     if cfg.base_url: kw['base_url'] = cfg.base_url
     return make_teacher(cfg.teacher, **kw)
 
 def val_summary(m) -> dict:
     "The scalar validation numbers a step record keeps."
-    return {'val_loss': m['loss'], 'val_accuracy': m['accuracy'], 'val_macro_f1': m['macro_f1'], 'val_weighted_f1': m['weighted_f1']}
+    return {'val_loss': m['loss'], 'val_accuracy': m['accuracy'], 'val_macro_f1': m['macro_f1'],
+            'val_weighted_f1': m['weighted_f1']}
 
 def test_summary(m) -> dict: return {k: m[k] for k in ('accuracy', 'macro_f1', 'weighted_f1')}
 
@@ -155,8 +81,8 @@ def kd_step(i, cfg, d0, student, teacher, history, last_val, blocked) -> tuple[d
     return files, rec, reply.rows
 
 # %% ../nbs/05_loop.ipynb #d3bfdd18
-def run_state(out, d0) -> tuple[list, dict, dict]:
-    "History, last validation result and patience state rebuilt from the completed steps."
+def run_state(out, d0) -> tuple[list, dict|None, list]:
+    "(history, last validation result, step records) rebuilt from the completed steps of `out`."
     recs = completed_steps(out)
     history = list(d0.train)
     for r in recs[1:]: history += read_json(step_path(out, r['step'])/'accepted.json')
@@ -168,70 +94,68 @@ def prune_models(out, keep):
     for p in Path(out).glob('step-[0-9][0-9][0-9]/model'):
         if int(p.parent.name[5:]) not in keep: shutil.rmtree(p, ignore_errors=True)
 
+def changed_settings(old: RunConfig, new: RunConfig) -> list[str]:
+    "Names of the settings that differ between two configs."
+    a, b = asdict(old), asdict(new)
+    return sorted(k for k in a if a[k] != b[k])
+
 def open_run(cfg, out) -> Path:
-    "Create the run directory, or check that an existing one holds the same config."
-    out = Path(out); saved = out/'config.json'
+    "Create the run directory, or check that an existing one holds the same settings."
+    out, saved = make_dir(out), Path(out)/'config.json'
     if saved.exists():
-        old = {**asdict(RunConfig()), **read_json(saved)}     # a setting added since that run was written has its default
-        if old != json.loads(json.dumps(asdict(cfg))):
-            diff = sorted(k for k in set(old) | set(asdict(cfg)) if old.get(k) != asdict(cfg).get(k))
-            raise ValueError(f"{out} holds a run with other settings ({', '.join(diff)}); use a new --out or the same settings")
-    else: out.mkdir(parents=True, exist_ok=True); write_json(saved, asdict(cfg))
+        diff = changed_settings(config_from_dict(read_json(saved)), cfg)
+        fixed = [k for k in diff if k not in RUNTIME_FIELDS]
+        if fixed and completed_steps(out):
+            raise RecordError(f"{out} holds a run with other settings ({', '.join(fixed)}); "
+                              "use a new --out or the same settings")
+        for p in out.glob('.step-*.tmp'): shutil.rmtree(p, ignore_errors=True)
+    write_json(saved, asdict(cfg))     # new, restarted before any step, or with new runtime settings
     return out
 
 # %% ../nbs/05_loop.ipynb #9f37be98
+def fit_model0(out, cfg, d0, student) -> dict:
+    "Step 0: train model_0 on $D^0$ and record it."
+    fit = student.fit(d0.train, d0.val, restart=True, seed=cfg.seed*1000)
+    val = student.evaluate(d0.val)
+    rec = {'step': 0, 'n_accepted': 0, 'n_rejected': 0, **val_summary(val), 'n_history': len(d0.train),
+           'seconds': fit['seconds'], 'fit_epochs': len(fit['epochs']), 'best_epoch': fit['best_epoch']}
+    write_step(out, 0, {'step.json': rec, 'val.json': val, 'fit.json': fit}, student)
+    return rec
+
+def load_last_model(out, student, recs):
+    "Load the last recorded step's weights into `student` (the teacher keeps its bound methods)."
+    saved = Student.load(step_path(out, recs[-1]['step'])/'model', progress=False)
+    student.model.load_state_dict(saved.model.state_dict())
+
 def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_step=None) -> dict:
     "Run (or resume) PGKD as configured; returns the summary (also in `out/summary.json`)."
     cfg, t0 = check_config(cfg), time.time()
-    out = open_run(cfg, out)
-    if (out/'summary.json').exists(): return read_json(out/'summary.json')
-    task = task or load_task(cfg.dataset, cfg.data_dir)
-    d0 = sample_d0(task, cfg.n_samples, cfg.seed)
-    student = Student(task.labels, cfg.student_config())
-    teacher = teacher or build_teacher(cfg, d0, student)
-    blocked = [r['text'] for r in d0.val + d0.test]
-    if not completed_steps(out):
-        fit = student.fit(d0.train, d0.val, restart=True, seed=cfg.seed*1000)
-        val = student.evaluate(d0.val)
-        rec = {'step': 0, 'n_accepted': 0, 'n_rejected': 0, **val_summary(val), 'n_history': len(d0.train),
-               'seconds': fit['seconds'], 'fit_epochs': len(fit['epochs']), 'best_epoch': fit['best_epoch']}
-        write_step(out, 0, {'step.json': rec, 'val.json': val, 'fit.json': fit}, student)
-    history, last_val, recs = run_state(out, d0)
-    if len(recs) > 1:   # resume: the last step's weights, loaded into the same student (the teacher holds its methods)
-        student.model.load_state_dict(Student.load(step_path(out, len(recs) - 1)/'model', progress=False).model.state_dict())
-    state = patience_state([r['val_loss'] for r in recs], cfg.patience)
-    bar = tqdm(range(len(recs), cfg.kd_steps + 1), desc=f'PGKD {cfg.dataset} seed {cfg.seed}', disable=not progress)
-    for i in bar:
-        if state['stop']: break
-        files, rec, rows = kd_step(i, cfg, d0, student, teacher, history, last_val, blocked)
-        write_step(out, i, files, student)
-        history, last_val, recs = history + rows, files['val.json'], recs + [rec]
+    with run_lock(out):
+        out = open_run(cfg, out)
+        if (out/'summary.json').exists(): return read_json(out/'summary.json')
+        task = task or load_task(cfg.dataset, cfg.data_dir)
+        d0 = sample_d0(task, cfg.n_samples, cfg.seed)
+        student = Student(task.labels, cfg.student_config(progress=progress))
+        if completed_steps(out): load_last_model(out, student, completed_steps(out))   # resume
+        else: fit_model0(out, cfg, d0, student)
+        history, last_val, recs = run_state(out, d0)
+        teacher = teacher or build_teacher(cfg, d0, student, spent_usd=teacher_totals(recs)['cost_usd'])
+        blocked = [r['text'] for r in d0.val + d0.test]
         state = patience_state([r['val_loss'] for r in recs], cfg.patience)
-        prune_models(out, {0, state['best_step'], i})
-        bar.set_postfix(val_loss=f"{rec['val_loss']:.3f}", best=state['best_step'])
-        if on_step: on_step(i, rec)
-    return finish_run(out, cfg, d0, student.cfg, recs, state, time.time() - t0, task.dropped)
+        bar = tqdm(range(len(recs), cfg.kd_steps + 1), desc=f'PGKD {cfg.dataset} seed {cfg.seed}', disable=not progress)
+        for i in bar:
+            if state['stop']: break
+            files, rec, rows = kd_step(i, cfg, d0, student, teacher, history, last_val, blocked)
+            write_step(out, i, files, student)
+            history, last_val, recs = history + rows, files['val.json'], recs + [rec]
+            state = patience_state([r['val_loss'] for r in recs], cfg.patience)
+            prune_models(out, {0, state['best_step'], i})
+            bar.set_postfix(val_loss=f"{rec['val_loss']:.3f}", best=state['best_step'])
+            if on_step: on_step(i, rec)
+        return finish_run(out, cfg, d0, student.cfg, recs, state, time.time() - t0, task.dropped)
 
 # %% ../nbs/05_loop.ipynb #7c217aed
-def cpu_name() -> str:
-    "The CPU model, from /proc/cpuinfo where there is one."
-    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): return platform.processor() or platform.machine()
-
-def hardware() -> str:
-    "A one-line description of this machine."
-    import torch
-    cpu = cpu_name()
-    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ''
-    return f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
-
-def teacher_totals(recs) -> dict:
-    "Calls, tokens and cost summed over the KD steps."
-    kd = recs[1:]
-    return {'calls': len(kd), 'cached_calls': sum(bool(r.get('cached')) for r in kd),
-            'input_tokens': sum(r['usage'].get('input_tokens', 0) for r in kd),
-            'output_tokens': sum(r['usage'].get('output_tokens', 0) for r in kd),
-            'cost_usd': round(sum(r.get('cost_usd', 0.0) for r in kd), 6)}
+STEP_KEYS = ('step', 'n_accepted', 'n_rejected', 'val_loss', 'val_accuracy', 'val_macro_f1', 'seconds')
 
 def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None) -> dict:
     "Evaluate baseline and best model on test, write best_model/ and summary.json."
@@ -240,38 +164,22 @@ def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None) -> dict:
     base = Student.load(step_path(out, 0)/'model', progress=scfg.progress).evaluate(test)
     pgkd = base if best == 0 else Student.load(step_path(out, best)/'model', progress=scfg.progress).evaluate(test)
     if not (out/'best_model').exists():
-        shutil.copytree(step_path(out, best)/'model', out/'best_model.tmp', dirs_exist_ok=True); os.replace(out/'best_model.tmp', out/'best_model')
-    write_json(out/'test_baseline.json', base); write_json(out/'test_pgkd.json', pgkd)
+        shutil.copytree(step_path(out, best)/'model', out/'.best_model.tmp', dirs_exist_ok=True)
+        Path(out/'.best_model.tmp').replace(out/'best_model')
+    write_json(out/'test_baseline.json', base)
+    write_json(out/'test_pgkd.json', pgkd)
     kd = recs[1:]
     name = kd[0]['teacher'] if kd else cfg.teacher
     summary = {'dataset': cfg.dataset, 'seed': cfg.seed,
-               'teacher': {'name': name, 'model': kd[0]['teacher_model'] if kd else cfg.model,
+               'teacher': {'name': name, 'model': kd[0]['teacher_model'] if kd else cfg.teacher_model,
                            'simulated': bool(kd[0]['simulated']) if kd else cfg.teacher == 'simulated', **teacher_totals(recs)},
                'student': {'checkpoint': scfg.checkpoint, 'mode': scfg.mode, 'max_len': scfg.max_len},
                'baseline': test_summary(base), 'pgkd': test_summary(pgkd), 'best_step': best,
-               'steps': [{k: r[k] for k in ('step', 'n_accepted', 'n_rejected', 'val_loss', 'val_accuracy', 'val_macro_f1', 'seconds')} for r in recs],
+               'steps': [{k: r[k] for k in STEP_KEYS} for r in recs],
                'stopped_early': state['stop'], 'n_test': len(test), 'test_subsampled': len(test) < len(d0.test),
                'n_pool': min(len(d0.pool), cfg.pool_max or len(d0.pool)),
                'n_added': sum(r['n_accepted'] for r in kd), 'rejects': sum(r['n_rejected'] for r in kd),
-               'dropped_at_load': dropped or {}, 'hardware': hardware(),
+               'dropped_at_load': dropped or {}, 'hardware': hardware_line(),
                'finished': time.strftime('%Y-%m-%d %H:%M:%S'), 'wall_seconds': round(seconds, 1), 'config': asdict(cfg)}
     write_json(out/'summary.json', summary)
     return summary
-
-# %% ../nbs/05_loop.ipynb #654a9154
-def format_summary(s) -> str:
-    "A plain-text table of a run summary."
-    t = s['teacher']
-    kind = 'SIMULATED (real labelled pool rows, no LLM)' if t['simulated'] else f"LLM {t.get('model')}"
-    lines = [f"dataset {s['dataset']}  seed {s['seed']}  student {Path(str(s['student']['checkpoint'])).name} ({s['student']['mode']}, max_len {s['student']['max_len']})",
-             f"teacher {t['name']}: {kind}; {t['calls']} calls, {t['input_tokens']} in / {t['output_tokens']} out tokens, ${t['cost_usd']:.4f}",
-             f"test rows {s['n_test']}" + (' (stratified subsample)' if s['test_subsampled'] else ''),
-             '', f"{'':10}{'accuracy':>10}{'macro F1':>10}{'weighted F1':>12}"]
-    for k in ('baseline', 'pgkd'):
-        m = s[k]; lines.append(f"{k:10}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{m['weighted_f1']:>12.4f}")
-    lines += ['', f"{'step':>4}{'added':>7}{'rejected':>9}{'val loss':>10}{'val acc':>9}{'val mF1':>9}{'sec':>7}"]
-    for r in s['steps']:
-        mark = ' *' if r['step'] == s['best_step'] else ''
-        lines.append(f"{r['step']:>4}{r['n_accepted']:>7}{r['n_rejected']:>9}{r['val_loss']:>10.4f}{r['val_accuracy']:>9.4f}{r['val_macro_f1']:>9.4f}{r['seconds']:>7.1f}{mark}")
-    lines.append(f"(* best step by validation loss; {'stopped by patience' if s['stopped_early'] else 'ran all steps'}; wall {s['wall_seconds']} s on {s['hardware']})")
-    return '\n'.join(lines)

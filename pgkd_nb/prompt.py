@@ -8,8 +8,9 @@ import json, math, numbers, re
 from dataclasses import dataclass
 
 # %% auto #0
-__all__ = ['AVG_KEYS', 'PGKDRequest', 'count_tokens', 'format_taxonomy', 'format_rows', 'check_report', 'format_report',
-           'find_leaks', 'assert_no_leak', 'build_prompt', 'check_request', 'zero_shot_prompt', 'parse_zero_shot']
+__all__ = ['AVG_KEYS', 'ANSWER_KEYS', 'PGKDRequest', 'count_tokens', 'format_taxonomy', 'format_rows', 'check_report',
+           'format_report', 'find_leaks', 'assert_no_leak', 'build_prompt', 'check_request', 'zero_shot_prompt',
+           'parse_zero_shot']
 
 # %% ../nbs/03_prompt.ipynb #1486f015
 @dataclass
@@ -143,16 +144,45 @@ def zero_shot_prompt(labels, text) -> str:
             "Text to classify:\n" + text)
 
 # %% ../nbs/03_prompt.ipynb #4c19d808
+ANSWER_KEYS = ('class_names', 'class_name', 'class_label', 'label', 'category')   # in the order they are trusted
+
 def _key(s): return ' '.join(str(s).casefold().replace('_', ' ').split()).strip(' .,:;"\'`*')
 
 def _match(value, labels, index):
     "The label `value` names (a name, or an id as int or digits), or None."
-    if isinstance(value, list): value = value[0] if value else None
     if isinstance(value, str):
         if _key(value) in index: return index[_key(value)]
         value = int(value) if value.strip().isdigit() else None
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(labels): return labels[value]
     return None
+
+def _named(values, labels, index) -> set:
+    "The labels a value, or a list of values, names."
+    values = values if isinstance(values, list) else [values]
+    return {m for v in values if (m := _match(v, labels, index))}
+
+def _object_labels(o, labels, index) -> set:
+    "The labels a JSON object answers with: those of its most trusted answer key that names any."
+    for k in ANSWER_KEYS:
+        if k in o and (found := _named(o[k], labels, index)): return found
+    return set()
+
+def _json_objects(reply) -> list[dict]:
+    "The flat JSON objects `{...}` in `reply` that parse."
+    objs = []
+    for s in re.findall(r'\{[^{}]*\}', reply):
+        try: objs.append(json.loads(s))
+        except json.JSONDecodeError: continue
+    return [o for o in objs if isinstance(o, dict)]
+
+def _pattern_labels(reply, labels, index) -> tuple[set, bool]:
+    "Labels named by `key: value` patterns (broken JSON), most trusted key first; and whether any key was seen."
+    seen = False
+    for k in ANSWER_KEYS[:3]:
+        values = [f[2] if f[2] is not None else f[1] for f in re.finditer(rf'"?{k}"?\s*:\s*("([^"]*)"|\d+)', reply)]
+        seen = seen or bool(values)
+        if found := _named(values, labels, index): return found, True
+    return set(), seen
 
 def _mentioned(reply, labels, index):
     low = ' ' + _key(reply.replace('\n', ' ')) + ' '
@@ -160,17 +190,15 @@ def _mentioned(reply, labels, index):
     hits = [h for h in hits if not any(h != o and _key(h) in _key(o) for o in hits)]
     return hits[0] if len(hits) == 1 else None
 
+def _only(found) -> str|None: return next(iter(found)) if len(found) == 1 else None
+
 def parse_zero_shot(reply, labels) -> str|None:
-    "The class named in a zero-shot `reply` (JSON, fenced JSON, or a bare name), or None."
-    index = {_key(l): l for l in labels}
-    objs = []
-    for s in re.findall(r'\{[^{}]*\}', reply or ''):
-        try: objs.append(json.loads(s))
-        except json.JSONDecodeError: pass
-    for o in [o for o in objs if isinstance(o, dict)]:
-        for k in ('class_names', 'class_name', 'class_label', 'label', 'category'):
-            if k in o and (m := _match(o[k], labels, index)): return m
-    for k in ('class_names', 'class_name', 'class_label'):
-        if (f := re.search(rf'"?{k}"?\s*:\s*("([^"]*)"|\d+)', reply or '')) and (m := _match(f[2] if f[2] is not None else f[1], labels, index)):
-            return m
-    return index.get(_key(reply or '')) or _mentioned(reply or '', labels, index)
+    "The one class a zero-shot `reply` names (JSON, fenced JSON, or a bare name); None for none or several."
+    reply, index = reply or '', {_key(l): l for l in labels}
+    objs = _json_objects(reply)
+    found = set().union(*[_object_labels(o, labels, index) for o in objs])
+    if found: return _only(found)
+    found, keyed = _pattern_labels(reply, labels, index)
+    if found: return _only(found)
+    if keyed or any(k in o for o in objs for k in ANSWER_KEYS): return None    # the JSON answer names no class
+    return index.get(_key(reply)) or _mentioned(reply, labels, index)

@@ -12,7 +12,9 @@ import pandas as pd
 from . import __version__
 from .data import DEMO_TASK, PKG_DIR, load_task, find_task_dir
 from .student import tiny_checkpoint
-from .loop import RunConfig, run_pgkd, hardware, build_teacher, read_json
+from .config import RunConfig
+from .records import read_json, hardware_line
+from .loop import run_pgkd, build_teacher
 from .zeroshot import run_zero_shot
 
 # %% auto #0
@@ -60,7 +62,7 @@ def repro_settings(repro_preset='smoke', table='table2', runs_dir=None, **overri
 
 # %% ../nbs/08_repro.ipynb #e90f18da
 VARIANTS = {'pgkd': {}, 'no_val': {'val_report': False}, 'no_hn': {'hard_negatives': False},
-            'random': {'teacher': 'simulated', 'model': None, 'teacher_rule': 'random', 'val_report': False, 'hard_negatives': False}}
+            'random': {'teacher': 'simulated', 'teacher_model': None, 'teacher_rule': 'random', 'val_report': False, 'hard_negatives': False}}
 VARIANT_NAMES = {'pgkd': 'PGKD', 'no_val': 'w/o validation report', 'no_hn': 'w/o hard negatives',
                  'random': 'control: random pool rows, no guidance'}
 
@@ -289,7 +291,7 @@ def provenance(title, s, summaries: dict, seconds: float) -> str:
     teachers = sorted({x['teacher']['name'] + (f" ({x['teacher']['model']})" if x['teacher'].get('model') else '') for x in r})
     students = sorted({f"{x['student']['checkpoint']} (mode {x['student']['mode']}, max_len {x['student']['max_len']})" for x in r})
     per = lambda k: ', '.join(f'{d} {v}' for d, v in {x['dataset']: x[k] for x in r}.items())
-    hw = hardware(); run_hw = sorted({x['hardware'] for x in r} - {hw})
+    hw = hardware_line(); run_hw = sorted({x['hardware'] for x in r} - {hw})
     lines = [f'# {title}', '', f"Generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')} by pgkd_nb {__version__}, git commit {git_commit()}, "
              f"reproduction preset `{s['repro_preset']}`.", '']
     if sim: lines += [SIMULATED_NOTE, '']

@@ -63,6 +63,8 @@ def draw_counts(weights, avail, n, rng) -> np.ndarray:
 # %% ../nbs/04b_simulated.ipynb #098849f0
 def smallest_margin(S, j, k) -> np.ndarray:
     "Positions of the `k` rows of score matrix `S` with the smallest top-2 margin among those whose class `j` is in the top 2."
+    if S.shape[1] < 2:                                                  # one class: no runner-up, best score first
+        return np.argsort(-S[:, j], kind='stable')[:k]
     top2 = np.sort(S, 1)[:, -2:]
     ok = np.where(S[:, j] >= top2[:, 0])[0]
     order = ok[np.argsort(top2[ok, 1] - top2[ok, 0], kind='stable')]
@@ -81,12 +83,17 @@ class SimulatedTeacher:
     name, simulated = 'simulated', True
     def __init__(self, pool, labels, embed=None, rule='default', seed=0, proba=None, tilt=0.5, **kw):
         if rule not in RULES: raise ValueError(f"unknown rule {rule!r}; choose one of {list(RULES)}")
+        if len(set(labels)) < 2:
+            raise ValueError(f"PGKD needs at least two classes; the simulated teacher got labels {list(labels)}")
         if not pool: raise ValueError('the simulated teacher needs a non-empty pool of labelled rows')
         self.labels, self.rule, self.seed, self.proba, self.tilt = list(labels), rule, seed, proba, tilt
         lid = {l: i for i, l in enumerate(self.labels)}
         self.pool = [r for r in pool if r['label'] in lid]
+        if not self.pool:
+            raise ValueError(f"none of the {len(pool)} pool rows has a label among the {len(self.labels)} classes "
+                             "given; pass the pool and the labels of the same task")
         self.texts = [r['text'] for r in self.pool]
-        self.y = np.array([lid[r['label']] for r in self.pool])
+        self.y = np.array([lid[r['label']] for r in self.pool], dtype=int)
         self.key2idx = {loose_text(t): i for i, t in enumerate(self.texts)}
         self.embed = embed or tfidf_embedder(self.texts)
         self.used = np.zeros(len(self.pool), bool)

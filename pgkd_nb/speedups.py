@@ -11,8 +11,10 @@ import numpy as np, torch
 from .data import load_task, stratified_sample, sample_d0, DEMO_TASK
 from .student import Student, make_config, tiny_checkpoint
 from .fast import threads, length_batches
-from .loop import RunConfig, run_pgkd, read_json, step_path
-from .bench import hardware, bench_rows, int8_accuracy, int8_twin, use_threads, _f
+from .config import RunConfig
+from .records import read_json, step_path, hardware
+from .loop import run_pgkd
+from .bench import bench_rows, int8_accuracy, int8_twin, use_threads, _f
 
 # %% auto #0
 __all__ = ['STEP_SETTINGS', 'comparison', 'rate', 'forward_all', 'inference_comparisons', 'tokenize_comparison',
@@ -152,7 +154,7 @@ def render_speedups(res, path=None) -> str:
     hw, a = res['hardware'], res['int8']
     md = [f"# Speedups — before and after, on this machine\n",
           *(["**QUICK smoke run** (tiny random BERT, a few texts): checks the pipeline, not a measurement.\n"] if res['quick'] else []),
-          f"**Machine**: {hw['cpu']}, {hw['cores']} cores, torch {hw['torch']} ({hw['torch_threads']} threads), GPU: {hw['cuda'] or 'none'}; "
+          f"**Machine**: {hw['cpu']}, {hw['cores']} cores, torch {hw['torch']} ({hw['torch_threads']} threads), GPU: {hw['gpu'] or 'none'}; "
           f"load average {hw['load_avg']} at start, {res['load_avg_end']} at end.\n",
           f"**Provenance**: {res['date']}, `{res['command']}`, {res['seconds']:.0f} s; real {res['dataset']} rows; student all-MiniLM-L6-v2 unless "
           f"noted; teacher SIMULATED (real labelled pool rows, no LLM) in the PGKD steps; seed 0. Raw numbers: `speedups.json`.\n",

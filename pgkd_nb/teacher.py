@@ -4,16 +4,19 @@
 
 # %% ../nbs/04_teacher.ipynb #0ddcb32e
 from __future__ import annotations
-import hashlib, importlib, json, os, tempfile, time
+import hashlib, importlib, json, os, sys, tempfile, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from .prompt import PGKDRequest, build_prompt, count_tokens
 from .reply import parse_rows
 
 # %% auto #0
-__all__ = ['PRICES_DATE', 'PRICES', 'TEACHERS', 'PLUGINS', 'TeacherReply', 'TeacherError', 'BudgetExceeded', 'CacheMiss',
-           'price_of', 'call_cost', 'Ledger', 'request_key', 'ResponseCache', 'Teacher', 'env_key', 'AnthropicTeacher',
-           'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher', 'ReplayTeacher', 'register_teacher', 'make_teacher']
+__all__ = ['PRICES_DATE', 'PRICES', 'PROMPT_OVERHEAD_TOKENS', 'TIMEOUT_S', 'MAX_RETRIES', 'RETRY_STATUSES', 'MAX_RETRY_AFTER',
+           'TEACHERS', 'PLUGINS', 'TeacherReply', 'TeacherError', 'BudgetExceeded', 'CacheMiss', 'price_of',
+           'call_cost', 'Ledger', 'prompt_token_bound', 'worst_case_cost', 'request_key', 'normalize_endpoint',
+           'ResponseCache', 'is_retryable', 'retry_after', 'retry_delay', 'one_line', 'Teacher', 'env_key',
+           'aws_region', 'AnthropicTeacher', 'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher', 'ReplayTeacher',
+           'register_teacher', 'make_teacher']
 
 # %% ../nbs/04_teacher.ipynb #bbeeccc7
 @dataclass
@@ -84,19 +87,42 @@ class Ledger:
             raise BudgetExceeded(f"budget ${self.budget_usd:.2f}: ${self.cost_usd:.4f} spent, and {what} could cost up to "
                                  f"${estimate_usd:.4f}; stopping before the call (raise budget_usd or lower max_tokens)")
 
-    def add(self, reply):
-        "Count one reply (a cached one costs nothing)."
-        if reply.cached: self.cached += 1; return
-        self.calls += 1; self.cost_usd += reply.cost_usd; self.seconds += reply.seconds
-        self.input_tokens += reply.usage.get('input_tokens', 0); self.output_tokens += reply.usage.get('output_tokens', 0)
+    def add(self, usage, cost_usd, seconds, cached):
+        "Count one answer: its tokens, dollars and seconds (a cached one costs nothing)."
+        if cached:
+            self.cached += 1
+            return
+        self.calls += 1
+        self.cost_usd += cost_usd
+        self.seconds += seconds
+        self.input_tokens += usage.get('input_tokens', 0)
+        self.output_tokens += usage.get('output_tokens', 0)
 
     def as_dict(self) -> dict: return asdict(self)
 
+# %% ../nbs/04_teacher.ipynb #b7a1c2d5
+PROMPT_OVERHEAD_TOKENS = 64   # chat framing around one user message (role markers, BOS, assistant header)
+
+def prompt_token_bound(prompt) -> int:
+    "At least the tokens `prompt` is billed as: its UTF-8 bytes (or the token count, if larger) plus the framing."
+    n_bytes = len(prompt.encode('utf-8'))
+    return max(n_bytes, count_tokens(prompt)) + PROMPT_OVERHEAD_TOKENS
+
+def worst_case_cost(prompt, max_tokens, model, prices=None) -> float:
+    "The most one call can cost: the prompt's token bound at the input price, `max_tokens` at the output price."
+    usage = {'input_tokens': prompt_token_bound(prompt), 'output_tokens': max_tokens}
+    return call_cost(usage, model, prices) or 0.0
+
 # %% ../nbs/04_teacher.ipynb #b3f43f26
-def request_key(teacher, model, prompt, params) -> str:
-    "The cache key of one request: SHA-256 of teacher, model, prompt and generation parameters."
-    blob = json.dumps({'teacher': teacher, 'model': model, 'prompt': prompt, 'params': params}, sort_keys=True, ensure_ascii=False)
+def request_key(teacher, model, prompt, params, endpoint=None) -> str:
+    "The cache key of one request: SHA-256 of teacher, endpoint, model, prompt and generation parameters."
+    fields = {'teacher': teacher, 'endpoint': endpoint, 'model': model, 'prompt': prompt, 'params': params}
+    blob = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode('utf-8')).hexdigest()
+
+def normalize_endpoint(url) -> str|None:
+    "A server's base URL as cache keys hold it: without a trailing slash (None for no server)."
+    return str(url).rstrip('/') if url else None
 
 class ResponseCache:
     "Teacher replies on disk, one `<key>.json` per request."
@@ -119,62 +145,131 @@ class ResponseCache:
         except BaseException:
             Path(tmp).unlink(missing_ok=True); raise
 
+# %% ../nbs/04_teacher.ipynb #c4e5f6a2
+TIMEOUT_S = 120.0                  # seconds one attempt may take
+MAX_RETRIES = 2                    # attempts after the first
+RETRY_STATUSES = (408, 409, 429)   # and every 5xx
+MAX_RETRY_AFTER = 30.0             # seconds: a longer retry-after from the server is cut to this
+
+def is_retryable(e) -> bool:
+    "Whether a failed request may pass if sent again: no connection, a timeout, a 408/409/429 or 5xx answer."
+    if isinstance(e, (ConnectionError, TimeoutError)): return True
+    if any(c.__name__ in ('APIConnectionError', 'APITimeoutError') for c in type(e).__mro__): return True
+    status = getattr(e, 'status_code', None)
+    return isinstance(status, int) and (status in RETRY_STATUSES or status >= 500)
+
+def retry_after(e) -> float|None:
+    "The wait in seconds a failed answer asked for (`retry-after-ms` or `retry-after`), at most `MAX_RETRY_AFTER`."
+    headers = getattr(getattr(e, 'response', None), 'headers', None) or {}
+    for name, scale in (('retry-after-ms', 1e-3), ('retry-after', 1.0)):
+        try: return min(MAX_RETRY_AFTER, max(0.0, float(headers[name])*scale))
+        except (KeyError, TypeError, ValueError): continue
+    return None
+
+def retry_delay(e, attempt) -> float:
+    "Seconds to wait after failed attempt `attempt` (1, 2, …): the server's retry-after, else 0.5 s doubling to 8 s."
+    asked = retry_after(e)
+    return asked if asked is not None else min(8.0, 0.5*2**(attempt - 1))
+
+def one_line(text, limit=300) -> str:
+    "`text` on one line, cut to `limit` characters."
+    s = ' '.join(str(text).split())
+    return s if len(s) <= limit else s[:limit - 1] + '…'
+
 # %% ../nbs/04_teacher.ipynb #b8dd6f08
 class Teacher:
     "The shared machinery of LLM teachers; a backend implements `complete(prompt, req) -> (raw, usage)`."
     name, default_model, default_max_tokens, simulated = 'teacher', '', 4096, False
 
-    def __init__(self, model=None, temperature=None, max_tokens=None, cache_dir=None, budget_usd=None, prices=None, max_chars=2000):
+    def __init__(self, model=None, temperature=None, max_tokens=None, cache_dir=None, budget_usd=None, prices=None,
+                 max_chars=2000, spent_usd=0.0, timeout=TIMEOUT_S, max_retries=MAX_RETRIES):
         self.model = str(model or self.default_model)
         if not self.model: raise ValueError(f"the {self.name} teacher needs model=<model name>")
         self.temperature, self.max_tokens, self.max_chars = temperature, max_tokens or self.default_max_tokens, max_chars
+        self.timeout, self.max_retries = timeout, max_retries
         self.prices = {**PRICES, **(prices or {})}
         if budget_usd is not None and price_of(self.model, self.prices) is None:
             raise ValueError(f"budget_usd needs a price for {self.model!r}; pass prices={{{self.model!r}: (input, output)}} in USD per million tokens")
         self.cache = ResponseCache(cache_dir) if cache_dir else None
-        self.ledger = Ledger(budget_usd)
+        self.ledger = Ledger(budget_usd, cost_usd=float(spent_usd))
         self.key_name = self.name    # the teacher name in cache keys (a replay teacher uses the recorded one)
+        self.endpoint = None         # the server in cache keys (an SDK teacher: the base URL its client uses)
+
+    @classmethod
+    def endpoint_for(cls, base_url=None, region=None) -> str|None:
+        "The endpoint this kind of teacher uses for `base_url` (and `region`), as cache keys hold it."
+        return normalize_endpoint(base_url)
 
     def params(self, req) -> dict: return {'temperature': self.temperature, 'max_tokens': self.max_tokens, 'seed': req.seed}
 
     def complete(self, prompt, req) -> tuple[str, dict]: raise NotImplementedError
 
     def call(self, prompt, req, key) -> dict:
-        "Ask the model (within the budget): a record with the raw reply, usage and seconds."
-        p, n_in = price_of(self.model, self.prices), count_tokens(prompt)
-        est = (n_in*p[0] + self.max_tokens*p[1])/1e6 if p else 0.0
-        self.ledger.check(est, f"a {self.model} call ({n_in} prompt tokens + {self.max_tokens} max output tokens)")
+        "Ask the model (within the budget, retrying what may pass): a record with the raw reply, usage and seconds."
+        self.check_budget(prompt)
         t0 = time.perf_counter()
-        try: raw, usage = self.complete(prompt, req)
-        except TeacherError: raise
-        except Exception as e:
-            self.ledger.failed += 1
-            raise TeacherError(f"{self.name} teacher ({self.model}): the request failed: {type(e).__name__}: {e}") from e
+        raw, usage = self.complete_with_retries(prompt, req)
         return {'raw': raw, 'usage': usage, 'seconds': round(time.perf_counter() - t0, 3)}
+
+    def check_budget(self, prompt):
+        "Raise `BudgetExceeded` unless the worst case of one call on `prompt` fits in what is left of the budget."
+        bound = prompt_token_bound(prompt)
+        what = f"a {self.model} call (≤ {bound} prompt tokens + {self.max_tokens} max output tokens)"
+        self.ledger.check(worst_case_cost(prompt, self.max_tokens, self.model, self.prices), what)
+
+    def complete_with_retries(self, prompt, req) -> tuple[str, dict]:
+        "`complete`, tried again up to `max_retries` times after an error that may pass."
+        attempts = self.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try: return self.complete(prompt, req)
+            except TeacherError:
+                self.ledger.failed += 1
+                raise
+            except Exception as e:
+                if attempt == attempts or not is_retryable(e): raise self.failure(e, attempt) from e
+                self.wait_to_retry(e, attempt, attempts)
+
+    def wait_to_retry(self, e, attempt, attempts):
+        "Say on stderr that attempt `attempt + 1` follows error `e`, then wait the retry delay."
+        wait = retry_delay(e, attempt)
+        print(f"{self.name} teacher ({self.model}): attempt {attempt + 1}/{attempts} after {type(e).__name__}: "
+              f"{one_line(e)} (retrying in {wait:.3g} s)", file=sys.stderr, flush=True)
+        time.sleep(wait)
+
+    def failure(self, e, attempts) -> TeacherError:
+        "The one-line `TeacherError` for a call that failed after `attempts` tries (counted as failed)."
+        self.ledger.failed += 1
+        tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
+        why = f"{type(e).__name__}: {one_line(e)}"
+        return TeacherError(f"{self.name} teacher ({self.model}): the request failed: {why} ({tries})")
 
     def generate(self, req: PGKDRequest, history_texts=(), blocked_texts=()) -> TeacherReply:
         "New rows for `req`: from the cache if recorded, else from the model; always through `parse_rows`."
         blocked_texts = list(blocked_texts)
         rec = self.ask(build_prompt(req, blocked_texts=blocked_texts), req)
         rows, rejects, rejected = parse_rows(rec['raw'], req.labels, history_texts, blocked_texts, self.max_chars)
-        reply = TeacherReply(rec['raw'], rows, rejects, rejected, rec['usage'], rec['cost_usd'], rec['cached'], rec['seconds'],
-                             self.key_name, self.model, self.simulated)
-        self.ledger.add(reply)
-        return reply
+        return TeacherReply(rec['raw'], rows, rejects, rejected, rec['usage'], rec['cost_usd'], rec['cached'],
+                            rec['seconds'], self.key_name, self.model, self.simulated)
 
     def ask(self, prompt, req) -> dict:
-        "The model's raw answer to `prompt` (from the cache when recorded): raw, usage, seconds, cached, cost_usd."
+        "The model's answer to `prompt` (from the cache when recorded), counted: raw, usage, seconds, cached, cost_usd."
         params = self.params(req)
-        key = request_key(self.key_name, self.model, prompt, params)
+        key = request_key(self.key_name, self.model, prompt, params, self.endpoint)
         rec = self.cache.get(key) if self.cache is not None else None
         cached = rec is not None
         if not cached:
             rec = self.call(prompt, req, key)
-            stamp = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-            if self.cache is not None:
-                self.cache.put(key, {'teacher': self.key_name, 'model': self.model, 'params': params, 'prompt': prompt, **rec, 'created': stamp})
+            self.record(key, prompt, params, rec)
         cost = 0.0 if cached else (call_cost(rec['usage'], self.model, self.prices) or 0.0)
+        self.ledger.add(rec['usage'], cost, rec['seconds'], cached)
         return {'raw': rec['raw'], 'usage': rec['usage'], 'seconds': rec['seconds'], 'cached': cached, 'cost_usd': cost}
+
+    def record(self, key, prompt, params, rec):
+        "Keep a live answer in the cache (if there is one), with what was asked, where and when."
+        if self.cache is None: return
+        asked = {'teacher': self.key_name, 'endpoint': self.endpoint, 'model': self.model, 'params': params}
+        stamp = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+        self.cache.put(key, {**asked, 'prompt': prompt, **rec, 'created': stamp})
 
     def __repr__(self): return f"{type(self).__name__}(model={self.model!r})"
 
@@ -185,6 +280,12 @@ def env_key(var) -> str:
     if not key: raise TeacherError(f"{var} is not set: export {var}=<your key> (keys are read from the environment only)")
     return key
 
+def aws_region() -> str:
+    "The AWS region named in the environment (`AWS_REGION`, `AWS_DEFAULT_REGION`), or a ValueError."
+    region = os.environ.get('AWS_REGION') or os.environ.get('AWS_DEFAULT_REGION')
+    if not region: raise ValueError("no AWS region: pass region=<e.g. us-east-1> (or base_url=) or set AWS_REGION")
+    return region
+
 def _anthropic_reply(msg) -> tuple[str, dict]:
     raw = ''.join(b.text for b in msg.content if getattr(b, 'type', '') == 'text')
     return raw, {'input_tokens': msg.usage.input_tokens, 'output_tokens': msg.usage.output_tokens}
@@ -192,10 +293,17 @@ def _anthropic_reply(msg) -> tuple[str, dict]:
 class AnthropicTeacher(Teacher):
     "Claude through the Anthropic Messages API."
     name, default_model, default_max_tokens = 'anthropic', 'claude-sonnet-5-5', 8192
-    def __init__(self, model=None, base_url=None, max_retries=4, timeout=600.0, **kw):
+    def __init__(self, model=None, base_url=None, timeout=TIMEOUT_S, max_retries=MAX_RETRIES, **kw):
         import anthropic
-        super().__init__(model, **kw)
-        self.client = anthropic.Anthropic(api_key=env_key('ANTHROPIC_API_KEY'), base_url=base_url, max_retries=max_retries, timeout=timeout)
+        super().__init__(model, timeout=timeout, max_retries=max_retries, **kw)
+        key = env_key('ANTHROPIC_API_KEY')
+        self.client = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
+        self.endpoint = normalize_endpoint(self.client.base_url)
+
+    @classmethod
+    def endpoint_for(cls, base_url=None, region=None) -> str:
+        "`base_url`, else `ANTHROPIC_BASE_URL`, else the Anthropic API (the SDK's order)."
+        return normalize_endpoint(base_url or os.environ.get('ANTHROPIC_BASE_URL') or 'https://api.anthropic.com')
 
     def complete(self, prompt, req):
         extra = {} if self.temperature is None else {'extra_body': {'temperature': self.temperature}}
@@ -206,28 +314,48 @@ class AnthropicTeacher(Teacher):
 class BedrockTeacher(AnthropicTeacher):
     "Claude on Amazon Bedrock (the paper's teacher), through the same SDK."
     name, default_model, default_max_tokens = 'bedrock', 'anthropic.claude-3-sonnet-20240229-v1:0', 4096
-    def __init__(self, model=None, region=None, base_url=None, max_retries=4, timeout=600.0, **kw):
+    def __init__(self, model=None, region=None, base_url=None, timeout=TIMEOUT_S, max_retries=MAX_RETRIES, **kw):
         import anthropic
-        Teacher.__init__(self, model, **kw)
-        self.client = anthropic.AnthropicBedrock(aws_region=region, base_url=base_url, max_retries=max_retries, timeout=timeout)
+        Teacher.__init__(self, model, timeout=timeout, max_retries=max_retries, **kw)
+        self.client = anthropic.AnthropicBedrock(aws_region=region, base_url=base_url, max_retries=0, timeout=timeout)
+        self.endpoint = normalize_endpoint(self.client.base_url)
+
+    @classmethod
+    def endpoint_for(cls, base_url=None, region=None) -> str:
+        "`base_url`, else `ANTHROPIC_BEDROCK_BASE_URL`, else the Bedrock runtime of `region` (or the environment's)."
+        url = base_url or os.environ.get('ANTHROPIC_BEDROCK_BASE_URL')
+        return normalize_endpoint(url or f'https://bedrock-runtime.{region or aws_region()}.amazonaws.com')
 
 # %% ../nbs/04_teacher.ipynb #c27f6937
+def _openai_usage(u, prompt, raw) -> dict:
+    if u is None: return {'input_tokens': count_tokens(prompt), 'output_tokens': count_tokens(raw), 'estimated': True}
+    return {'input_tokens': u.prompt_tokens, 'output_tokens': u.completion_tokens}
+
 class OpenAITeacher(Teacher):
     "Any OpenAI-compatible chat-completions server (vLLM, llama.cpp server, Ollama, OpenAI)."
     name = 'openai'
-    def __init__(self, model=None, base_url=None, api_key_env='OPENAI_API_KEY', max_retries=4, timeout=600.0, **kw):
+    def __init__(self, model=None, base_url=None, api_key_env='OPENAI_API_KEY', timeout=TIMEOUT_S,
+                 max_retries=MAX_RETRIES, **kw):
         import openai
-        super().__init__(model, **kw)
+        super().__init__(model, timeout=timeout, max_retries=max_retries, **kw)
         key = env_key(api_key_env) if base_url is None else os.environ.get(api_key_env, '').strip() or 'not-needed'
-        self.client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=max_retries, timeout=timeout)
+        self.client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
+        self.endpoint = normalize_endpoint(self.client.base_url)
+
+    @classmethod
+    def endpoint_for(cls, base_url=None, region=None) -> str:
+        "`base_url`, else `OPENAI_BASE_URL`, else OpenAI's API (the SDK's order)."
+        return normalize_endpoint(base_url or os.environ.get('OPENAI_BASE_URL') or 'https://api.openai.com/v1')
 
     def complete(self, prompt, req):
         extra = {} if self.temperature is None else {'temperature': self.temperature}
         r = self.client.chat.completions.create(model=self.model, messages=[{'role': 'user', 'content': prompt}],
                                                 max_tokens=self.max_tokens, seed=req.seed, **extra)
-        raw, u = r.choices[0].message.content or '', r.usage
-        if u is None: return raw, {'input_tokens': count_tokens(prompt), 'output_tokens': count_tokens(raw), 'estimated': True}
-        return raw, {'input_tokens': u.prompt_tokens, 'output_tokens': u.completion_tokens}
+        if not r.choices:
+            raise TeacherError(f"openai teacher ({self.model}): the server at {self.endpoint} answered with no choices "
+                               "(an empty 'choices' list), so there is no reply to read")
+        raw = r.choices[0].message.content or ''
+        return raw, _openai_usage(r.usage, prompt, raw)
 
 # %% ../nbs/04_teacher.ipynb #f844998d
 class LocalTeacher(Teacher):
@@ -250,18 +378,20 @@ class LocalTeacher(Teacher):
 
 # %% ../nbs/04_teacher.ipynb #9806f0cb
 class ReplayTeacher(Teacher):
-    "Replies recorded in a `ResponseCache` by teacher `teacher`; a miss is a `CacheMiss`."
+    "Replies recorded in a `ResponseCache` by teacher `teacher` at `base_url` (or `region`); a miss is a `CacheMiss`."
     name = 'replay'
-    def __init__(self, cache_dir=None, teacher='anthropic', model=None, **kw):
+    def __init__(self, cache_dir=None, teacher='anthropic', model=None, base_url=None, region=None, **kw):
         if not cache_dir: raise ValueError("the replay teacher needs cache_dir=<a response cache recorded by another teacher>")
         recorded = TEACHERS.get(teacher, Teacher)
         kw.setdefault('max_tokens', recorded.default_max_tokens)
         super().__init__(model or recorded.default_model, cache_dir=cache_dir, **kw)
         self.key_name = teacher
+        self.endpoint = recorded.endpoint_for(base_url, region)
 
     def call(self, prompt, req, key):
         raise CacheMiss(f"replay: no recorded reply {key} in {self.cache.dir} (teacher {self.key_name!r}, model {self.model!r}, "
-                        f"step {req.step}); record it first with that teacher and the same cache_dir, model and parameters")
+                        f"endpoint {self.endpoint!r}, step {req.step}); record it first with that teacher and the same "
+                        "cache_dir, model, base_url and parameters")
 
 # %% ../nbs/04_teacher.ipynb #f9ab13e4
 TEACHERS = {'anthropic': AnthropicTeacher, 'bedrock': BedrockTeacher, 'openai': OpenAITeacher,

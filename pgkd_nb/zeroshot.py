@@ -8,10 +8,10 @@ import argparse, json, os, sys, time
 from pathlib import Path
 from types import SimpleNamespace
 from sklearn.metrics import accuracy_score, f1_score
-from .data import load_task
+from .data import load_task, stable_subsample
 from .prompt import zero_shot_prompt, parse_zero_shot
-from .teacher import Teacher, TeacherError, make_teacher
-from .loop import stable_subsample, write_json, read_json, hardware
+from .teacher import Teacher, TeacherError, make_teacher, TIMEOUT_S, MAX_RETRIES
+from .records import write_json, read_json, hardware
 
 # %% auto #0
 __all__ = ['classify', 'read_predictions', 'zero_shot_metrics', 'run_zero_shot', 'zero_shot_main']
@@ -83,8 +83,12 @@ def zero_shot_main(argv=None) -> int:
     p.add_argument('--test-max', type=int, help='stratified test subsample of this size')
     p.add_argument('--budget-usd', type=float); p.add_argument('--data-dir')
     p.add_argument('--cache-dir', default='~/.cache/pgkd_nb/teacher')
+    p.add_argument('--timeout', type=float, default=TIMEOUT_S, help='seconds one teacher request may take')
+    p.add_argument('--max-retries', type=int, default=MAX_RETRIES, help='retries of a request that failed and may pass')
     a = p.parse_args(argv)
-    kw = {'cache_dir': a.cache_dir, **({'model': a.model} if a.model else {}), **({'budget_usd': a.budget_usd} if a.budget_usd is not None else {}),
+    kw = {'cache_dir': a.cache_dir, 'timeout': a.timeout, 'max_retries': a.max_retries,
+          **({'model': a.model} if a.model else {}),
+          **({'budget_usd': a.budget_usd} if a.budget_usd is not None else {}),
           **({'base_url': a.base_url} if a.base_url else {})}
     s = run_zero_shot(make_teacher(a.teacher, **kw), a.dataset, a.out or f'runs/zero-shot-{a.dataset}', a.test_max, a.data_dir)
     z, t = s['zero_shot'], s['teacher']

@@ -3,15 +3,15 @@
 Each test scripts the answers a server gives (status, JSON body, headers), runs a teacher against it and checks
 what the teacher returns, what it sent, what it cached and what it counted as spent. Nothing leaves loopback.
 """
-import http.server, json, threading
+import http.server, json, threading, time
 from pathlib import Path
 
 import pytest
 
 from pgkd_nb.data import load_task, DEMO_TASK
-from pgkd_nb.prompt import PGKDRequest
+from pgkd_nb.prompt import PGKDRequest, build_prompt
 from pgkd_nb.reply import rows_to_reply
-from pgkd_nb.teacher import BudgetExceeded, CacheMiss, TeacherError, make_teacher
+from pgkd_nb.teacher import BudgetExceeded, CacheMiss, TeacherError, make_teacher, prompt_token_bound
 
 KEY = 'sk-ant-test-SENTINEL-7f3a9c'          # a fake key that must never be written anywhere
 TASK = load_task(DEMO_TASK)
@@ -33,13 +33,19 @@ def openai_ok(text, usage=(900, 700)):
     if usage: body['usage'] = {'prompt_tokens': usage[0], 'completion_tokens': usage[1], 'total_tokens': sum(usage)}
     return 200, body, {}
 
+def hang(seconds):
+    "No answer for `seconds` (longer than the client's timeout), then the connection closes."
+    return 'hang', seconds, {}
+
 def error(status, kind='api_error'):
     "An error answer that asks for a 1 ms wait before the retry (keeps the SDK's backoff out of the tests)."
     return status, {'type': 'error', 'error': {'type': kind, 'message': f'scripted {status}'}}, {'retry-after-ms': '1'}
 
 
 class FakeServer:
-    "A threaded HTTP server on a free loopback port that gives scripted answers and records the requests."
+    """A threaded HTTP server on a free loopback port that gives scripted answers and records the requests.
+
+    An answer is (status, JSON body, headers), `hang(seconds)`, or a function of the request giving one."""
     def __init__(self, answers):
         self.answers, self.requests = list(answers), []
         server = self
@@ -47,7 +53,9 @@ class FakeServer:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get('content-length', 0)))
                 server.requests.append({'path': self.path, 'headers': {k.lower(): v for k, v in self.headers.items()}, 'body': json.loads(body or b'{}')})
-                status, payload, headers = server.answers.pop(0) if server.answers else error(500)
+                answer = server.answers.pop(0) if server.answers else error(500)
+                status, payload, headers = answer(server.requests[-1]) if callable(answer) else answer
+                if status == 'hang': time.sleep(payload); return
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 for k, v in {'content-type': 'application/json', 'content-length': str(len(data)), **headers}.items():
@@ -165,18 +173,103 @@ def test_budget_stops_before_the_call(env):
         with pytest.raises(BudgetExceeded, match=r'budget \$0.05'): t.generate(REQ)
         assert srv.requests == []
         t = anthropic_teacher(srv, budget_usd=0.03, max_tokens=2000)
-        t.generate(REQ)                                                     # fits (at most ~$0.024); $0.0104 spent
+        t.generate(REQ)                                                     # fits (at most ~$0.026); $0.0104 spent
         with pytest.raises(BudgetExceeded, match=r'\$0.0104 spent'):
             t.generate(PGKDRequest(TASK.name, TASK.labels, TASK.train[16:32]))
     assert len(srv.requests) == 1
 
 def test_replay_answers_from_the_recording_only(env, tmp_path):
     with FakeServer([anthropic_ok(rows_to_reply(ROWS))]) as srv: anthropic_teacher(srv, cache_dir=tmp_path).generate(REQ)
-    rp = make_teacher('replay', cache_dir=tmp_path)                          # teacher='anthropic', its default model
+    with pytest.raises(CacheMiss, match="endpoint 'https://api.anthropic.com'"):
+        make_teacher('replay', cache_dir=tmp_path).generate(REQ)              # recorded at another server
+    rp = make_teacher('replay', cache_dir=tmp_path, base_url=srv.url)          # teacher='anthropic', its default model
     r = rp.generate(REQ)
     assert (r.rows, r.cached, r.teacher) == (ROWS, True, 'anthropic')
     with pytest.raises(CacheMiss, match='no recorded reply [0-9a-f]{64}'):
         rp.generate(PGKDRequest(TASK.name, TASK.labels, TASK.train[16:32]))
+
+
+def max_usage(request):
+    "An answer that reports the most the teacher's bound allows: every prompt byte a token, all of max_tokens used."
+    prompt = request['body']['messages'][0]['content']
+    return anthropic_ok('[]', usage=(prompt_token_bound(prompt), request['body']['max_tokens']))
+
+def test_budget_counts_what_a_resumed_run_spent(env):
+    with FakeServer([anthropic_ok(rows_to_reply(ROWS))]) as srv:
+        t = anthropic_teacher(srv, budget_usd=3.0, spent_usd=2.95)         # 8192 output tokens alone may cost $0.082
+        with pytest.raises(BudgetExceeded, match=r'budget \$3.00: \$2.9500 spent'): t.generate(REQ)
+    assert srv.requests == [] and (t.ledger.calls, t.ledger.cost_usd) == (0, 2.95)
+
+def test_budget_holds_when_every_call_costs_its_most(env):
+    one_call = (prompt_token_bound(build_prompt(REQ))*2.0 + 2000*10.0)/1e6  # claude-sonnet-5-5, max_tokens=2000
+    budget = 3.95*one_call                                                  # room for 3 such calls, not 4
+    with FakeServer([max_usage]*10) as srv:
+        t = anthropic_teacher(srv, budget_usd=budget, max_tokens=2000)
+        with pytest.raises(BudgetExceeded):
+            for seed in range(10): t.generate(PGKDRequest(TASK.name, TASK.labels, TASK.train[:16], seed=seed))
+    assert len(srv.requests) == t.ledger.calls == 3
+    assert t.ledger.cost_usd == pytest.approx(3*one_call) and t.ledger.cost_usd <= budget
+
+
+# ---- the server is part of the cache key -----------------------------------------------------------------
+
+def test_two_servers_never_share_replies(env, tmp_path):
+    with FakeServer([openai_ok(rows_to_reply(ROWS[:16]))]) as a, FakeServer([openai_ok(rows_to_reply(ROWS[16:]))]) as b:
+        ra = openai_teacher(a, cache_dir=tmp_path).generate(REQ)
+        rb = openai_teacher(b, cache_dir=tmp_path).generate(REQ)            # same model, prompt and parameters
+        again = openai_teacher(a, cache_dir=tmp_path).generate(REQ)
+    assert len(a.requests) == 1 and len(b.requests) == 1                    # b was asked, not answered from a's reply
+    assert (ra.rows, rb.rows, rb.cached, again.rows, again.cached) == (ROWS[:16], ROWS[16:], False, ROWS[:16], True)
+    recorded = sorted(json.loads(f.read_text())['endpoint'] for f in tmp_path.glob('*.json'))
+    assert recorded == sorted([a.url + '/v1', b.url + '/v1'])
+
+def test_replay_of_an_openai_server_needs_its_base_url(env, tmp_path):
+    with FakeServer([openai_ok(rows_to_reply(ROWS))]) as srv: openai_teacher(srv, cache_dir=tmp_path).generate(REQ)
+    rp = make_teacher('replay', cache_dir=tmp_path, teacher='openai', model='qwen', base_url=srv.url + '/v1/')
+    assert rp.generate(REQ).rows == ROWS
+    with pytest.raises(CacheMiss, match="endpoint 'https://api.openai.com/v1'"):
+        make_teacher('replay', cache_dir=tmp_path, teacher='openai', model='qwen').generate(REQ)
+
+def test_default_endpoints_are_what_a_replay_computes(env, tmp_path, monkeypatch):
+    monkeypatch.setenv('OPENAI_API_KEY', 'sk-test-only')
+    for name, kw, url in [('anthropic', {}, 'https://api.anthropic.com'), ('openai', {'model': 'qwen'}, 'https://api.openai.com/v1'),
+                          ('bedrock', {}, 'https://bedrock-runtime.us-east-1.amazonaws.com'),
+                          ('bedrock', {'region': 'eu-west-1'}, 'https://bedrock-runtime.eu-west-1.amazonaws.com')]:
+        live, replay = make_teacher(name, **kw), make_teacher('replay', cache_dir=tmp_path, teacher=name, **kw)
+        assert live.endpoint == replay.endpoint == url
+
+
+# ---- timeouts and retries --------------------------------------------------------------------------------
+
+def test_defaults_are_two_minutes_and_three_attempts(env):
+    t = make_teacher('openai', model='qwen', base_url='http://127.0.0.1:9/v1')
+    assert (t.timeout, t.max_retries, t.client.timeout, t.client.max_retries) == (120.0, 2, 120.0, 0)
+    a = make_teacher('anthropic')
+    assert (a.timeout, a.max_retries, a.client.timeout, a.client.max_retries) == (120.0, 2, 120.0, 0)
+
+def test_hung_server_fails_after_the_configured_attempts(env, capsys):
+    with FakeServer([hang(3)]*3) as srv:
+        t = make_teacher('openai', model='qwen', base_url=srv.url + '/v1', timeout=1, max_retries=2)
+        t0 = time.perf_counter()
+        with pytest.raises(TeacherError, match=r'openai teacher \(qwen\): the request failed: APITimeoutError: .*\(3 attempts\)$') as e:
+            t.generate(REQ)
+        took = time.perf_counter() - t0
+    assert '\n' not in str(e.value) and len(srv.requests) == 3 and took < 10   # 3 × 1 s, then 0.5 s + 1 s of waits
+    lines = capsys.readouterr().err.splitlines()
+    assert [l.split(' after ')[0] for l in lines] == ['openai teacher (qwen): attempt 2/3', 'openai teacher (qwen): attempt 3/3']
+    assert all(' after APITimeoutError: ' in l for l in lines)
+    assert (t.ledger.calls, t.ledger.failed, t.ledger.cost_usd) == (0, 1, 0.0)
+
+def test_500_then_success_prints_one_retry_line(env, capsys):
+    with FakeServer([error(500), anthropic_ok(rows_to_reply(ROWS))]) as srv: r = anthropic_teacher(srv).generate(REQ)
+    assert r.rows == ROWS and len(srv.requests) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith('anthropic teacher (claude-sonnet-5-5): attempt 2/3 after InternalServerError: ')
+
+def test_400_is_not_retried(env, capsys):
+    with FakeServer([error(400, 'invalid_request_error'), anthropic_ok('[]')]) as srv:
+        with pytest.raises(TeacherError, match=r'BadRequestError: .*\(1 attempt\)$'): anthropic_teacher(srv).generate(REQ)
+    assert len(srv.requests) == 1 and capsys.readouterr().err == ''
 
 
 # ---- Amazon Bedrock (same SDK, SigV4-signed, /model/{id}/invoke) -----------------------------------------
@@ -219,3 +312,10 @@ def test_openai_429_then_success_and_500_exhausted(env, tmp_path):
             t.generate(PGKDRequest(TASK.name, TASK.labels, TASK.train[16:32]))
     assert len(srv.requests) == 5 and len(list(tmp_path.iterdir())) == 1   # only the success was cached
     assert (t.ledger.calls, t.ledger.failed) == (1, 1)
+
+def test_openai_empty_choices_is_one_clear_error(env):
+    with FakeServer([(200, {**openai_ok('[]')[1], 'choices': []}, {})]) as srv:
+        t = openai_teacher(srv)
+        with pytest.raises(TeacherError, match=r'openai teacher \(qwen\): the server at http://127.0.0.1:\d+/v1 answered with no choices') as e:
+            t.generate(REQ)
+    assert '\n' not in str(e.value) and len(srv.requests) == 1 and (t.ledger.calls, t.ledger.failed) == (0, 1)

@@ -1,0 +1,50 @@
+"""Whole PGKD runs with an LLM teacher on fake 127.0.0.1 servers (real `openai` SDK client): the budget holds
+across a resume, and the response cache never hands one server's replies to a run against another."""
+import pytest
+
+from pgkd_nb.config import RunConfig
+from pgkd_nb.loop import run_pgkd
+from pgkd_nb.records import completed_steps, format_summary, teacher_totals
+from pgkd_nb.reply import rows_to_reply
+from pgkd_nb.student import tiny_checkpoint
+from pgkd_nb.teacher import BudgetExceeded
+
+from test_teacher_servers import ROWS, FakeServer, env, openai_ok  # noqa: F401  (env is a fixture)
+
+MODEL = 'claude-haiku-4-5'          # a priced model id ($1 / $5 per million tokens), served by the fake server
+
+
+def tiny_run(tmp_path, url, **kw):
+    "A tiny run (tiny BERT, head mode, 80 annotated rows) whose teacher is the OpenAI-compatible server at `url`."
+    return RunConfig(preset='tiny', checkpoint=tiny_checkpoint(tmp_path/'tiny'), n_samples=80, gen_batch=8, n_mined=2,
+                     n_few_shot=2, test_max=40, teacher='openai', teacher_model=MODEL, base_url=url + '/v1',
+                     teacher_cache=str(tmp_path/'replies'), max_retries=0, timeout=10,
+                     student={'mode': 'head', 'epochs': 5, 'cache_dir': str(tmp_path/'enc')}, **kw)
+
+
+def test_budget_holds_across_a_resume(env, tmp_path):
+    answers = [openai_ok(rows_to_reply(ROWS), usage=(1500, 4000))]*10     # $0.0215 a call; worst case ≈ $0.024
+    cfg = tiny_run(tmp_path, '', kd_steps=10, patience=10, budget_usd=0.06)
+    with FakeServer(answers) as srv:
+        cfg.base_url = srv.url + '/v1'
+        with pytest.raises(BudgetExceeded):
+            run_pgkd(cfg, tmp_path/'run', progress=False)
+        sent = len(srv.requests)
+        spent = teacher_totals(completed_steps(tmp_path/'run'))['cost_usd']
+        assert sent == 2 and spent == pytest.approx(0.043) and spent <= cfg.budget_usd
+        with pytest.raises(BudgetExceeded, match=r'\$0\.0430 spent'):          # the same command again
+            run_pgkd(cfg, tmp_path/'run', progress=False)
+        assert len(srv.requests) == sent                                        # refused before any request
+
+
+def test_cache_is_keyed_by_server(env, tmp_path):
+    with FakeServer([openai_ok(rows_to_reply(ROWS))]) as one, FakeServer([openai_ok(rows_to_reply(ROWS[:4]))]) as two:
+        a = run_pgkd(tiny_run(tmp_path, one.url, kd_steps=1), tmp_path/'a', progress=False)
+        b = run_pgkd(tiny_run(tmp_path, two.url, kd_steps=1), tmp_path/'b', progress=False)
+        assert (len(one.requests), len(two.requests)) == (1, 1)                 # the second server was asked
+        assert a['teacher']['cached_calls'] == b['teacher']['cached_calls'] == 0
+        c = run_pgkd(tiny_run(tmp_path, one.url, kd_steps=1), tmp_path/'c', progress=False)
+        assert len(one.requests) == 1                                           # same server, same prompt: replayed
+    assert c['teacher']['cached_calls'] == 1 and c['teacher']['cost_usd'] == 0
+    assert (c['teacher']['input_tokens'], a['teacher']['input_tokens']) == (0, 900)
+    assert '1 replies (1 from the response cache, not billed now)' in format_summary(c)
