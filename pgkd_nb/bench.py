@@ -4,27 +4,27 @@
 
 # %% ../nbs/06_bench.ipynb #a09062f7
 from __future__ import annotations
-import argparse, copy, datetime as dt, gc, json, os, platform, random, resource, sys, tempfile, time, warnings
+import datetime as dt, gc, itertools, json, os, random, re, resource, sys, tempfile, time
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
-import numpy as np, torch, torch.nn.functional as F, transformers
-from torch import nn
+import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig
 from .data import load_task, stratified_sample, sample_d0, DEMO_TASK
 from .student import Student, make_config, resolve_checkpoint, tiny_checkpoint, metrics, DEFAULT_CHECKPOINT
 from .fast import pick_device, quantize_int8, INT8_SCHEME
 from . import prompt as _prompt
 from .prompt import zero_shot_prompt, count_tokens, parse_zero_shot
-from .teacher import PRICES, PRICES_DATE, price_of
-from .records import hardware
+from .teacher import PRICES_DATE, call_cost
+from .records import hardware, make_dir, read_json, write_json, write_text
 
 # %% auto #0
-__all__ = ['INSTANCE_PRICES', 'INSTANCE_PRICES_NOTE', 'ZERO_SHOT_MODELS', 'PAPER_TABLE5', 'CPU_PLAN', 'GPU_PLAN', 'QUICK_PLAN',
-           'batch_cost', 'time_runs', 'summarize', 'peak_memory', 'bench_model', 'variants', 'text_batches',
-           'time_inference', 'time_training', 'bench_rows', 'use_threads', 'bench_student', 'int8_twin',
-           'int8_accuracy', 'bench_modes', 'bench_zero_shot', 'render_table5', 'run_bench', 'bench_parser',
-           'bench_main']
+__all__ = ['INSTANCE_PRICES', 'INSTANCE_PRICES_NOTE', 'ZERO_SHOT_MODELS', 'PAPER_TABLE5', 'QUICK_INT8', 'QUICK_MODES', 'CPU_PLAN',
+           'GPU_PLAN', 'QUICK_PLAN', 'batch_cost', 'instance_prices', 'timed', 'time_runs', 'peak_memory', 'measure',
+           'cell', 'md_table', 'bench_model', 'variants', 'text_batches', 'time_inference', 'time_training',
+           'bench_rows', 'quick_checkpoint', 'use_threads', 'bench_student', 'int8_twin', 'paired_se', 'int8_accuracy',
+           'bench_modes', 'live_zero_shot', 'bench_zero_shot', 'provenance', 'int8_section', 'paper_rows',
+           'inference_row', 'notes', 'render_table5', 'report_dir', 'measured_report', 'bench_results', 'run_bench']
 
 # %% ../nbs/06_bench.ipynb #55dac254
 INSTANCE_PRICES = {'cpu': ('m5.4xlarge', 0.768), 'cuda': ('g5.4xlarge', 1.624)}   # USD per hour
@@ -39,42 +39,82 @@ def batch_cost(seconds, usd_per_hour) -> float:
     "Dollars for `seconds` of an instance billed at `usd_per_hour`."
     return seconds*usd_per_hour/3600
 
+def instance_prices(cpu_price=None, gpu_price=None) -> dict:
+    "The instance price table for `run_bench`: the defaults, with a 'custom' USD/hour where one is given."
+    given = {'cpu': cpu_price, 'cuda': gpu_price}
+    return {**INSTANCE_PRICES, **{k: ('custom', v) for k, v in given.items() if v is not None}}
+
 # %% ../nbs/06_bench.ipynb #7ff0c340
 def _sync(device):
     if torch.device(device).type == 'cuda': torch.cuda.synchronize()
 
+def timed(fn, device='cpu') -> tuple:
+    "(`fn()`, its wall seconds), waiting for pending CUDA work before and after."
+    _sync(device)
+    t = time.perf_counter()
+    out = fn()
+    _sync(device)
+    return out, time.perf_counter() - t
+
 def time_runs(fn, n, warmup=0, device='cpu', budget_s=None) -> list[float]:
     "Wall seconds of `n` calls of `fn` after `warmup` untimed ones; stops once `budget_s` is spent (≥ 1 call)."
     for _ in range(warmup): fn()
-    _sync(device); times = []
+    times = []
     for _ in range(n):
-        t = time.perf_counter(); fn(); _sync(device); times.append(time.perf_counter() - t)
+        times.append(timed(fn, device)[1])
         if budget_s is not None and sum(times) >= budget_s: break
     return times
 
-def summarize(times) -> dict:
-    "Median, p90 and count of timings."
-    return {'median_s': float(np.median(times)), 'p90_s': float(np.percentile(times, 90)), 'n': len(times)}
-
 def _status(key):
     with open('/proc/self/status') as f: return next(int(l.split()[1])/1024 for l in f if l.startswith(key))
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open('/proc/self/clear_refs', 'w') as f: f.write('5')
+        return True
+    except OSError: return False
 
 @contextmanager
 def peak_memory(device='cpu'):
     "Peak memory (MiB) inside the block: 'peak_mib' (whole process or CUDA), 'delta_mib' (above the start), 'kind'."
     out = {}
     if torch.device(device).type == 'cuda':
-        torch.cuda.reset_peak_memory_stats(); start = torch.cuda.memory_allocated()/2**20; yield out
+        torch.cuda.reset_peak_memory_stats()
+        start = torch.cuda.memory_allocated()/2**20
+        yield out
         peak = torch.cuda.max_memory_allocated()/2**20
-        out.update(peak_mib=peak, delta_mib=peak - start, kind='cuda max_memory_allocated'); return
-    try:
-        with open('/proc/self/clear_refs', 'w') as f: f.write('5')
-        reset = True
-    except OSError: reset = False
-    start = _status('VmRSS') if reset else None
-    yield out
-    if reset: out.update(peak_mib=_status('VmHWM'), delta_mib=_status('VmHWM') - start, kind='peak RSS of the process (VmHWM)')
-    else: out.update(peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024, delta_mib=None, kind='peak RSS since process start')
+        out.update(peak_mib=peak, delta_mib=peak - start, kind='cuda max_memory_allocated')
+    elif _reset_peak_rss():
+        start = _status('VmRSS')
+        yield out
+        peak = _status('VmHWM')
+        out.update(peak_mib=peak, delta_mib=peak - start, kind='peak RSS of the process (VmHWM)')
+    else:
+        yield out
+        out.update(peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024, delta_mib=None,
+                   kind='peak RSS since process start')
+
+def measure(step, batch, n, warmup=0, device='cpu', budget_s=None) -> dict:
+    "Median, p90 and count of `time_runs` of `step` (one batch of `batch` texts), texts/s and the peak memory."
+    with peak_memory(device) as mem:
+        times = time_runs(step, n, warmup, device, budget_s)
+    median = float(np.median(times))
+    return {'median_s': median, 'p90_s': float(np.percentile(times, 90)), 'n': len(times), 'texts_per_s': batch/median,
+            'peak_mib': mem['peak_mib'], 'delta_mib': mem['delta_mib'], 'mem_kind': mem['kind']}
+
+# %% ../nbs/06_bench.ipynb #f26066b6
+_NUMBER = re.compile(r'[-+]?\$?[\d,]*\.?\d+×?|—')
+
+def cell(x, d=3) -> str:
+    "A table cell: '—' for None, a float with `d` decimals and thousands separators, anything else as text."
+    if x is None: return '—'
+    return f'{x:,.{d}f}' if isinstance(x, float) else str(x)
+
+def md_table(header, rows) -> str:
+    "A markdown table of `rows` (lists of cells, `None` a dash) under `header`; columns of numbers right-aligned."
+    df = pd.DataFrame([['—' if x is None else str(x) for x in r] for r in rows], columns=header)
+    numeric = [len(df) > 0 and df.iloc[:, i].str.fullmatch(_NUMBER).all() for i in range(len(header))]
+    return df.to_markdown(index=False, disable_numparse=True, colalign=['right' if n else 'left' for n in numeric])
 
 # %% ../nbs/06_bench.ipynb #2b0a5f44
 def bench_model(checkpoint='default', n_labels=4, device='cpu'):
@@ -82,9 +122,11 @@ def bench_model(checkpoint='default', n_labels=4, device='cpu'):
     if checkpoint == 'bert-base':
         tok = AutoTokenizer.from_pretrained(resolve_checkpoint('default'))
         torch.manual_seed(0)
-        model, name = AutoModelForSequenceClassification.from_config(BertConfig(num_labels=n_labels)), 'BERT-base (random init)'
+        model = AutoModelForSequenceClassification.from_config(BertConfig(num_labels=n_labels))
+        name = 'BERT-base (random init)'
     else:
-        path = resolve_checkpoint(checkpoint); tok = AutoTokenizer.from_pretrained(path)
+        path = resolve_checkpoint(checkpoint)
+        tok = AutoTokenizer.from_pretrained(path)
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=n_labels)
         name = DEFAULT_CHECKPOINT.split('/')[-1] if path != str(checkpoint) else Path(str(checkpoint)).name
     return model.to(device).eval(), tok, name, sum(p.numel() for p in model.parameters())/1e6
@@ -92,45 +134,48 @@ def bench_model(checkpoint='default', n_labels=4, device='cpu'):
 def variants(model, device, precisions=None) -> dict:
     "precision -> (model, autocast context factory): fp32 and the optimised form for `device` (or just `precisions`)."
     if torch.device(device).type == 'cuda':
-        v = {'fp32': lambda: (model, nullcontext), 'bf16': lambda: (model, lambda: torch.autocast('cuda', dtype=torch.bfloat16))}
-    else: v = {'fp32': lambda: (model, nullcontext), 'int8': lambda: (quantize_int8(model), nullcontext)}
+        fast = {'bf16': lambda: (model, lambda: torch.autocast('cuda', dtype=torch.bfloat16))}
+    else: fast = {'int8': lambda: (quantize_int8(model), nullcontext)}
+    v = {'fp32': lambda: (model, nullcontext), **fast}
     return {k: f() for k, f in v.items() if not precisions or k in precisions}
 
 # %% ../nbs/06_bench.ipynb #6460ba6a
 def text_batches(texts, batch, n, seed=0) -> list[list[str]]:
     "`n` batches of `batch` texts from `texts`, shuffled (seeded) and cycled."
-    order = list(texts); random.Random(seed).shuffle(order)
+    order = list(texts)
+    random.Random(seed).shuffle(order)
     order = order*(batch*n//max(1, len(order)) + 1)
     return [order[i*batch:(i+1)*batch] for i in range(n)]
+
+def _encode(tok, texts, max_len, padding, device):
+    return tok(texts, truncation=True, max_length=max_len, padding=padding, return_tensors='pt').to(device)
 
 def time_inference(model, tok, texts, max_len, batch=64, n=20, warmup=3, device='cpu', ctx=nullcontext,
                    padding='max_length', budget_s=None) -> dict:
     "Latency per batch (tokenize + forward + softmax) and peak memory."
-    batches, it = text_batches(texts, batch, n + warmup), iter(range(10**9))
+    batches = itertools.cycle(text_batches(texts, batch, n + warmup))
     def step():
-        enc = tok(batches[next(it) % len(batches)], truncation=True, max_length=max_len, padding=padding, return_tensors='pt').to(device)
+        enc = _encode(tok, next(batches), max_len, padding, device)
         with torch.inference_mode(), ctx(): return torch.softmax(model(**enc).logits.float(), -1)
-    with peak_memory(device) as mem: times = time_runs(step, n, warmup, device, budget_s)
-    s = summarize(times)
-    return {**s, 'texts_per_s': batch/s['median_s'], 'peak_mib': mem['peak_mib'], 'delta_mib': mem['delta_mib'], 'mem_kind': mem['kind']}
+    return measure(step, batch, n, warmup, device, budget_s)
 
 def time_training(model, tok, rows, labels, max_len, batch=16, steps=3, warmup=1, device='cpu', ctx=nullcontext,
                   padding='max_length', budget_s=None) -> dict:
     "Training throughput (texts/s) of AdamW steps on real rows; the model's weights change."
     lid = {l: i for i, l in enumerate(labels)}
-    batches, it = text_batches(rows, batch, steps + warmup), iter(range(10**9))
+    batches = itertools.cycle(text_batches(rows, batch, steps + warmup))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-5)
-    model.train()
     def step():
-        b = batches[next(it) % len(batches)]
-        enc = tok([r['text'] for r in b], truncation=True, max_length=max_len, padding=padding, return_tensors='pt').to(device)
-        with ctx(): loss = F.cross_entropy(model(**enc).logits.float(), torch.tensor([lid[r['label']] for r in b], device=device))
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-    try:
-        with peak_memory(device) as mem: times = time_runs(step, steps, warmup, device, budget_s)
+        b = next(batches)
+        enc = _encode(tok, [r['text'] for r in b], max_len, padding, device)
+        y = torch.tensor([lid[r['label']] for r in b], device=device)
+        with ctx(): loss = F.cross_entropy(model(**enc).logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    model.train()
+    try: return measure(step, batch, steps, warmup, device, budget_s)
     finally: model.eval()
-    s = summarize(times)
-    return {**s, 'texts_per_s': batch/s['median_s'], 'peak_mib': mem['peak_mib'], 'delta_mib': mem['delta_mib'], 'mem_kind': mem['kind']}
 
 # %% ../nbs/06_bench.ipynb #30910ec0
 def bench_rows(quick=False):
@@ -140,6 +185,10 @@ def bench_rows(quick=False):
         except (ValueError, FileNotFoundError): pass
     return load_task(DEMO_TASK)
 
+def quick_checkpoint() -> Path:
+    "The tiny random BERT of quick runs, made once in the temporary folder."
+    return tiny_checkpoint(Path(tempfile.gettempdir())/'pgkd_nb_tiny_bert')
+
 def use_threads(n=None):
     "Set torch's CPU threads to `n` (None: leave as is); re-applied after building a Student, in case it sets its own."
     if n: torch.set_num_threads(int(n))
@@ -148,31 +197,39 @@ def _devices(device):
     if device == 'auto': return ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
     return [device]
 
-def bench_student(checkpoint='default', max_lens=(128, 512), batch=64, n_batches=20, warmup=3, quick=False, device='auto',
-                  train_batch=16, train_steps=3, padding='max_length', budget_s=None, task=None, prices=None, threads=None, precisions=None, train_warmup=1, verbose=False) -> list[dict]:
+def bench_student(checkpoint='default', max_lens=(128, 512), batch=64, n_batches=20, warmup=3, quick=False,
+                  device='auto', train_batch=16, train_steps=3, padding='max_length', budget_s=None, task=None,
+                  prices=None, threads=None, precisions=None, train_warmup=1, verbose=False) -> list[dict]:
     "Latency, throughput, peak memory and cost per batch of `checkpoint` on this machine (see the section above)."
     if quick:
-        checkpoint = tiny_checkpoint(Path(tempfile.gettempdir())/'pgkd_nb_tiny_bert') if checkpoint == 'default' else checkpoint
-        batch, n_batches, warmup, train_batch, train_steps, train_warmup = min(batch, 8), min(n_batches, 3), min(warmup, 1), 8, 2, 1
+        checkpoint = quick_checkpoint() if checkpoint == 'default' else checkpoint
+        batch, n_batches, warmup = min(batch, 8), min(n_batches, 3), min(warmup, 1)
+        train_batch, train_steps, train_warmup = 8, 2, 1
     task, prices = task or bench_rows(quick), {**INSTANCE_PRICES, **(prices or {})}
     texts, out = [r['text'] for r in task.test], []
     for dev in _devices(device):
-        pick_device(dev); use_threads(threads)
+        pick_device(dev)
+        use_threads(threads)
         model, tok, name, params = bench_model(checkpoint, len(task.labels), dev)
         inst, usd = prices[dev]
-        base = {'model': name, 'params_m': round(params, 1), 'device': dev, 'batch': batch, 'padding': padding, 'threads': torch.get_num_threads(),
-                'instance': inst, 'usd_per_h': usd}
+        base = {'model': name, 'params_m': round(params, 1), 'device': dev, 'batch': batch, 'padding': padding,
+                'threads': torch.get_num_threads(), 'instance': inst, 'usd_per_h': usd}
         for prec, (m, ctx) in variants(model, dev, precisions).items():
             for L in max_lens:
                 r = time_inference(m, tok, texts, L, batch, n_batches, warmup, dev, ctx, padding, budget_s)
                 out.append({**base, 'kind': 'inference', 'precision': prec, 'max_len': L, 'warmup': warmup, **r,
                             'cost_usd': batch_cost(r['median_s'], usd)})
-                if verbose: print(f"bench: {name} {dev} {prec} max_len {L}: {r['median_s']:.3f} s/batch (n={r['n']})", file=sys.stderr, flush=True)
+                if verbose:
+                    print(f"bench: {name} {dev} {prec} max_len {L}: {r['median_s']:.3f} s/batch (n={r['n']})",
+                          file=sys.stderr, flush=True)
             for L in (max_lens if prec != 'int8' and train_steps else ()):
-                r = time_training(m, tok, task.train, task.labels, L, train_batch, train_steps, train_warmup, dev, ctx, padding, budget_s)
-                out.append({**base, 'kind': 'train', 'precision': prec, 'max_len': L, 'batch': train_batch, 'warmup': train_warmup, **r})
+                r = time_training(m, tok, task.train, task.labels, L, train_batch, train_steps, train_warmup, dev, ctx,
+                                  padding, budget_s)
+                out.append({**base, 'kind': 'train', 'precision': prec, 'max_len': L, 'batch': train_batch,
+                            'warmup': train_warmup, **r})
             del m
-        del model; gc.collect()
+        del model
+        gc.collect()
         if dev == 'cuda': torch.cuda.empty_cache()
     return out
 
@@ -183,184 +240,251 @@ def int8_twin(student) -> Student:
     q.model.load_state_dict(student.model.state_dict())
     return q
 
-def int8_accuracy(task, checkpoint='default', n_train=500, n_test=1200, max_len=128, seed=0, threads=None, preset='cpu') -> dict:
+def paired_se(fixes, breaks, n) -> float:
+    "Paired (McNemar) standard error, in points, of an accuracy difference with `fixes` and `breaks` out of `n`."
+    return float(100*np.sqrt(max(fixes + breaks - (fixes - breaks)**2/n, 0))/n)
+
+QUICK_INT8 = dict(n_train=120, n_test=60, max_len=32)   # int8_accuracy's settings in quick runs
+
+def int8_accuracy(task, checkpoint='default', n_train=500, n_test=1200, max_len=128, seed=0, threads=None,
+                  preset='cpu') -> dict:
     "Test accuracy of a student trained in fp32, predicting in fp32 vs with `quantize='int8'` (same weights)."
-    d0, test = sample_d0(task, n=min(n_train, len(task.train)), seed=seed), stratified_sample(task.test, n_test, seed)[0]
+    d0 = sample_d0(task, n=min(n_train, len(task.train)), seed=seed)
+    test = stratified_sample(task.test, n_test, seed)[0]
+    xt = [r['text'] for r in test]
     with tempfile.TemporaryDirectory() as d:
-        s = Student(task.labels, make_config(preset, checkpoint=checkpoint, max_len=max_len, cache_dir=d, device='cpu', progress=False, quantize=None))
-        use_threads(threads); s.fit(d0.train, d0.val)
-        xt, y = [r['text'] for r in test], s.y(test)
-        t = time.perf_counter(); p32 = s.predict_proba(xt); s32 = time.perf_counter() - t
-        q = int8_twin(s); use_threads(threads)
-        t = time.perf_counter(); p8 = q.predict_proba(xt); s8 = time.perf_counter() - t
+        cfg = make_config(preset, checkpoint=checkpoint, max_len=max_len, cache_dir=d, device='cpu', progress=False,
+                          quantize=None)
+        s = Student(task.labels, cfg)
+        use_threads(threads)
+        s.fit(d0.train, d0.val)
+        p32, s32 = timed(lambda: s.predict_proba(xt))
+        q = int8_twin(s)
+        use_threads(threads)
+        p8, s8 = timed(lambda: q.predict_proba(xt))
+    y = s.y(test)
     m32, m8 = metrics(p32, y, task.labels), metrics(p8, y, task.labels)
-    gain, loss = int(((p8.argmax(1) == y) & (p32.argmax(1) != y)).sum()), int(((p8.argmax(1) != y) & (p32.argmax(1) == y)).sum())
-    se = 100*np.sqrt(max(gain + loss - (gain - loss)**2/len(y), 0))/len(y)     # paired (McNemar) standard error, in points
-    return {'task': task.name, 'student': f"{Path(s.path).name if checkpoint != 'default' else 'all-MiniLM-L6-v2'} (preset {preset}, mode {s.cfg.mode})",
+    ok32, ok8 = p32.argmax(1) == y, p8.argmax(1) == y
+    fixes, breaks = int((ok8 & ~ok32).sum()), int((~ok8 & ok32).sum())
+    name = Path(s.path).name if checkpoint != 'default' else 'all-MiniLM-L6-v2'
+    return {'task': task.name, 'student': f"{name} (preset {preset}, mode {s.cfg.mode})",
             'n_train': len(d0.train), 'n_val': len(d0.val), 'n_test': len(test), 'max_len': max_len,
-            'acc_fp32': m32['accuracy'], 'acc_int8': m8['accuracy'], 'macro_f1_fp32': m32['macro_f1'], 'macro_f1_int8': m8['macro_f1'],
-            'delta_points': 100*(m8['accuracy'] - m32['accuracy']), 'se_points': float(se), 'int8_fixes': gain, 'int8_breaks': loss, 'agreement': float((p32.argmax(1) == p8.argmax(1)).mean()),
+            'acc_fp32': m32['accuracy'], 'acc_int8': m8['accuracy'],
+            'macro_f1_fp32': m32['macro_f1'], 'macro_f1_int8': m8['macro_f1'],
+            'delta_points': 100*(m8['accuracy'] - m32['accuracy']), 'se_points': paired_se(fixes, breaks, len(y)),
+            'int8_fixes': fixes, 'int8_breaks': breaks, 'agreement': float((p32.argmax(1) == p8.argmax(1)).mean()),
             'encode_s_fp32': s32, 'encode_s_int8': s8, 'meets_target': 100*(m32['accuracy'] - m8['accuracy']) <= 0.5}
 
 # %% ../nbs/06_bench.ipynb #3cbe67e1
-def bench_modes(task, checkpoint='default', max_len=128, n_train=64, n_predict=256, top_k=2, head_epochs=20, seed=0, threads=None) -> list[dict]:
+QUICK_MODES = dict(max_len=32, n_train=32, n_predict=32, top_k=1, head_epochs=2)   # bench_modes in quick runs
+
+def bench_modes(task, checkpoint='default', max_len=128, n_train=64, n_predict=256, top_k=2, head_epochs=20, seed=0,
+                threads=None) -> list[dict]:
     "Train and predict texts/s of `Student` in each mode, after the caches are warm (real rows, dynamic padding)."
-    train, pred = stratified_sample(task.train, n_train, seed)[0], [r['text'] for r in stratified_sample(task.test, n_predict, seed)[0]]
+    train = stratified_sample(task.train, n_train, seed)[0]
+    pred = [r['text'] for r in stratified_sample(task.test, n_predict, seed)[0]]
     out = []
     with tempfile.TemporaryDirectory() as d:
         for mode, preset, ep in [('full', 'paper', 1), ('top', 'top', 1), ('head', 'cpu', head_epochs)]:
-            cfg = make_config(preset, checkpoint=checkpoint, mode=mode, max_len=max_len, epochs=ep, patience=ep, top_k=top_k,
-                              batch_size=16 if mode != 'head' else 64, cache_dir=d, device='cpu', progress=False)
-            s = Student(task.labels, cfg); use_threads(threads)
-            t = time.perf_counter(); s.features([r['text'] for r in train] + pred); warm = time.perf_counter() - t
+            cfg = make_config(preset, checkpoint=checkpoint, mode=mode, max_len=max_len, epochs=ep, patience=ep,
+                              top_k=top_k, batch_size=16 if mode != 'head' else 64, cache_dir=d, device='cpu',
+                              progress=False)
+            s = Student(task.labels, cfg)
+            use_threads(threads)
+            warm = timed(lambda: s.features([r['text'] for r in train] + pred))[1]
             h = s.fit(train, [])
-            t = time.perf_counter(); s.predict_proba(pred); ps = time.perf_counter() - t
-            out.append({'mode': mode, 'max_len': max_len, 'batch_size': cfg.batch_size, 'n_train': len(train), 'epochs': len(h['epochs']),
-                        'train_texts_per_s': h['train_texts_per_s'], 'predict_texts_per_s': len(pred)/ps, 'cache_warm_s': warm,
-                        'n_predict': len(pred)})
+            ps = timed(lambda: s.predict_proba(pred))[1]
+            out.append({'mode': mode, 'max_len': max_len, 'batch_size': cfg.batch_size, 'n_train': len(train),
+                        'epochs': len(h['epochs']), 'train_texts_per_s': h['train_texts_per_s'],
+                        'predict_texts_per_s': len(pred)/ps, 'cache_warm_s': warm, 'n_predict': len(pred)})
     return out
 
 # %% ../nbs/06_bench.ipynb #6fa414f6
+def live_zero_shot(labels, rows, prompts, call, model, price_table=None) -> dict:
+    "Latency, tokens, cost and accuracy of classifying `rows` (their `prompts`) through `call`, one after another."
+    replies, seconds = timed(lambda: [call(p) for p in prompts])
+    replies = [r if isinstance(r, dict) else {'text': r} for r in replies]
+    usage = {'input_tokens': sum(r.get('input_tokens') or count_tokens(p) for r, p in zip(replies, prompts)),
+             'output_tokens': sum(r.get('output_tokens') or count_tokens(r['text']) for r in replies)}
+    right = sum(parse_zero_shot(r['text'], labels) == row['label'] for r, row in zip(replies, rows))
+    return {'method': f'{model} zero-shot (live)', 'model': model, 'latency_s': seconds,
+            'cost_usd': call_cost(usage, model, price_table), **usage, 'accuracy': right/len(rows),
+            'source': 'measured'}
+
 def bench_zero_shot(labels, rows, price_table=None, models=None, call=None, call_model=None) -> dict:
     "Tokens and cost of zero-shot classifying a batch of 64 `rows` (computed), or a measured run through `call`."
-    rows, models = list(rows)[:64], models or ZERO_SHOT_MODELS
+    rows = list(rows)[:64]
     prompts = [zero_shot_prompt(labels, r['text']) for r in rows]
     replies = [json.dumps({'class_label': labels.index(r['label']), 'class_names': r['label']}) for r in rows]
-    tin, tout = sum(map(count_tokens, prompts)), sum(map(count_tokens, replies))
-    def cost(model, i, o):
-        p = price_of(model, price_table)
-        return None if p is None else (i*p[0] + o*p[1])/1e6
-    out = {'n_rows': len(rows), 'input_tokens': tin, 'output_tokens': tout, 'prices_date': PRICES_DATE if price_table is None else 'given',
-           'tokenizer': 'tiktoken cl100k_base' if _prompt._encoder() is not None else 'counted as len(text)/4: tiktoken not installed',
-           'llms': [{'method': k, 'model': v, 'latency_s': None, 'cost_usd': cost(v, tin, tout), 'source': 'computed, not measured'}
-                    for k, v in models.items()]}
-    if call is not None:
-        t, i, o, right = time.perf_counter(), 0, 0, 0
-        for p, r in zip(prompts, rows):
-            rep = call(p); rep = rep if isinstance(rep, dict) else {'text': rep}
-            i += rep.get('input_tokens') or count_tokens(p); o += rep.get('output_tokens') or count_tokens(rep['text'])
-            right += parse_zero_shot(rep['text'], labels) == r['label']
-        out['llms'].append({'method': f'{call_model} zero-shot (live)', 'model': call_model, 'latency_s': time.perf_counter() - t,
-                            'cost_usd': cost(call_model, i, o), 'input_tokens': i, 'output_tokens': o, 'accuracy': right/len(rows), 'source': 'measured'})
-    return out
+    usage = {'input_tokens': sum(map(count_tokens, prompts)), 'output_tokens': sum(map(count_tokens, replies))}
+    llms = [{'method': k, 'model': v, 'latency_s': None, 'cost_usd': call_cost(usage, v, price_table),
+             'source': 'computed, not measured'} for k, v in (models or ZERO_SHOT_MODELS).items()]
+    if call is not None: llms.append(live_zero_shot(labels, rows, prompts, call, call_model, price_table))
+    counted = ('tiktoken cl100k_base' if _prompt._encoder() is not None
+               else 'counted as len(text)/4: tiktoken not installed')
+    return {'n_rows': len(rows), **usage, 'prices_date': PRICES_DATE if price_table is None else 'given',
+            'tokenizer': counted, 'llms': llms}
 
 # %% ../nbs/06_bench.ipynb #aabf13b8
-def _f(x, d=3): return '—' if x is None else f'{x:,.{d}f}' if isinstance(x, float) else str(x)
 def _x(x): return f'{x:,.2f}' if x < 10 else f'{x:,.0f}'
 def _usd(x): return '—' if x is None else f'${x:.6f}' if x < 0.001 else f'${x:.4f}'
-def _table(head, rows): return '\n'.join(['| ' + ' | '.join(head) + ' |', '|' + '---|'*len(head)] + ['| ' + ' | '.join(map(str, r)) + ' |' for r in rows])
+def _latency(r): return '—' if r is None else f"{r['median_s']:.3f} (p90 {r['p90_s']:.3f}, n={r['n']})"
+def _inference(res): return [r for r in res['student'] if r['kind'] == 'inference']
+def _gpu(res): return _ours(res, 'cuda', 'bf16') or _ours(res, 'cuda')
 
-def _ours(results, dev, prec='fp32', L=512, model='BERT-base'):
-    return next((r for r in results['student'] if r['kind'] == 'inference' and r['device'] == dev and r['precision'] == prec
-                 and r['max_len'] == L and r['model'].startswith(model)), None)
+def provenance(res, inputs, raw) -> list[str]:
+    "A report's lines on the machine and its load, and on when, by which command, how long, with what inputs."
+    hw = res['hardware']
+    return [f"**Machine**: {hw['cpu']}, {hw['cores']} cores, torch {hw['torch']} (threads used: "
+            f"{hw['torch_threads']}), transformers {hw['transformers']}, GPU: {hw.get('gpu') or 'none'}; load average "
+            f"{hw['load_avg']} at start, {res['load_avg_end']} at end (above {hw['cores']}, other jobs shared the "
+            "cores).\n",
+            f"**Provenance**: {res['date']}, `{res['command']}`, {res['seconds']:.0f} s; {inputs}. "
+            f"Raw numbers: `{raw}`.\n"]
 
-def render_table5(results, path=None) -> str:
-    "Markdown report of `run_bench` results; written to `path` when given."
-    pr = results['prices']
-    hw, st, zs, llm = results['hardware'], results['student'], results['zero_shot'], {l['method']: l for l in results['zero_shot']['llms']}
-    lat = lambda r: '—' if r is None else f"{r['median_s']:.3f} (p90 {r['p90_s']:.3f}, n={r['n']})"
-    cpu, gpu = _ours(results, 'cpu'), _ours(results, 'cuda', 'bf16') or _ours(results, 'cuda')
-    mine = {'BERT-base + PGKD (CPU)': (lat(cpu), _usd(cpu and cpu['cost_usd'])),
-            'BERT-base + PGKD (GPU)': (lat(gpu), _usd(gpu and gpu['cost_usd'])) if gpu else ('no CUDA device here', '—')}
-    paper = dict(PAPER_TABLE5)
-    for r in st:   # the other models (our default student): fp32 at 512 and the fastest setting at 128, per device
-        if r['kind'] != 'inference' or r['model'].startswith('BERT-base'): continue
-        best = min((x for x in st if x['kind'] == 'inference' and x['model'] == r['model'] and x['device'] == r['device'] and x['max_len'] == 128),
-                   key=lambda x: x['median_s'], default=None)
-        if (r['precision'], r['max_len']) == ('fp32', 512) or r is best:
-            k = f"ours: {r['model']} ({r['device']}, {r['precision']}, max_len {r['max_len']})"
-            paper[k], mine[k] = ('—', None), (lat(r), _usd(r['cost_usd']))
-    for k in ZERO_SHOT_MODELS: mine[k] = (_f(llm[k]['latency_s']) if llm[k]['latency_s'] else 'not measured', f"{_usd(llm[k]['cost_usd'])} (computed)")
-    md = [f"# Table 5 — latency and cost per batch of 64 texts\n\n{results['title']}\n",
-          f"**Machine**: {hw['cpu']}, {hw['cores']} cores, torch {hw['torch']} (threads used: {hw['torch_threads']}), transformers {hw['transformers']}, "
-          f"GPU: {hw['gpu'] or 'none'}; load average {hw['load_avg']} at start, {results['load_avg_end']} at end (above {hw['cores']}, other jobs shared the cores).\n",
-          f"**Provenance**: {results['date']}, `{results['command']}`, {results['seconds']:.0f} s; inputs: {results['rows']}. Raw numbers: `table5.json`.\n",
-          '## Beside the paper\n',
-          _table(['Method', 'paper (m5.4xlarge / g5.4xlarge, BERT-base): latency s', 'paper: cost $', 'this machine: latency s (median)', 'this machine: cost $ at the paper\'s instance price'],
-                 [[k, v[0], '—' if v[1] is None else f'${v[1]}', *mine[k]] for k, v in paper.items()]),
-          f"\nOur BERT-base rows: a BERT-base-sized encoder with random weights (latency does not depend on weight values), fp32 on CPU"
-          f"{', bf16 autocast on GPU' if gpu else ''}, max length 512, batches padded to {st[0]['padding'] if st else '—'}. Cost = median latency × {pr['cpu'][0]} ${pr['cpu'][1]}/h (CPU) or "
-          f"{pr['cuda'][0]} ${pr['cuda'][1]}/h (GPU): {INSTANCE_PRICES_NOTE}. The paper's GPU cost does not follow from its latency "
-          f"(0.46 s × $1.624/h = $0.0002). LLM costs: {zs['n_rows']} real test rows, A.2 prompt, {zs['input_tokens']:,} input + {zs['output_tokens']:,} output tokens "
-          f"({zs['tokenizer']}), Bedrock list prices dated {zs['prices_date']}; LLM latency was not measured (no LLM reachable).\n",
+def int8_section(a, title='## int8 accuracy check (CPU)') -> list[str]:
+    "The report's lines on `int8_accuracy` results `a`."
+    head = ['encoder', 'accuracy', 'macro F1', 'predict s (n_test texts)']
+    rows = [['fp32', cell(a['acc_fp32'], 4), cell(a['macro_f1_fp32'], 4), cell(a['encode_s_fp32'], 1)],
+            ['int8 (dynamic)', cell(a['acc_int8'], 4), cell(a['macro_f1_int8'], 4), cell(a['encode_s_int8'], 1)]]
+    return [f'\n{title}\n', f"{a['student']} trained on {a['n_train']} + {a['n_val']} real {a['task']} rows, tested on "
+            f"{a['n_test']} real test rows, max length {a['max_len']}.\n", md_table(head, rows),
+            f"\nΔ accuracy int8 − fp32: **{a['delta_points']:+.2f} points** (paired standard error "
+            f"{a['se_points']:.2f}; int8 fixes {a['int8_fixes']} rows, breaks {a['int8_breaks']}); predictions agree "
+            f"on {100*a['agreement']:.1f}% of rows. Target (loss ≤ 0.5 point): "
+            f"{'met' if a['meets_target'] else 'NOT met'}.\n"]
+
+def _ours(res, dev, prec='fp32', L=512, model='BERT-base'):
+    return next((r for r in _inference(res) if (r['device'], r['precision'], r['max_len']) == (dev, prec, L)
+                 and r['model'].startswith(model)), None)
+
+def _other_students(inf) -> list[dict]:
+    "Rows of models other than BERT-base: fp32 at 512 and the fastest setting at 128, per model and device."
+    def fastest(r):
+        at128 = [x for x in inf if (x['model'], x['device'], x['max_len']) == (r['model'], r['device'], 128)]
+        return min(at128, key=lambda x: x['median_s'], default=None)
+    return [r for r in inf if not r['model'].startswith('BERT-base')
+            and ((r['precision'], r['max_len']) == ('fp32', 512) or r is fastest(r))]
+
+def paper_rows(res) -> list[list]:
+    "Table 5: the paper's figures beside this machine's, then our other students."
+    llm = {l['method']: l for l in res['zero_shot']['llms']}
+    cpu, gpu = _ours(res, 'cpu'), _gpu(res)
+    ours = {'BERT-base + PGKD (CPU)': [_latency(cpu), _usd(cpu and cpu['cost_usd'])],
+            'BERT-base + PGKD (GPU)': [_latency(gpu), _usd(gpu['cost_usd'])] if gpu else ['no CUDA device here', '—']}
+    for k in ZERO_SHOT_MODELS:
+        ours[k] = [cell(llm[k]['latency_s']) if llm[k]['latency_s'] else 'not measured',
+                   f"{_usd(llm[k]['cost_usd'])} (computed)"]
+    rows = [[k, str(lat), f'${usd}', *ours[k]] for k, (lat, usd) in PAPER_TABLE5.items()]
+    return rows + [[f"ours: {r['model']} ({r['device']}, {r['precision']}, max_len {r['max_len']})", '—', '—',
+                    _latency(r), _usd(r['cost_usd'])] for r in _other_students(_inference(res))]
+
+def inference_row(r, llm) -> list:
+    "A row of 'Every measurement': the timings, memory, cost, and ratios against the two LLMs."
+    (c_s, _), (l_s, _) = PAPER_TABLE5['Claude-3 zero-shot'], PAPER_TABLE5['LLaMA-3-8B zero-shot']
+    c_usd, l_usd = llm['Claude-3 zero-shot']['cost_usd'], llm['LLaMA-3-8B zero-shot']['cost_usd']
+    return [r['model'], r['params_m'], r['device'], r['precision'], r['max_len'], r['batch'], cell(r['median_s']),
+            cell(r['p90_s']), f"{r['n']} ({r['warmup']})", cell(r['texts_per_s'], 1), cell(r['peak_mib'], 0),
+            cell(r['delta_mib'], 0), _usd(r['cost_usd']), f"{_x(c_s/r['median_s'])} / {_x(l_s/r['median_s'])}",
+            f"{_x(c_usd/r['cost_usd'])} / {_x(l_usd/r['cost_usd'])}"]
+
+_TABLE5_HEAD = ['Method', 'paper (m5.4xlarge / g5.4xlarge, BERT-base): latency s', 'paper: cost $',
+                'this machine: latency s (median)', "this machine: cost $ at the paper's instance price"]
+_INFERENCE_HEAD = ['model', 'params (M)', 'device', 'precision', 'max_len', 'batch', 'median s', 'p90 s', 'n (warm-up)',
+                   'texts/s', 'peak MiB (process)', '+MiB during batches', 'cost $/batch',
+                   '× faster than Claude-3 / LLaMA-3 (paper latency)', '× cheaper than Claude-3 / LLaMA-3 (computed)']
+_TRAIN_HEAD = ['model', 'device', 'precision', 'max_len', 'batch', 'median s/step', 'n (warm-up)', 'texts/s']
+_MODES_HEAD = ['mode', 'max_len', 'batch', 'train texts/s', 'predict texts/s', 'cache warm-up s']
+
+def notes(res) -> str:
+    "What our BERT-base rows are, how cost is computed, where the LLM numbers come from."
+    pr, zs, st = res['prices'], res['zero_shot'], res['student']
+    gpu = ', bf16 autocast on GPU' if _gpu(res) else ''
+    return (f"\nOur BERT-base rows: a BERT-base-sized encoder with random weights (latency does not depend on weight "
+            f"values), fp32 on CPU{gpu}, max length 512, batches padded to {st[0]['padding'] if st else '—'}. "
+            f"Cost = median latency × {pr['cpu'][0]} ${pr['cpu'][1]}/h (CPU) or {pr['cuda'][0]} ${pr['cuda'][1]}/h "
+            f"(GPU): {INSTANCE_PRICES_NOTE}. The paper's GPU cost does not follow from its latency (0.46 s × "
+            f"$1.624/h = $0.0002). LLM costs: {zs['n_rows']} real test rows, A.2 prompt, {zs['input_tokens']:,} "
+            f"input + {zs['output_tokens']:,} output tokens ({zs['tokenizer']}), Bedrock list prices dated "
+            f"{zs['prices_date']}; LLM latency was not measured (no LLM reachable).\n")
+
+def render_table5(res) -> str:
+    "Markdown report of `run_bench` results."
+    st, llm = res['student'], {l['method']: l for l in res['zero_shot']['llms']}
+    train = [[r['model'], r['device'], r['precision'], r['max_len'], r['batch'], cell(r['median_s']),
+              f"{r['n']} ({r['warmup']})", cell(r['texts_per_s'], 2)] for r in st if r['kind'] == 'train']
+    md = [f"# Table 5 — latency and cost per batch of 64 texts\n\n{res['title']}\n",
+          *provenance(res, f"inputs: {res['rows']}", 'table5.json'),
+          '## Beside the paper\n', md_table(_TABLE5_HEAD, paper_rows(res)), notes(res),
           '## Every measurement (inference)\n',
-          _table(['model', 'params (M)', 'device', 'precision', 'max_len', 'batch', 'median s', 'p90 s', 'n (warm-up)', 'texts/s', 'peak MiB (process)', '+MiB during batches', 'cost $/batch',
-                  '× faster than Claude-3 / LLaMA-3 (paper latency)', '× cheaper than Claude-3 / LLaMA-3 (computed)'],
-                 [[r['model'], r['params_m'], r['device'], r['precision'], r['max_len'], r['batch'], _f(r['median_s']), _f(r['p90_s']), f"{r['n']} ({r['warmup']})",
-                   _f(r['texts_per_s'], 1), _f(r['peak_mib'], 0), _f(r['delta_mib'], 0), _usd(r['cost_usd']),
-                   f"{_x(PAPER_TABLE5['Claude-3 zero-shot'][0]/r['median_s'])} / {_x(PAPER_TABLE5['LLaMA-3-8B zero-shot'][0]/r['median_s'])}",
-                   f"{_x(llm['Claude-3 zero-shot']['cost_usd']/r['cost_usd'])} / {_x(llm['LLaMA-3-8B zero-shot']['cost_usd']/r['cost_usd'])}"]
-                  for r in st if r['kind'] == 'inference']),
-          f"\nint8 = {results.get('int8_scheme', INT8_SCHEME)}. Peak memory: {st[0]['mem_kind'] if st else '—'}; '+MiB' is its rise above the start of the timed batches. "
-          "A ratio below 1 means the LLM (paper's latency, our computed cost) beats that row.\n", '## Training throughput (AdamW steps on real rows)\n',
-          _table(['model', 'device', 'precision', 'max_len', 'batch', 'median s/step', 'n (warm-up)', 'texts/s'],
-                 [[r['model'], r['device'], r['precision'], r['max_len'], r['batch'], _f(r['median_s']), f"{r['n']} ({r['warmup']})", _f(r['texts_per_s'], 2)]
-                  for r in st if r['kind'] == 'train'])]
-    if results.get('int8'):
-        a = results['int8']
-        md += ['\n## int8 accuracy check (CPU)\n', f"{a['student']} trained on {a['n_train']} + {a['n_val']} real {a['task']} rows, tested on {a['n_test']} real test rows, max length {a['max_len']}.\n",
-               _table(['encoder', 'accuracy', 'macro F1', 'predict s (n_test texts)'], [['fp32', _f(a['acc_fp32'], 4), _f(a['macro_f1_fp32'], 4), _f(a['encode_s_fp32'], 1)],
-                                                                              ['int8 (dynamic)', _f(a['acc_int8'], 4), _f(a['macro_f1_int8'], 4), _f(a['encode_s_int8'], 1)]]),
-               f"\nΔ accuracy int8 − fp32: **{a['delta_points']:+.2f} points** (paired standard error {a['se_points']:.2f}; int8 fixes {a['int8_fixes']} rows, "
-               f"breaks {a['int8_breaks']}); predictions agree on {100*a['agreement']:.1f}% of rows. "
-               f"Target (loss ≤ 0.5 point): {'met' if a['meets_target'] else 'NOT met'}.\n"]
-    if results.get('modes'):
-        md += ['## The student\'s modes (`pgkd_nb.student`, CPU, caches warm)\n',
-               _table(['mode', 'max_len', 'batch', 'train texts/s', 'predict texts/s', 'cache warm-up s'],
-                      [[m['mode'], m['max_len'], m['batch_size'], _f(m['train_texts_per_s'], 1), _f(m['predict_texts_per_s'], 1), _f(m['cache_warm_s'], 1)] for m in results['modes']])]
-    text = '\n'.join(md) + '\n'
-    if path: Path(path).parent.mkdir(parents=True, exist_ok=True); Path(path).write_text(text)
-    return text
+          md_table(_INFERENCE_HEAD, [inference_row(r, llm) for r in _inference(res)]),
+          f"\nint8 = {res.get('int8_scheme', INT8_SCHEME)}. Peak memory: {st[0]['mem_kind'] if st else '—'}; '+MiB' is "
+          "its rise above the start of the timed batches. A ratio below 1 means the LLM (paper's latency, our computed "
+          "cost) beats that row.\n", '## Training throughput (AdamW steps on real rows)\n',
+          md_table(_TRAIN_HEAD, train)]
+    if res.get('int8'): md += int8_section(res['int8'])
+    if res.get('modes'):
+        modes = [[m['mode'], m['max_len'], m['batch_size'], cell(m['train_texts_per_s'], 1),
+                  cell(m['predict_texts_per_s'], 1), cell(m['cache_warm_s'], 1)] for m in res['modes']]
+        md += ["## The student's modes (`pgkd_nb.student`, CPU, caches warm)\n", md_table(_MODES_HEAD, modes)]
+    return '\n'.join(md) + '\n'
 
 # %% ../nbs/06_bench.ipynb #d43cda13
+def report_dir(out, quick, name, raw) -> Path:
+    "Where a report goes (`out`, else reports/ or runs/`name`-quick); a quick run may not replace a full run's `raw`."
+    out = Path(out or (f'runs/{name}-quick' if quick else 'reports'))
+    if quick and (out/raw).is_file() and not read_json(out/raw).get('quick', False):
+        raise ValueError(f"{out/raw} holds a full run's report; a quick run would replace it: pass another --out")
+    return out
+
+def measured_report(measure, name, raw, render, quick=False, out=None, command=None) -> dict:
+    "Run `measure()` (a dict), write it with its provenance as `raw` (JSON) and as markdown beside it, in `res['out']`."
+    out = report_dir(out, quick, name, raw)
+    hw = hardware()
+    res, seconds = timed(measure)
+    res.update(date=dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'), command=command, quick=quick,
+               hardware=hw, seconds=seconds, load_avg_end=hardware()['load_avg'])
+    out = make_dir(out)
+    write_json(out/raw, res)
+    res['markdown'] = render(res)
+    write_text((out/raw).with_suffix('.md'), res['markdown'])
+    res['out'] = str(out)
+    return res
+
+# %% ../nbs/06_bench.ipynb #7684ea4e
 CPU_PLAN = [dict(checkpoint='default', max_lens=(128,), n_batches=20, warmup=3, train_steps=3),
             dict(checkpoint='default', max_lens=(512,), n_batches=5, warmup=0, train_steps=1, train_warmup=0),
             dict(checkpoint='bert-base', max_lens=(128,), n_batches=5, warmup=0, train_steps=1, train_warmup=0),
-            dict(checkpoint='bert-base', max_lens=(512,), n_batches=2, warmup=0, train_steps=0, precisions=('fp32',))]  # ~2 min a batch here
-GPU_PLAN = [dict(checkpoint=c, max_lens=(128, 512), n_batches=20, warmup=3, train_steps=5) for c in ('default', 'bert-base')]
+            dict(checkpoint='bert-base', max_lens=(512,), n_batches=2, warmup=0, train_steps=0,
+                 precisions=('fp32',))]  # ~2 min a batch here
+GPU_PLAN = [dict(checkpoint=c, max_lens=(128, 512), n_batches=20, warmup=3, train_steps=5)
+            for c in ('default', 'bert-base')]
 QUICK_PLAN = [dict(checkpoint='default', max_lens=(128, 512), n_batches=3, warmup=1, train_steps=2)]
+_TITLES = {True: '**QUICK smoke run** (tiny random BERT, batches of 8, 3 timed batches): checks the pipeline, '
+                 'not a benchmark.',
+           False: 'Measured by `pgkd bench` on this machine (inference: tokenize + forward + softmax, batches '
+                  'padded to max length).'}
 
-def run_bench(quick=False, out='reports', device='auto', prices=None, budget_s=30, command=None, threads=None) -> dict:
-    "Run the whole benchmark (plan above, int8 check, student modes, LLM rows); write table5.md and table5.json to `out`."
-    threads = threads or (1 if quick else os.cpu_count())   # all cores; a tiny model gains nothing from threads, and loses much on a busy CPU
-    use_threads(threads)
-    t0, hw, task = time.time(), hardware(), bench_rows(quick)
-    prices = {**INSTANCE_PRICES, **(prices or {})}
+def bench_results(quick=False, device='auto', prices=None, budget=30.0, threads=None) -> dict:
+    "Every measurement of Table 5: the plan above per device, the int8 check, the student's modes, the LLM rows."
+    task, prices = bench_rows(quick), {**INSTANCE_PRICES, **(prices or {})}
     student = []
     for dev in _devices(device):
         for p in QUICK_PLAN if quick else CPU_PLAN if dev == 'cpu' else GPU_PLAN:
-            student += bench_student(**p, quick=quick, device=dev, budget_s=None if quick else budget_s, task=task, prices=prices, threads=threads, verbose=not quick)
-    ck = tiny_checkpoint(Path(tempfile.gettempdir())/'pgkd_nb_tiny_bert') if quick else 'default'
-    int8 = int8_accuracy(task, ck, threads=threads, **(dict(n_train=120, n_test=60, max_len=32) if quick else {})) if 'cpu' in _devices(device) else None
-    modes = bench_modes(task, ck, threads=threads, **(dict(max_len=32, n_train=32, n_predict=32, top_k=1, head_epochs=2) if quick else {}))
-    zs = bench_zero_shot(task.labels, stratified_sample(task.test, 64, 0)[0])
-    results = {'title': ('**QUICK smoke run** (tiny random BERT, batches of 8, 3 timed batches): checks the pipeline, not a benchmark.' if quick
-                         else 'Measured by `pgkd bench` on this machine (inference: tokenize + forward + softmax, batches padded to max length).'),
-               'date': dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'), 'command': command or f"pgkd bench{' --quick' if quick else ''} --out {out}",
-               'hardware': hw, 'rows': f"{task.name} test texts ({task.source})", 'prices': prices, 'instance_prices_note': INSTANCE_PRICES_NOTE,
-               'int8_scheme': INT8_SCHEME, 'paper': PAPER_TABLE5, 'student': student, 'int8': int8, 'modes': modes, 'zero_shot': zs}
-    results.update(seconds=time.time() - t0, load_avg_end=hardware()['load_avg'])
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    (out/'table5.json').write_text(json.dumps(results, indent=1, default=str))
-    results['markdown'] = render_table5(results, out/'table5.md')
-    return results
+            student += bench_student(**p, quick=quick, device=dev, budget_s=None if quick else budget, task=task,
+                                     prices=prices, threads=threads, verbose=not quick)
+    ck = quick_checkpoint() if quick else 'default'
+    cpu = 'cpu' in _devices(device)
+    int8 = int8_accuracy(task, ck, threads=threads, **(QUICK_INT8 if quick else {})) if cpu else None
+    modes = bench_modes(task, ck, threads=threads, **(QUICK_MODES if quick else {}))
+    return {'title': _TITLES[quick], 'rows': f"{task.name} test texts ({task.source})", 'prices': prices,
+            'instance_prices_note': INSTANCE_PRICES_NOTE, 'int8_scheme': INT8_SCHEME, 'paper': PAPER_TABLE5,
+            'student': student, 'int8': int8, 'modes': modes,
+            'zero_shot': bench_zero_shot(task.labels, stratified_sample(task.test, 64, 0)[0])}
 
-def bench_parser() -> argparse.ArgumentParser:
-    "Arguments of `pgkd bench`."
-    p = argparse.ArgumentParser(prog='pgkd bench', description="Speed and cost of the student on this machine, beside the paper's Table 5.")
-    p.add_argument('--quick', action='store_true', help='tiny random BERT, a few small batches (a smoke test, < 1 min)')
-    p.add_argument('--out', default='reports', help='directory for table5.md and table5.json (default: reports)')
-    p.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
-    p.add_argument('--cpu-price', type=float, help=f"USD/hour for CPU cost (default {INSTANCE_PRICES['cpu'][1]}, {INSTANCE_PRICES['cpu'][0]})")
-    p.add_argument('--gpu-price', type=float, help=f"USD/hour for GPU cost (default {INSTANCE_PRICES['cuda'][1]}, {INSTANCE_PRICES['cuda'][0]})")
-    p.add_argument('--budget', type=float, default=30, help='seconds of timed batches per measurement before stopping early (default 30)')
-    p.add_argument('--threads', type=int, help='torch CPU threads (default: one per core; --quick: 1)')
-    return p
-
-def bench_main(argv=None) -> int:
-    "`pgkd bench [--quick] [--out DIR] [--device D] [--cpu-price USD/h] [--gpu-price USD/h] [--budget S]`"
-    a = bench_parser().parse_args(argv)
-    prices = {k: ('custom', v) for k, v in [('cpu', a.cpu_price), ('cuda', a.gpu_price)] if v is not None}
-    r = run_bench(a.quick, a.out, a.device, prices, a.budget, threads=a.threads, command=' '.join(['pgkd bench', *(argv if argv is not None else sys.argv[1:])]))
-    print(r['markdown']); print(f"wrote {Path(a.out)/'table5.md'} and table5.json")
-    return 0
+def run_bench(quick=False, out=None, device='auto', prices=None, budget=30.0, threads=None,
+              command='pgkd bench') -> dict:
+    "Run the whole benchmark and write table5.json and table5.md to `out` (default: reports; quick: runs/bench-quick)."
+    use_threads(threads or (1 if quick else os.cpu_count()))   # a tiny model gains nothing from threads on a busy CPU
+    return measured_report(lambda: bench_results(quick, device, prices, budget, torch.get_num_threads()), 'bench',
+                           'table5.json', render_table5, quick, out, command)

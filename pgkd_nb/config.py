@@ -5,7 +5,7 @@
 # %% ../nbs/00b_config.ipynb #db8b8388
 from __future__ import annotations
 import typing
-from dataclasses import dataclass, field, fields, asdict
+from dataclasses import dataclass, field, fields
 from .data import DEMO_TASK
 
 # %% auto #0
@@ -35,23 +35,25 @@ class StudentConfig:
     eval_batch_size: int = 128
     progress: bool = True
     quantize: str|None = None   # None | 'int8': dynamic int8 inference on CPU (training stays fp32)
-    refit_epochs: int|None = None   # epochs of a KD-step retrain that continues from the current weights; None = `epochs`
+    refit_epochs: int|None = None   # epochs of a KD-step retrain (continues from the weights); None = `epochs`
     head_lr: float|None = None  # learning rate of the new classification head in 'full'/'top' modes; None = `lr`
 
 STUDENT_PRESETS = {
     'paper': dict(mode='full', max_len=512, batch_size=64, epochs=30, lr=2e-5, patience=5),
     'cpu':   dict(mode='head', max_len=128, batch_size=64, epochs=200, lr=1e-2, patience=10),
-    'cpu-full': dict(mode='full', max_len=128, batch_size=32, epochs=10, lr=1e-4, head_lr=5e-3, patience=2, refit_epochs=3,
-                     quantize='int8'),
+    'cpu-full': dict(mode='full', max_len=128, batch_size=32, epochs=10, lr=1e-4, head_lr=5e-3, patience=2,
+                     refit_epochs=3, quantize='int8'),
     'top':   dict(mode='top', max_len=128, batch_size=32, epochs=10, lr=1e-4, patience=2, top_k=2),
     'tiny':  dict(mode='full', max_len=32, batch_size=8, epochs=2, lr=1e-3, patience=1, progress=False),
 }
 
 def make_config(preset='cpu', **kw) -> StudentConfig:
     "A `StudentConfig` from a preset name with overrides."
-    if preset not in STUDENT_PRESETS: raise ValueError(f"unknown preset {preset!r}; choose one of {list(STUDENT_PRESETS)}")
+    if preset not in STUDENT_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {list(STUDENT_PRESETS)}")
     c = StudentConfig(**{**STUDENT_PRESETS[preset], **kw})
-    if c.mode not in ('full', 'top', 'head'): raise ValueError(f"mode {c.mode!r}: choose 'full', 'top' or 'head'")
+    if c.mode not in ('full', 'top', 'head'):
+        raise ValueError(f"mode {c.mode!r}: choose 'full', 'top' or 'head'")
     if c.quantize not in (None, 'int8'): raise ValueError(f"quantize {c.quantize!r}: choose None or 'int8'")
     return c
 
@@ -155,16 +157,19 @@ def _base_type(hint):
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return args[0] if args else hint
 
-def run_flags(cls=RunConfig) -> list[tuple[list, dict]]:
-    "(names, argparse kwargs) of one flag per field of `cls`."
+def run_flags(cls=RunConfig, only=None) -> list[tuple[list, dict]]:
+    "(names, argparse kwargs) of one flag per field of `cls` (or of the fields named in `only`)."
     hints, out = typing.get_type_hints(cls), []
     for f in fields(cls):
+        if only is not None and f.name not in only: continue
         t, meta = _base_type(hints[f.name]), f.metadata
         kw = dict(dest=f.name, help=meta.get('help', ''))
         if t is bool and f.default is True:
             out.append(([flag('no_' + f.name)], dict(kw, action='store_false')))
             continue
-        if t is bool: out.append(([flag(f.name)], dict(kw, action='store_true'))); continue
+        if t is bool:
+            out.append(([flag(f.name)], dict(kw, action='store_true')))
+            continue
         if t is dict:
             out.append(([flag(f.name)], dict(kw, nargs='*', metavar='KEY=VALUE', default={}, type=str)))
             continue

@@ -5,7 +5,7 @@
 # %% ../nbs/00_data.ipynb #8c6215f9
 from __future__ import annotations
 import gzip, hashlib, json, os, random
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,23 +46,29 @@ def find_task_dir(name, data_dir=None) -> Path|None:
     return None
 
 # %% ../nbs/00_data.ipynb #eddfaefd
+def _checked_row(row, known, where) -> dict:
+    "`row` as `{'text','label'}` with its text stripped, else a `ValueError` at `where` (file:line) saying what to fix."
+    if not isinstance(row, dict) or 'text' not in row or 'label' not in row:
+        raise ValueError(f"{where}: each line must be a JSON object with 'text' and 'label'")
+    text = row['text'].strip() if isinstance(row['text'], str) else ''
+    if not text: raise ValueError(f"{where}: empty text; remove the row or give it a text")
+    if row['label'] not in known:
+        raise ValueError(f"{where}: label {row['label']!r} is not in labels.json; add it there or fix the row")
+    return {'text': text, 'label': row['label']}
+
 def read_jsonl(path, labels) -> list[dict]:
     "Rows `{'text','label'}` of a gzip (or plain) JSONL file, checked against `labels`."
     path, known, rows = Path(path), set(labels), []
-    if not path.exists(): raise FileNotFoundError(f"{path}: missing; a task directory needs train.jsonl.gz, test.jsonl.gz and labels.json")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; a task directory needs train.jsonl.gz, test.jsonl.gz "
+                                "and labels.json")
     opener = gzip.open if path.suffix == '.gz' else open
     with opener(path, 'rt', encoding='utf-8') as f:
         for i, line in enumerate(f, 1):
             if not line.strip(): continue
             try: row = json.loads(line)
             except json.JSONDecodeError as e: raise ValueError(f"{path}:{i}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict) or 'text' not in row or 'label' not in row:
-                raise ValueError(f"{path}:{i}: each line must be a JSON object with 'text' and 'label'")
-            text = row['text'].strip() if isinstance(row['text'], str) else ''
-            if not text: raise ValueError(f"{path}:{i}: empty text; remove the row or give it a text")
-            if row['label'] not in known:
-                raise ValueError(f"{path}:{i}: label {row['label']!r} is not in labels.json; add it there or fix the row")
-            rows.append({'text': text, 'label': row['label']})
+            rows.append(_checked_row(row, known, f"{path}:{i}"))
     return rows
 
 def read_labels(path) -> list[str]:
@@ -84,20 +90,24 @@ class Task:
     test: list
     source: str = ''
     dropped: dict = field(default_factory=dict)
-    def __repr__(self): return f"Task({self.name!r}: {len(self.labels)} classes, {len(self.train)} train, {len(self.test)} test)"
+    def __repr__(self):
+        return f"Task({self.name!r}: {len(self.labels)} classes, {len(self.train)} train, {len(self.test)} test)"
+
+def _drop_repeats(rows, banned=frozenset()) -> tuple[list, int, int]:
+    "The rows whose text is neither in `banned` nor in an earlier row; how many were banned, how many repeats."
+    kept, seen, n_banned, n_repeats = [], set(), 0, 0
+    for r in rows:
+        if r['text'] in banned: n_banned += 1
+        elif r['text'] in seen: n_repeats += 1
+        else:
+            seen.add(r['text'])
+            kept.append(r)
+    return kept, n_banned, n_repeats
 
 def dedup_task(task) -> Task:
     "Drop repeated train texts and train texts also in test, counting both in `task.dropped`."
-    test_texts, seen, train = {r['text'] for r in task.test}, set(), []
-    n_dup = n_leak = 0
-    for r in task.train:
-        if r['text'] in test_texts: n_leak += 1
-        elif r['text'] in seen: n_dup += 1
-        else: seen.add(r['text']); train.append(r)
-    tseen, test, n_tdup = set(), [], 0
-    for r in task.test:
-        if r['text'] in tseen: n_tdup += 1
-        else: tseen.add(r['text']); test.append(r)
+    train, n_leak, n_dup = _drop_repeats(task.train, banned={r['text'] for r in task.test})
+    test, _, n_tdup = _drop_repeats(task.test)
     task.train, task.test = train, test
     task.dropped.update({'train_duplicates': n_dup, 'train_in_test': n_leak, 'test_duplicates': n_tdup})
     return task
@@ -130,17 +140,23 @@ HUB_SPECS = {
     'amazon_hierarchical': ('shivanandmn/hierarchical-text-classification', ['Title', 'Text'], 'Cat3'),
 }
 
-def _hub_rows(split, text_cols, label_col, names):
+def _hub_label(label, names) -> str:
+    "A Hub label as a class name: an integer id is looked up in the `ClassLabel` names."
+    return names[label] if names and isinstance(label, int) else str(label)
+
+def _hub_rows(split, text_cols, label_col, names) -> list[dict]:
+    "Rows of a Hub split: the text columns joined, whitespace collapsed; rows without text are left out."
     rows = []
     for ex in split:
-        text = ' '.join(str(ex[c]) for c in text_cols if ex.get(c)).strip()
-        lab = ex[label_col]
-        rows.append({'text': ' '.join(text.split()), 'label': names[lab] if names and isinstance(lab, int) else str(lab)})
+        text = ' '.join(' '.join(str(ex[c]) for c in text_cols if ex.get(c)).split())
+        rows.append({'text': text, 'label': _hub_label(ex[label_col], names)})
     return [r for r in rows if r['text']]
 
 def load_hub(name, load_dataset=None) -> Task:
     "Load task `name` from the Hugging Face Hub via `datasets.load_dataset`."
-    if name not in HUB_SPECS: raise ValueError(f"unknown dataset {name!r}: no local copy and no Hub mapping; known Hub names: {sorted(HUB_SPECS)}")
+    if name not in HUB_SPECS:
+        raise ValueError(f"unknown dataset {name!r}: no local copy and no Hub mapping; "
+                         f"known Hub names: {sorted(HUB_SPECS)}")
     if load_dataset is None:
         try: from datasets import load_dataset
         except ImportError: raise ImportError("loading from the Hub needs `pip install datasets`") from None
@@ -177,8 +193,12 @@ def allocate(sizes: dict, n: int, floor: int = 1) -> dict:
         want = {k: left*room[k]/rtot for k in sizes}
         add = {k: min(room[k], int(want[k])) for k in sizes}
         if not sum(add.values()):  # hand out the remainders, largest first (ties by class order)
-            for k in sorted(sizes, key=lambda k: -(want[k] - int(want[k])))[:left]: add[k] = min(1, room[k])
-        for k, a in add.items(): base[k] += a; room[k] -= a; left -= a
+            by_remainder = sorted(sizes, key=lambda k: -(want[k] - int(want[k])))
+            add.update({k: min(1, room[k]) for k in by_remainder[:left]})
+        for k, a in add.items():
+            base[k] += a
+            room[k] -= a
+        left -= sum(add.values())
     return base
 
 def by_label(rows) -> dict:
@@ -194,7 +214,8 @@ def stratified_sample(rows, n, seed=0) -> tuple[list, list]:
     quota = allocate({k: len(v) for k, v in groups.items()}, n)
     take = [r for k in sorted(groups) for r in groups[k][:quota[k]]]
     rest = [r for k in sorted(groups) for r in groups[k][quota[k]:]]
-    rng.shuffle(take); rng.shuffle(rest)
+    rng.shuffle(take)
+    rng.shuffle(rest)
     return take, rest
 
 # %% ../nbs/00_data.ipynb #ef02e84b
@@ -221,7 +242,8 @@ class D0:
     test: list
     seed: int = 0
     def __repr__(self):
-        return f"D0({self.name!r}, seed={self.seed}: {len(self.train)} train, {len(self.val)} val, {len(self.pool)} pool, {len(self.test)} test)"
+        return (f"D0({self.name!r}, seed={self.seed}: {len(self.train)} train, {len(self.val)} val, "
+                f"{len(self.pool)} pool, {len(self.test)} test)")
 
 def split_train_val(rows, val_frac=0.2, seed=0) -> tuple[list, list]:
     "Stratified train/val split that leaves every class at least one train row."
@@ -231,10 +253,13 @@ def split_train_val(rows, val_frac=0.2, seed=0) -> tuple[list, list]:
     nval = allocate(room, round(len(rows)*val_frac), floor=0) if room else {}
     train, val = [], []
     for k in sorted(groups):
-        g = groups[k][:]; rng.shuffle(g)
+        g = groups[k]
+        rng.shuffle(g)
         v = nval.get(k, 0)
-        val += g[:v]; train += g[v:]
-    rng.shuffle(train); rng.shuffle(val)
+        val += g[:v]
+        train += g[v:]
+    rng.shuffle(train)
+    rng.shuffle(val)
     return train, val
 
 def sample_d0(task, n=1000, seed=0, val_frac=0.2) -> D0:
@@ -267,10 +292,12 @@ def write_rows(path, rows):
 
 def write_subset(task, out_dir, n_train, n_test, seed=0, note='') -> Path:
     "Write a stratified subset of `task` (n_train / n_test rows) as a task directory."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     train, _ = stratified_sample(task.train, n_train, seed)
     test, _ = stratified_sample(task.test, n_test, seed)
-    write_rows(out/'train.jsonl.gz', train); write_rows(out/'test.jsonl.gz', test)
+    write_rows(out/'train.jsonl.gz', train)
+    write_rows(out/'test.jsonl.gz', test)
     (out/'labels.json').write_text(json.dumps(task.labels, indent=1), encoding='utf-8')
     (out/'SOURCE.md').write_text(
         f"# {out.name}\n\nStratified subset of `{task.name}` ({task.source}) written by "

@@ -13,14 +13,18 @@ __all__ = ['INT8_SCHEME', 'pick_device', 'threads', 'length_batches', 'ffn_outpu
 
 # %% ../nbs/00a_fast.ipynb #18122180
 def pick_device(device='auto') -> torch.device:
-    "CUDA when asked or available, else CPU (torch's default: one thread per physical core; a caller's setting is kept)."
+    "CUDA when asked or available, else CPU (torch's threads stay as they are: by default one per physical core)."
     if device == 'auto': device = 'cuda' if torch.cuda.is_available() else 'cpu'
     return torch.device(device)
 
 class threads:
     "Context manager: run with at most `n` torch threads (the `head` mode's tiny matrices are slower on more threads)."
     def __init__(self, n): self.n = n
-    def __enter__(self): self.old = torch.get_num_threads(); torch.set_num_threads(max(1, min(self.n, self.old)))
+
+    def __enter__(self):
+        self.old = torch.get_num_threads()
+        torch.set_num_threads(max(1, min(self.n, self.old)))
+
     def __exit__(self, *a): torch.set_num_threads(self.old)
 
 # %% ../nbs/00a_fast.ipynb #04d77d33
@@ -28,7 +32,9 @@ def length_batches(lengths, batch_size, shuffle=False, seed=0) -> list[list[int]
     "Index batches of similar length; shuffled buckets when training."
     idx = np.arange(len(lengths))
     lengths = np.asarray(lengths)
-    if not shuffle: return [list(b) for b in np.array_split(idx[np.argsort(-lengths, kind='stable')], max(1, math.ceil(len(idx)/batch_size)))]
+    if not shuffle:
+        longest_first = idx[np.argsort(-lengths, kind='stable')]
+        return [list(b) for b in np.array_split(longest_first, max(1, math.ceil(len(idx)/batch_size)))]
     rng = np.random.default_rng(seed)
     idx = rng.permutation(idx)
     bucket = batch_size*50
@@ -41,15 +47,17 @@ def length_batches(lengths, batch_size, shuffle=False, seed=0) -> list[list[int]
 
 # %% ../nbs/00a_fast.ipynb #f144e7c1
 def ffn_output(name) -> bool:
-    "Is `name` a BERT feed-forward output projection (`layer.N.output.dense`), whose inputs carry activation outliers?"
+    "Is `name` a BERT feed-forward output projection (`layer.N.output.dense`)? Its inputs carry activation outliers."
     return name.endswith('output.dense') and 'attention' not in name
 
-INT8_SCHEME = 'dynamic int8 (per-channel weight scales) on every nn.Linear except the feed-forward output projections (kept fp32)'
+INT8_SCHEME = ('dynamic int8 (per-channel weight scales) on every nn.Linear except the feed-forward output '
+               'projections (kept fp32)')
 
 def quantize_int8(model, keep_fp32=ffn_output) -> nn.Module:
-    "A copy of `model` whose nn.Linear layers are dynamically quantized to int8, except those `keep_fp32(name)` selects (CPU only)."
+    "A CPU copy of `model`, its nn.Linear layers dynamically quantized to int8 but those `keep_fp32(name)` selects."
     q = torch.ao.quantization
-    spec = {n: q.per_channel_dynamic_qconfig for n, m in model.named_modules() if isinstance(m, nn.Linear) and not (keep_fp32 and keep_fp32(n))}
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    spec = {n: q.per_channel_dynamic_qconfig for n in linears if not (keep_fp32 and keep_fp32(n))}
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')   # torch.ao.quantization is deprecated in favour of torchao, but still works
         return q.quantize_dynamic(copy.deepcopy(model).cpu().eval(), spec)

@@ -4,23 +4,24 @@
 
 # %% ../nbs/05_loop.ipynb #f862f108
 from __future__ import annotations
-import json, shutil, time
+import shutil, time
 from dataclasses import asdict
 from pathlib import Path
-import numpy as np
 from tqdm.auto import tqdm
 from .data import load_task, sample_d0, stable_subsample
 from .config import RunConfig, RUNTIME_FIELDS, check_config, config_from_dict
 from .records import (RecordError, write_json, read_json, step_path, write_step, completed_steps, run_lock,
-                             make_dir, hardware_line, teacher_totals)
+                             make_dir, hardware_line)
 from .student import Student
 from .miner import mine, few_shot
-from .prompt import PGKDRequest, build_prompt
-from .teacher import make_teacher
+from .prompt import PGKDRequest
+from .teacher import Ledger, make_teacher
+import pgkd_nb.simulated  # noqa: F401  (the simulated teacher registers itself with make_teacher)
 
 # %% auto #0
-__all__ = ['STEP_KEYS', 'patience_state', 'build_teacher', 'val_summary', 'test_summary', 'kd_step', 'run_state', 'prune_models',
-           'changed_settings', 'open_run', 'fit_model0', 'load_last_model', 'run_pgkd', 'finish_run']
+__all__ = ['STEP_KEYS', 'patience_state', 'spent', 'build_teacher', 'val_summary', 'test_summary', 'PhaseTimer', 'kd_request',
+           'step_record', 'kd_step', 'run_state', 'prune_models', 'changed_settings', 'open_run', 'fit_model0',
+           'load_last_model', 'run_pgkd', 'finish_run']
 
 # %% ../nbs/05_loop.ipynb #a1d954d8
 def patience_state(val_losses, patience) -> dict:
@@ -32,13 +33,18 @@ def patience_state(val_losses, patience) -> dict:
     return {'best_step': best, 'counter': counter, 'stop': counter > patience}
 
 # %% ../nbs/05_loop.ipynb #52e44d4e
+def spent(recs) -> Ledger:
+    "What the teacher's replies of the recorded KD steps `recs[1:]` cost: one ledger, rebuilt from the record."
+    return Ledger.from_records(recs[1:])
+
 def build_teacher(cfg: RunConfig, d0, student, spent_usd=0.0):
     "The teacher named in `cfg`; an LLM teacher's ledger starts at what the run already spent."
     if cfg.teacher == 'simulated':
         pool = stable_subsample(d0.pool, cfg.pool_max)
         return make_teacher('simulated', pool=pool, labels=d0.labels, embed=student.embed, proba=student.predict_proba,
                             rule=cfg.teacher_rule, seed=cfg.seed)
-    kw = {'cache_dir': cfg.teacher_cache, 'timeout': cfg.timeout, 'max_retries': cfg.max_retries, 'spent_usd': spent_usd}
+    kw = {'cache_dir': cfg.teacher_cache, 'timeout': cfg.timeout, 'max_retries': cfg.max_retries,
+          'spent_usd': spent_usd}
     if cfg.teacher_model: kw['model'] = cfg.teacher_model
     if cfg.budget_usd is not None: kw['budget_usd'] = cfg.budget_usd
     if cfg.base_url: kw['base_url'] = cfg.base_url
@@ -52,33 +58,50 @@ def val_summary(m) -> dict:
 def test_summary(m) -> dict: return {k: m[k] for k in ('accuracy', 'macro_f1', 'weighted_f1')}
 
 # %% ../nbs/05_loop.ipynb #9270388c
+class PhaseTimer:
+    "Seconds spent in each named phase, one after another."
+    def __init__(self): self.seconds, self.t = {}, time.perf_counter()
+
+    def done(self, phase):
+        "End `phase` (it began where the last one ended)."
+        now = time.perf_counter()
+        self.seconds[phase] = now - self.t
+        self.t = now
+
+def kd_request(i, cfg, d0, mined, last_val) -> PGKDRequest:
+    "Step `i`'s request to the teacher (the slots of Appendix A.1), with `cfg`'s ablations applied."
+    return PGKDRequest(task=d0.name, labels=d0.labels, n=cfg.gen_batch, seed=cfg.seed, step=i,
+                       few_shot=few_shot(d0.train, cfg.n_few_shot, seed=cfg.seed*1000 + i),
+                       val_report=last_val['report'] if cfg.val_report else None,
+                       correct=mined.correct, misclassified=mined.misclassified,
+                       hard_negatives=mined.hard_negatives if cfg.hard_negatives else None)
+
+def step_record(i, reply, val, fit, n_history, seconds) -> dict:
+    "What `step.json` keeps of step `i`."
+    return {'step': i, 'n_accepted': len(reply.rows), 'n_rejected': sum(reply.rejects.values()),
+            'rejects': reply.rejects, **val_summary(val), 'n_history': n_history,
+            'seconds': sum(seconds.values()), 'phases': seconds,
+            'usage': reply.usage, 'cost_usd': reply.cost_usd, 'cached': reply.cached,
+            'teacher': reply.teacher, 'teacher_model': reply.model, 'simulated': reply.simulated,
+            'fit_epochs': len(fit['epochs']), 'best_epoch': fit['best_epoch']}
+
 def kd_step(i, cfg, d0, student, teacher, history, last_val, blocked) -> tuple[dict, dict, list]:
     "Run KD step `i`; returns (files for the step folder, the step record, the accepted rows)."
-    t, secs = time.time(), {}
-    probs = student.predict_proba([r['text'] for r in history])
-    mined = mine(history, probs, d0.labels, k=cfg.n_mined, seed=cfg.seed*1000 + i)
-    req = PGKDRequest(task=d0.name, labels=d0.labels, few_shot=few_shot(d0.train, cfg.n_few_shot, seed=cfg.seed*1000 + i),
-                      n=cfg.gen_batch, val_report=last_val['report'] if cfg.val_report else None,
-                      correct=mined.correct, misclassified=mined.misclassified,
-                      hard_negatives=mined.hard_negatives if cfg.hard_negatives else None, seed=cfg.seed, step=i)
-    prompt = build_prompt(req)
-    secs['mine_prompt'] = time.time() - t; t = time.time()
-    reply = teacher.generate(req, history_texts=[r['text'] for r in history], blocked_texts=blocked)
-    secs['teacher'] = time.time() - t; t = time.time()
+    timer, texts = PhaseTimer(), [r['text'] for r in history]
+    mined = mine(history, student.predict_proba(texts), d0.labels, k=cfg.n_mined, seed=cfg.seed*1000 + i)
+    req = kd_request(i, cfg, d0, mined, last_val)
+    timer.done('mine_prompt')
+    reply = teacher.generate(req, history_texts=texts, blocked_texts=blocked)
+    timer.done('teacher')
     grown = history + reply.rows
     fit = student.fit(grown, d0.val, restart=cfg.retrain == 'scratch', seed=cfg.seed*1000 + i)
-    secs['fit'] = time.time() - t; t = time.time()
+    timer.done('fit')
     val = student.evaluate(d0.val)
-    secs['evaluate'] = time.time() - t
-    rec = {'step': i, 'n_accepted': len(reply.rows), 'n_rejected': sum(reply.rejects.values()), 'rejects': reply.rejects,
-           **val_summary(val), 'n_history': len(grown), 'seconds': sum(secs.values()), 'phases': secs,
-           'usage': reply.usage, 'cost_usd': reply.cost_usd, 'cached': reply.cached,
-           'teacher': reply.teacher, 'teacher_model': reply.model, 'simulated': reply.simulated,
-           'fit_epochs': len(fit['epochs']), 'best_epoch': fit['best_epoch']}
-    files = {'step.json': rec, 'prompt.txt': prompt, 'reply.txt': reply.raw, 'accepted.json': reply.rows,
-             'rejected.json': reply.rejected, 'val.json': val,
-             'mined.json': {'correct': mined.correct, 'misclassified': mined.misclassified, 'hard_negatives': mined.hard_negatives}}
-    return files, rec, reply.rows
+    timer.done('evaluate')
+    files = {'step.json': step_record(i, reply, val, fit, len(grown), timer.seconds),
+             'prompt.txt': reply.prompt, 'reply.txt': reply.raw, 'accepted.json': reply.rows,
+             'rejected.json': reply.rejected, 'val.json': val, 'mined.json': asdict(mined)}
+    return files, files['step.json'], reply.rows
 
 # %% ../nbs/05_loop.ipynb #d3bfdd18
 def run_state(out, d0) -> tuple[list, dict|None, list]:
@@ -139,7 +162,7 @@ def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_ste
         if completed_steps(out): load_last_model(out, student, completed_steps(out))   # resume
         else: fit_model0(out, cfg, d0, student)
         history, last_val, recs = run_state(out, d0)
-        teacher = teacher or build_teacher(cfg, d0, student, spent_usd=teacher_totals(recs)['cost_usd'])
+        teacher = teacher or build_teacher(cfg, d0, student, spent_usd=spent(recs).cost_usd)
         blocked = [r['text'] for r in d0.val + d0.test]
         state = patience_state([r['val_loss'] for r in recs], cfg.patience)
         bar = tqdm(range(len(recs), cfg.kd_steps + 1), desc=f'PGKD {cfg.dataset} seed {cfg.seed}', disable=not progress)
@@ -172,7 +195,8 @@ def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None) -> dict:
     name = kd[0]['teacher'] if kd else cfg.teacher
     summary = {'dataset': cfg.dataset, 'seed': cfg.seed,
                'teacher': {'name': name, 'model': kd[0]['teacher_model'] if kd else cfg.teacher_model,
-                           'simulated': bool(kd[0]['simulated']) if kd else cfg.teacher == 'simulated', **teacher_totals(recs)},
+                           'simulated': bool(kd[0]['simulated']) if kd else cfg.teacher == 'simulated',
+                           **spent(recs).totals()},
                'student': {'checkpoint': scfg.checkpoint, 'mode': scfg.mode, 'max_len': scfg.max_len},
                'baseline': test_summary(base), 'pgkd': test_summary(pgkd), 'best_step': best,
                'steps': [{k: r[k] for k in STEP_KEYS} for r in recs],

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # %% auto #0
-__all__ = ['predict_rows', 'hard_negatives', 'Mined', 'draw', 'mine', 'few_shot']
+__all__ = ['predict_rows', 'pick_hard_negatives', 'Mined', 'draw', 'mine', 'few_shot']
 
 # %% ../nbs/02_miner.ipynb #6d9dd1b6
 def predict_rows(rows, probs, labels) -> list[dict]:
@@ -25,7 +25,7 @@ def predict_rows(rows, probs, labels) -> list[dict]:
             for r, p, i in zip(rows, probs, ids)]
 
 # %% ../nbs/02_miner.ipynb #0305f154
-def hard_negatives(mined, k=16) -> list[dict]:
+def pick_hard_negatives(mined, k=16) -> list[dict]:
     "The `k` misclassified rows the student is most confident about, most confident first."
     wrong = [r for r in mined if r['pred'] != r['label']]
     return sorted(wrong, key=lambda r: -r['confidence'])[:k]
@@ -38,7 +38,8 @@ class Mined:
     misclassified: list = field(default_factory=list)
     hard_negatives: list = field(default_factory=list)
     def __repr__(self):
-        return f"Mined({len(self.correct)} correct, {len(self.misclassified)} misclassified, {len(self.hard_negatives)} hard negatives)"
+        return (f"Mined({len(self.correct)} correct, {len(self.misclassified)} misclassified, "
+                f"{len(self.hard_negatives)} hard negatives)")
 
 def draw(rows, k, seed=0) -> list:
     "A seeded random sample of `k` rows (all of them, shuffled, if fewer)."
@@ -49,14 +50,15 @@ def mine(rows, probs, labels, k=16, seed=0) -> Mined:
     mined = predict_rows(rows, probs, labels)
     right = [r for r in mined if r['pred'] == r['label']]
     wrong = [r for r in mined if r['pred'] != r['label']]
-    return Mined(draw(right, k, seed), draw(wrong, k, seed + 1), hard_negatives(mined, k))
+    return Mined(draw(right, k, seed), draw(wrong, k, seed + 1), pick_hard_negatives(mined, k))
 
 # %% ../nbs/02_miner.ipynb #74130c40
 def few_shot(rows, k=16, seed=0) -> list[dict]:
     "`k` labelled rows spread over as many classes as `k` allows, seeded; `{'text','label'}` only."
     rng, groups = random.Random(seed), {}
     for r in rows: groups.setdefault(r['label'], []).append({'text': r['text'], 'label': r['label']})
-    order = sorted(groups); rng.shuffle(order)
+    order = sorted(groups)
+    rng.shuffle(order)
     for g in groups.values(): rng.shuffle(g)
     out, depth = [], 0
     while len(out) < min(k, len(rows)):

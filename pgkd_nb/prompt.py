@@ -20,7 +20,7 @@ class PGKDRequest:
     labels: list              # class taxonomy, id order
     few_shot: list            # 16 labelled TRAIN rows {'text','label'}
     n: int = 32               # rows asked for (pgkd_batch_size)
-    val_report: dict|None = None    # classification_report(output_dict=True) on VALIDATION; None = "w/o validation report"
+    val_report: dict|None = None    # classification_report(output_dict=True) on VALIDATION; None = "w/o val. report"
     correct: list = ()        # mined rows {'text','label','pred','confidence'}
     misclassified: list = ()
     hard_negatives: list|None = ()  # None = "w/o hard negatives"
@@ -69,13 +69,16 @@ def check_report(report) -> dict:
     is_num = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)
     for k, v in report.items():
         ok = is_num(v) if k == 'accuracy' else isinstance(v, dict) and all(is_num(x) for x in v.values())
-        if not ok: raise ValueError(f"val_report[{k!r}] is not a row of numbers; pass classification_report(..., output_dict=True)")
+        if not ok:
+            raise ValueError(f"val_report[{k!r}] is not a row of numbers; pass classification_report(..., "
+                             "output_dict=True)")
     return report
 
 def format_report(report, labels) -> str:
     "The classification report as a table: `class | precision | recall | f1 | support`, one line per class."
     check_report(report)
-    row = lambda name, d: f"{name} | {d['precision']:.3f} | {d['recall']:.3f} | {d['f1-score']:.3f} | {int(d['support'])}"
+    row = lambda name, d: (f"{name} | {d['precision']:.3f} | {d['recall']:.3f} | {d['f1-score']:.3f} | "
+                           f"{int(d['support'])}")
     classes = [l for l in labels if l in report] + [k for k in report if k not in labels and k not in AVG_KEYS]
     lines = ['class | precision | recall | f1 | support'] + [row(c, report[c]) for c in classes]
     if 'accuracy' in report: lines.append(f"accuracy | {report['accuracy']:.3f}")
@@ -103,7 +106,8 @@ def build_prompt(req: PGKDRequest, blocked_texts=(), max_chars=None) -> str:
     "The PGKD teacher prompt for `req` (Appendix A.1); raises if a `blocked_texts` text would be in it."
     rows = lambda rs, **kw: format_rows(rs, max_chars=max_chars, **kw)
     ask = (f"Given how the student performs now, write {req.n} new training samples that will help it improve. "
-           f"Answer with a JSON list of {req.n} objects, each {{\"text\": \"...\", \"label\": \"<a class from the taxonomy>\"}}. "
+           f"Answer with a JSON list of {req.n} objects, each "
+           "{\"text\": \"...\", \"label\": \"<a class from the taxonomy>\"}. "
            "The answer must parse as JSON, so write nothing before or after the list. "
            "The goal is the highest accuracy of the student on unseen texts.")
     if req.val_report is not None:
@@ -111,7 +115,8 @@ def build_prompt(req: PGKDRequest, blocked_texts=(), max_chars=None) -> str:
                 + format_report(req.val_report, req.labels))
     parts = [
         f"You are the teacher of a small student language model that classifies texts for the task '{req.task}'. "
-        f"Each text gets exactly one class from this taxonomy ({len(req.labels)} classes):\n\n" + format_taxonomy(req.labels),
+        f"Each text gets exactly one class from this taxonomy ({len(req.labels)} classes):\n\n"
+        + format_taxonomy(req.labels),
         "Here are labelled examples from the training set, with their correct class:\n\n" + rows(req.few_shot),
         ask,
         "Some training examples the student classifies correctly (correct label and the student's prediction):\n\n"
@@ -123,7 +128,9 @@ def build_prompt(req: PGKDRequest, blocked_texts=(), max_chars=None) -> str:
                      "prediction and its confidence):\n\n" + rows(req.hard_negatives, pred=True, confidence=True))
     parts.append(f"Reply with the JSON list of {req.n} samples only.")
     prompt = '\n\n'.join(parts)
-    if blocked_texts: check_request(req, blocked_texts); assert_no_leak(prompt, blocked_texts)
+    if blocked_texts:
+        check_request(req, blocked_texts)
+        assert_no_leak(prompt, blocked_texts)
     return prompt
 
 def check_request(req, blocked_texts):
@@ -131,7 +138,8 @@ def check_request(req, blocked_texts):
     blocked = {_norm(t) for t in blocked_texts}
     for name in ('few_shot', 'correct', 'misclassified', 'hard_negatives'):
         for r in getattr(req, name) or ():
-            if _norm(r['text']) in blocked: raise ValueError(f"a {name} row is a blocked (validation/test) text: {r['text'][:80]!r}")
+            if _norm(r['text']) in blocked:
+                raise ValueError(f"a {name} row is a blocked (validation/test) text: {r['text'][:80]!r}")
 
 # %% ../nbs/03_prompt.ipynb #f6265bc6
 def zero_shot_prompt(labels, text) -> str:

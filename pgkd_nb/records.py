@@ -4,7 +4,7 @@
 
 # %% ../nbs/00c_records.ipynb #03986ddf
 from __future__ import annotations
-import json, os, platform, shutil, sys, tempfile, time
+import json, os, platform, shutil, sys, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 try: import fcntl
@@ -12,8 +12,8 @@ except ImportError: fcntl = None     # not POSIX: runs are not locked
 
 # %% auto #0
 __all__ = ['RecordError', 'write_text', 'write_json', 'read_json', 'atomic_dir', 'step_path', 'write_step', 'completed_steps',
-           'make_dir', 'run_lock', 'cpu_name', 'hardware', 'hardware_line', 'teacher_totals', 'teacher_line',
-           'step_line', 'format_summary']
+           'make_dir', 'run_lock', 'cpu_name', 'hardware', 'hardware_line', 'teacher_line', 'step_line',
+           'format_summary']
 
 # %% ../nbs/00c_records.ipynb #c8c47e53
 class RecordError(RuntimeError):
@@ -132,16 +132,6 @@ def hardware_line(h: dict|None = None) -> str:
     h = h or hardware()
     gpu = f", GPU {h['gpu']}" if h.get('gpu') else ''
     return f"{h['cpu']}, {h['cores']} cores{gpu}, torch {h.get('torch')}"
-
-# %% ../nbs/00c_records.ipynb #5244621f
-def teacher_totals(recs) -> dict:
-    "Replies, cache hits, billed tokens and cost summed over the KD step records `recs[1:]`."
-    kd = recs[1:]
-    fresh = [r for r in kd if not r.get('cached')]
-    return {'calls': len(kd), 'cached_calls': len(kd) - len(fresh),
-            'input_tokens': sum(r.get('usage', {}).get('input_tokens', 0) for r in fresh),
-            'output_tokens': sum(r.get('usage', {}).get('output_tokens', 0) for r in fresh),
-            'cost_usd': round(sum(r.get('cost_usd', 0.0) for r in kd), 6)}
 
 # %% ../nbs/00c_records.ipynb #1eccb726
 def teacher_line(t: dict) -> str:

@@ -109,7 +109,8 @@ def parse_rows(raw, labels, history_texts=(), blocked_texts=(), max_chars=2000) 
             rejects[reason] += 1
             rejected.append({'text': (text or '')[:max_chars], 'label': label, 'reason': reason})
         else:
-            seen.add(key); rows.append({'text': text, 'label': name})
+            seen.add(key)
+            rows.append({'text': text, 'label': name})
     return rows, dict(rejects), rejected
 
 # %% ../nbs/04a_reply.ipynb #35ef4d46

@@ -4,65 +4,80 @@
 
 # %% ../nbs/08_repro.ipynb #2a87714f
 from __future__ import annotations
-import argparse, json, math, multiprocessing, os, subprocess, sys, time
+import json, math, multiprocessing, os, subprocess, time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 import pandas as pd
 from . import __version__
 from .data import DEMO_TASK, PKG_DIR, load_task, find_task_dir
 from .student import tiny_checkpoint
 from .config import RunConfig
-from .records import read_json, hardware_line
+from .records import read_json, write_text, hardware_line
 from .loop import run_pgkd, build_teacher
+import pgkd_nb.simulated  # noqa: F401  (the presets' simulated teacher registers itself in TEACHERS)
 from .zeroshot import run_zero_shot
 
 # %% auto #0
-__all__ = ['TABLES', 'ALL_DATASETS', 'SIZES', 'PRESETS', 'RUN_KEYS', 'VARIANTS', 'VARIANT_NAMES', 'METRICS', 'METRIC_NAMES',
+__all__ = ['TABLES', 'ALL_DATASETS', 'SIZES', 'REPRO_PRESETS', 'RUN_KEYS', 'VARIANTS', 'VARIANT_NAMES', 'METRICS', 'METRIC_NAMES',
            'PAPER_NAMES', 'PAPER_TABLE2', 'LIU', 'PAPER_TABLE3', 'PAPER_TABLE4', 'PAPER_TABLE6', 'SIMULATED_NOTE',
-           'NOTEBOOK_DIR', 'repro_settings', 'RunSpec', 'plan', 'run_kwargs', 'feasible_sizes', 'table_plan',
-           'run_config', 'run_missing', 'zero_shot_results', 'results_frame', 'pm', 'n_classes', 'table2', 'table3',
-           'table4', 'table6', 'plot_fig3', 'git_commit', 'provenance', 'markdown', 'write_report', 'reproduce_parser',
-           'selected_tables', 'reproduce_main']
+           'REPO_DIR', 'NOTEBOOK_PARAMS', 'NOTEBOOK_DIR', 'TABLE_ALIASES', 'check_preset', 'default_runs',
+           'repro_settings', 'RunSpec', 'plan', 'run_kwargs', 'feasible_sizes', 'table_plan', 'spec_config', 'run_line',
+           'run_missing', 'zero_shot_results', 'zero_shot_note', 'results_row', 'results_frame', 'pm', 'arm_cells',
+           'n_classes', 'table2', 'table3', 'table4', 'table6', 'plot_fig3', 'shown_path', 'git_commit',
+           'preset_phrase', 'provenance', 'markdown', 'write_report', 'notebook_params', 'TableReport', 'table_report',
+           'ReproError', 'as_names', 'selected_tables', 'report_dir', 'run_notebook', 'reproduce']
 
 # %% ../nbs/08_repro.ipynb #5671f271
 TABLES = ('table2', 'table3', 'table4', 'table6_fig3')
 ALL_DATASETS = ['ag_news', 'imdb', 'inshorts', 'huffpost', 'yahoo_answers', 'amazon_hierarchical', 'banking77']
 SIZES = [1000, 2500, 5000, 10000]
 
-PRESETS = {
-    'smoke': dict(seeds=[0, 1], n_samples=120, sizes=[120, 200],
-                  datasets={t: [DEMO_TASK] for t in TABLES},
-                  run=dict(teacher='simulated', preset='tiny', checkpoint='tiny', kd_steps=1, gen_batch=16, n_mined=4, n_few_shot=4,
-                           test_max=200, pool_max=1000, student={'mode': 'head', 'epochs': 10, 'lr': 1e-2, 'patience': 2, 'progress': False})),
+REPRO_PRESETS = {
+    'smoke': dict(seeds=[0, 1], n_samples=120, sizes=[120, 200], datasets={t: [DEMO_TASK] for t in TABLES},
+                  run=dict(teacher='simulated', preset='tiny', checkpoint='tiny', kd_steps=1, gen_batch=16, n_mined=4,
+                           n_few_shot=4, test_max=200, pool_max=1000,
+                           student={'mode': 'head', 'epochs': 10, 'lr': 1e-2, 'patience': 2, 'progress': False})),
     'cpu': dict(seeds=[0, 1, 2], n_samples=1000, sizes=SIZES,
                 datasets={'table2': ALL_DATASETS, 'table3': ['imdb', 'inshorts'],
                           'table4': ['huffpost', 'amazon_hierarchical', 'banking77'], 'table6_fig3': ['huffpost']},
-                run=dict(teacher='simulated', preset='cpu', kd_steps=10, test_max=2000, pool_max=5000, student={'progress': False})),
+                run=dict(teacher='simulated', preset='cpu', kd_steps=10, test_max=2000, pool_max=5000,
+                         student={'progress': False})),
     'full': dict(seeds=[0, 1, 2, 3, 4], n_samples=1000, sizes=SIZES,
                  datasets={'table2': ALL_DATASETS, 'table3': ['imdb', 'inshorts'],
                            'table4': ['ag_news', 'yahoo_answers', 'huffpost', 'amazon_hierarchical', 'banking77'],
                            'table6_fig3': ['ag_news', 'yahoo_answers', 'huffpost', 'amazon_hierarchical']},
                  run=dict(teacher='simulated', preset='paper', kd_steps=10, student={'progress': False})),
 }
-RUN_KEYS = [f.name for f in fields(RunConfig) if f.name not in ('dataset', 'seed', 'n_samples', 'teacher_rule', 'val_report', 'hard_negatives')]
+_PER_RUN = ('dataset', 'seed', 'n_samples', 'teacher_rule', 'val_report', 'hard_negatives')   # set by a run's spec
+RUN_KEYS = [f.name for f in fields(RunConfig) if f.name not in _PER_RUN]
+
+def check_preset(repro_preset):
+    "Raise a one-line ValueError unless `repro_preset` names a reproduction preset."
+    if repro_preset not in REPRO_PRESETS:
+        raise ValueError(f"unknown reproduction preset {repro_preset!r}; choose one of {list(REPRO_PRESETS)}")
+
+def default_runs(repro_preset) -> Path:
+    "Where a preset's run records go unless told otherwise (relative to the working directory)."
+    return Path('runs/repro')/repro_preset
 
 def repro_settings(repro_preset='smoke', table='table2', runs_dir=None, **overrides) -> dict:
     "Settings of one table: the reproduction preset's, with every non-None override applied."
-    if repro_preset not in PRESETS: raise ValueError(f"unknown reproduction preset {repro_preset!r}; choose one of {list(PRESETS)}")
+    check_preset(repro_preset)
     if table not in TABLES: raise ValueError(f"unknown table {table!r}; choose one of {list(TABLES)}")
     bad = sorted(set(overrides) - set(RUN_KEYS) - {'datasets', 'seeds', 'n_samples', 'sizes'})
     if bad: raise ValueError(f"unknown setting(s) {bad}")
-    p = PRESETS[repro_preset]
+    p = REPRO_PRESETS[repro_preset]
     s = {'repro_preset': repro_preset, 'table': table, 'datasets': p['datasets'][table], 'seeds': p['seeds'],
          'n_samples': p['n_samples'], 'sizes': p['sizes'], **p['run']}
     s.update({k: v for k, v in overrides.items() if v is not None})
-    s['runs_dir'] = str(Path(runs_dir or f'runs/repro/{repro_preset}').resolve())
+    s['runs_dir'] = str(Path(runs_dir or default_runs(repro_preset)).resolve())
     return s
 
 # %% ../nbs/08_repro.ipynb #e90f18da
 VARIANTS = {'pgkd': {}, 'no_val': {'val_report': False}, 'no_hn': {'hard_negatives': False},
-            'random': {'teacher': 'simulated', 'teacher_model': None, 'teacher_rule': 'random', 'val_report': False, 'hard_negatives': False}}
+            'random': {'teacher': 'simulated', 'teacher_model': None, 'teacher_rule': 'random',
+                       'val_report': False, 'hard_negatives': False}}
 VARIANT_NAMES = {'pgkd': 'PGKD', 'no_val': 'w/o validation report', 'no_hn': 'w/o hard negatives',
                  'random': 'control: random pool rows, no guidance'}
 
@@ -73,7 +88,9 @@ class RunSpec:
     seed: int
     variant: str = 'pgkd'
     n_samples: int = 1000
-    def path(self, runs_dir) -> Path: return Path(runs_dir)/self.dataset/f'n{self.n_samples}'/self.variant/f'seed{self.seed}'
+
+    def path(self, runs_dir) -> Path:
+        return Path(runs_dir)/self.dataset/f'n{self.n_samples}'/self.variant/f'seed{self.seed}'
 
 def plan(datasets, seeds, variants=('pgkd',), sizes=(1000,)) -> list[RunSpec]:
     "Every (dataset, size, variant, seed) combination, in that order."
@@ -94,14 +111,16 @@ def feasible_sizes(dataset, sizes, s) -> list[int]:
 
 def table_plan(table, s) -> list[RunSpec]:
     "The runs a table needs."
-    if table in ('table2', 'table3'): return plan(s['datasets'], s['seeds'], ['pgkd'], [s['n_samples']])
-    if table == 'table4': return plan(s['datasets'], s['seeds'], list(VARIANTS), [s['n_samples']])
-    if table == 'table6_fig3': return [r for d in s['datasets'] for r in plan([d], s['seeds'], ['pgkd'], feasible_sizes(d, s['sizes'], s))]
+    ds, seeds = s['datasets'], s['seeds']
+    if table in ('table2', 'table3'): return plan(ds, seeds, ['pgkd'], [s['n_samples']])
+    if table == 'table4': return plan(ds, seeds, list(VARIANTS), [s['n_samples']])
+    if table == 'table6_fig3':
+        return [r for d in ds for r in plan([d], seeds, ['pgkd'], feasible_sizes(d, s['sizes'], s))]
     raise ValueError(f"unknown table {table!r}; choose one of {list(TABLES)}")
 
 # %% ../nbs/08_repro.ipynb #406c5db9
-def run_config(spec: RunSpec, s) -> RunConfig:
-    "The RunConfig of `spec` under settings `s`."
+def spec_config(spec: RunSpec, s) -> RunConfig:
+    "The RunConfig of the run `spec` under settings `s`."
     kw = {**run_kwargs(s), **VARIANTS[spec.variant]}
     if kw.get('checkpoint') == 'tiny':
         runs = Path(s['runs_dir'])
@@ -109,25 +128,38 @@ def run_config(spec: RunSpec, s) -> RunConfig:
         kw['student'] = {'cache_dir': str(runs/'cache'), **kw.get('student', {})}
     return RunConfig(dataset=spec.dataset, seed=spec.seed, n_samples=spec.n_samples, **kw)
 
+def run_line(spec: RunSpec, r: dict) -> str:
+    "The progress line of a finished run."
+    return (f"  {spec.dataset} n={spec.n_samples} {spec.variant} seed {spec.seed}: accuracy "
+            f"{r['baseline']['accuracy']:.3f} -> {r['pgkd']['accuracy']:.3f} ({r['wall_seconds']:.0f} s)")
+
 def _run_in_worker(cfg, out, threads) -> dict:
-    import torch; torch.set_num_threads(threads)
+    import torch
+    torch.set_num_threads(threads)
     return run_pgkd(cfg, out, progress=False)
+
+def _finish_runs(todo, cfgs, runs_dir, jobs):
+    "Yield (spec, summary) as each run of `todo` finishes: in this process, or in `jobs` spawned workers."
+    if jobs <= 1 or len(todo) <= 1:
+        for sp in todo: yield sp, run_pgkd(cfgs[sp], sp.path(runs_dir), progress=False)
+        return
+    threads = max(1, (os.cpu_count() or 1)//jobs)
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as ex:
+        futs = {ex.submit(_run_in_worker, cfgs[sp], str(sp.path(runs_dir)), threads): sp for sp in todo}
+        for f in as_completed(futs): yield futs[f], f.result()
 
 def run_missing(specs, s, jobs=1, log=print) -> dict:
     "{spec: summary} for `specs`: finished runs are read back, the others run (resumed), `jobs` at a time."
     specs, runs = list(dict.fromkeys(specs)), s['runs_dir']
-    cfgs = {sp: run_config(sp, s) for sp in specs}
-    done = {sp: run_pgkd(cfgs[sp], sp.path(runs), progress=False) for sp in specs if (sp.path(runs)/'summary.json').exists()}
+    cfgs = {sp: spec_config(sp, s) for sp in specs}
+    finished = [sp for sp in specs if (sp.path(runs)/'summary.json').exists()]
+    done = {sp: run_pgkd(cfgs[sp], sp.path(runs), progress=False) for sp in finished}
     todo = [sp for sp in specs if sp not in done]
-    log(f"{len(done)} of {len(specs)} runs already finished; running {len(todo)}" + (f", {jobs} at a time" if todo else ''))
-    note = lambda sp, r: log(f"  {sp.dataset} n={sp.n_samples} {sp.variant} seed {sp.seed}: accuracy {r['baseline']['accuracy']:.3f} -> {r['pgkd']['accuracy']:.3f} ({r['wall_seconds']:.0f} s)")
-    if jobs <= 1 or len(todo) <= 1:
-        for sp in todo: done[sp] = run_pgkd(cfgs[sp], sp.path(runs), progress=False); note(sp, done[sp])
-    else:
-        threads = max(1, (os.cpu_count() or 1)//jobs)
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as ex:
-            futs = {ex.submit(_run_in_worker, cfgs[sp], str(sp.path(runs)), threads): sp for sp in todo}
-            for f in as_completed(futs): done[futs[f]] = f.result(); note(futs[f], done[futs[f]])
+    running = f"running {len(todo)}" + (f", {jobs} at a time" if todo else '')
+    log(f"{len(done)} of {len(specs)} runs already finished; {running}")
+    for sp, r in _finish_runs(todo, cfgs, runs, jobs):
+        done[sp] = r
+        log(run_line(sp, r))
     return {sp: done[sp] for sp in specs}
 
 # %% ../nbs/08_repro.ipynb #4206f59e
@@ -142,17 +174,27 @@ def zero_shot_results(s, datasets=None, run=True) -> dict:
             out[d] = run_zero_shot(build_teacher(cfg, None, None), d, p, cfg.test_max, cfg.data_dir, progress=False)
     return out
 
+def zero_shot_note(zero_shot: dict) -> str:
+    "The note under Table 2 that says where its LLM zero-shot column comes from."
+    if not zero_shot:
+        return "LLM zero-shot: not run — no LLM teacher is configured (the teacher is simulated); no value is made up."
+    return "LLM zero-shot: " + '; '.join(f"{d}: {z['teacher']['name']} {z['teacher']['model']}, {z['n_test']} test rows"
+                                         for d, z in zero_shot.items())
+
 # %% ../nbs/08_repro.ipynb #e71b36c7
 METRICS = ('accuracy', 'macro_f1', 'weighted_f1')
 METRIC_NAMES = {'accuracy': 'accuracy', 'macro_f1': 'macro F1', 'weighted_f1': 'weighted F1'}
 
+def results_row(spec: RunSpec, r: dict) -> dict:
+    "One run as a row: its spec, test metrics of baseline and PGKD, and bookkeeping."
+    return {'dataset': spec.dataset, 'n_samples': spec.n_samples, 'variant': spec.variant, 'seed': spec.seed,
+            **{f'{arm}_{m}': r[arm][m] for arm in ('baseline', 'pgkd') for m in METRICS},
+            'best_step': r['best_step'], 'n_added': r['n_added'], 'n_test': r['n_test'], 'n_pool': r['n_pool'],
+            'teacher': r['teacher']['name'], 'simulated': r['teacher']['simulated'], 'wall_seconds': r['wall_seconds']}
+
 def results_frame(summaries: dict) -> pd.DataFrame:
-    "One row per run: its spec, test metrics of baseline and PGKD, and bookkeeping."
-    return pd.DataFrame([{'dataset': sp.dataset, 'n_samples': sp.n_samples, 'variant': sp.variant, 'seed': sp.seed,
-                          **{f'{arm}_{m}': r[arm][m] for arm in ('baseline', 'pgkd') for m in METRICS},
-                          'best_step': r['best_step'], 'n_added': r['n_added'], 'n_test': r['n_test'], 'n_pool': r['n_pool'],
-                          'teacher': r['teacher']['name'], 'simulated': r['teacher']['simulated'], 'wall_seconds': r['wall_seconds']}
-                         for sp, r in summaries.items()])
+    "One row per run (`results_row`) of {spec: summary}."
+    return pd.DataFrame([results_row(sp, r) for sp, r in summaries.items()])
 
 def pm(values) -> str:
     "Mean ± sample std of `values` at 3 decimals ('-' when empty, the mean alone for one value)."
@@ -162,24 +204,38 @@ def pm(values) -> str:
     if len(v) == 1: return f'{m:.3f}'
     return f'{m:.3f} ± {math.sqrt(sum((x - m)**2 for x in v)/(len(v) - 1)):.3f}'
 
+def arm_cells(g: pd.DataFrame, metric) -> dict:
+    "The seeds, baseline, +PGKD and Δ cells of `metric` over the runs `g` (Tables 2 and 6)."
+    return {'seeds': len(g), 'baseline': pm(g[f'baseline_{metric}']), '+PGKD': pm(g[f'pgkd_{metric}']),
+            'Δ': f"{(g[f'pgkd_{metric}'] - g[f'baseline_{metric}']).mean():+.3f}"}
+
 # %% ../nbs/08_repro.ipynb #c62a0817
 PAPER_NAMES = {'ag_news': 'AG-news', 'yahoo_answers': 'Yahoo Answers', 'huffpost': 'Huffington Post',
                'amazon_hierarchical': 'AMZN Reviews', 'imdb': 'IMDB', 'inshorts': 'Inshorts'}
-PAPER_TABLE2 = {  # dataset -> method -> {metric: (mean, std)}; SOTA has accuracy only
-    'ag_news': {'BERT-base': [(.884, .012), (.884, .013), (.884, .011)], 'BERT-base + PGKD': [(.895, .014), (.894, .018), (.894, .015)],
-                'Claude-3 zero-shot': [(.826, .020), (.821, .016), (.822, .012)], 'SOTA': (.955, 'full shot, Yang et al. 2019')},
-    'yahoo_answers': {'BERT-base': [(.649, .013), (.657, .017), (.657, .015)], 'BERT-base + PGKD': [(.685, .015), (.688, .019), (.688, .011)],
-                      'Claude-3 zero-shot': [(.680, .016), (.676, .018), (.676, .017)], 'SOTA': (.776, 'full shot, Sun et al. 2019')},
-    'huffpost': {'BERT-base': [(.474, .011), (.214, .014), (.411, .013)], 'BERT-base + PGKD': [(.519, .012), (.330, .018), (.495, .020)],
-                 'Claude-3 zero-shot': [(.442, .015), (.332, .019), (.435, .016)], 'SOTA': (.653, '5-way 5-shot, Chen et al. 2022')},
-    'amazon_hierarchical': {'BERT-base': [(.320, .014), (.074, .019), (.244, .011)], 'BERT-base + PGKD': [(.443, .017), (.159, .012), (.382, .014)],
-                            'Claude-3 zero-shot': [(.416, .012), (.364, .016), (.414, .013)], 'SOTA': (.495, '5-shot, Zhang et al. 2022')}}
+PAPER_TABLE2 = {  # dataset -> method -> [(mean, std) per metric]; SOTA has accuracy only
+    'ag_news': {'BERT-base': [(.884, .012), (.884, .013), (.884, .011)],
+                'BERT-base + PGKD': [(.895, .014), (.894, .018), (.894, .015)],
+                'Claude-3 zero-shot': [(.826, .020), (.821, .016), (.822, .012)],
+                'SOTA': (.955, 'full shot, Yang et al. 2019')},
+    'yahoo_answers': {'BERT-base': [(.649, .013), (.657, .017), (.657, .015)],
+                      'BERT-base + PGKD': [(.685, .015), (.688, .019), (.688, .011)],
+                      'Claude-3 zero-shot': [(.680, .016), (.676, .018), (.676, .017)],
+                      'SOTA': (.776, 'full shot, Sun et al. 2019')},
+    'huffpost': {'BERT-base': [(.474, .011), (.214, .014), (.411, .013)],
+                 'BERT-base + PGKD': [(.519, .012), (.330, .018), (.495, .020)],
+                 'Claude-3 zero-shot': [(.442, .015), (.332, .019), (.435, .016)],
+                 'SOTA': (.653, '5-way 5-shot, Chen et al. 2022')},
+    'amazon_hierarchical': {'BERT-base': [(.320, .014), (.074, .019), (.244, .011)],
+                            'BERT-base + PGKD': [(.443, .017), (.159, .012), (.382, .014)],
+                            'Claude-3 zero-shot': [(.416, .012), (.364, .016), (.414, .013)],
+                            'SOTA': (.495, '5-shot, Zhang et al. 2022')}}
 LIU = 'quoted from Liu et al. 2024 via the paper'
 PAPER_TABLE3 = [  # (method, source, imdb, inshorts): weighted F1
-    ('Full Shot', 'paper', .949, .970), ('BERT-base (n=1000)', 'paper', .872, .933), ('BERT-base + PGKD (n=1000)', 'paper', .908, .943),
-    ('No Augment (1-shot)', LIU, .583, .640), ('EDA (1-shot)', LIU, .618, .677), ('ZeroGen (1-shot)', LIU, .508, .833),
-    ('SunGen (1-shot)', LIU, .576, .810), ('Gradual (1-shot)', LIU, .685, .760), ('AugGPT (1-shot)', LIU, .690, .790),
-    ('EvoKD (1-shot)', LIU, .798, .851), ('EvoKD + Init (1-shot)', LIU, .835, .868)]
+    ('Full Shot', 'paper', .949, .970), ('BERT-base (n=1000)', 'paper', .872, .933),
+    ('BERT-base + PGKD (n=1000)', 'paper', .908, .943), ('No Augment (1-shot)', LIU, .583, .640),
+    ('EDA (1-shot)', LIU, .618, .677), ('ZeroGen (1-shot)', LIU, .508, .833), ('SunGen (1-shot)', LIU, .576, .810),
+    ('Gradual (1-shot)', LIU, .685, .760), ('AugGPT (1-shot)', LIU, .690, .790), ('EvoKD (1-shot)', LIU, .798, .851),
+    ('EvoKD + Init (1-shot)', LIU, .835, .868)]
 PAPER_TABLE4 = {'pgkd': {'ag_news': .895, 'yahoo_answers': .685, 'huffpost': .519, 'amazon_hierarchical': .443},
                 'no_val': {'ag_news': .893, 'yahoo_answers': .669, 'huffpost': .501, 'amazon_hierarchical': .419},
                 'no_hn': {'ag_news': .887, 'yahoo_answers': .675, 'huffpost': .510, 'amazon_hierarchical': .433}}
@@ -194,9 +250,12 @@ PAPER_TABLE6 = {  # dataset -> n_samples -> (baseline acc, macro F1, weighted F1
                             5000: (.648, .404, .622, .666, .436, .649), 10000: (.687, .451, .662, .694, .476, .679)}}
 
 # %% ../nbs/08_repro.ipynb #d6aa048b
-def _paper(v) -> str: return '-' if v is None else f'{v[0]:.3f} ± {v[1]:.3f}' if isinstance(v, tuple) else f'{v:.3f}'
+def _paper(v) -> str:
+    if v is None: return '-'
+    return f'{v[0]:.3f} ± {v[1]:.3f}' if isinstance(v, tuple) else f'{v:.3f}'
 
 def n_classes(dataset) -> int|None:
+    "The number of classes of a local task, None when it is not found locally."
     d = find_task_dir(dataset)
     return len(json.loads((d/'labels.json').read_text())) if d else None
 
@@ -208,46 +267,46 @@ def table2(runs: pd.DataFrame, zero_shot: dict|None = None) -> pd.DataFrame:
         for i, m in enumerate(METRICS):
             zs = (zero_shot or {}).get(d, {}).get('zero_shot', {}).get(m)
             sota = p.get('SOTA') if m == 'accuracy' else None
-            out.append({'dataset': d, 'classes': n_classes(d), 'n_samples': n, 'metric': METRIC_NAMES[m], 'seeds': len(g),
-                        'baseline': pm(g[f'baseline_{m}']), '+PGKD': pm(g[f'pgkd_{m}']),
-                        'Δ': f"{(g[f'pgkd_{m}'] - g[f'baseline_{m}']).mean():+.3f}",
-                        'LLM zero-shot': f'{zs:.3f}' if zs is not None else 'not run',
-                        'paper: BERT-base': _paper(p['BERT-base'][i]) if p else '-',
-                        'paper: BERT-base + PGKD': _paper(p['BERT-base + PGKD'][i]) if p else '-',
-                        'paper: Claude-3 zero-shot': _paper(p['Claude-3 zero-shot'][i]) if p else '-',
+            out.append({'dataset': d, 'classes': n_classes(d), 'n_samples': n, 'metric': METRIC_NAMES[m],
+                        **arm_cells(g, m), 'LLM zero-shot': f'{zs:.3f}' if zs is not None else 'not run',
+                        **{f'paper: {k}': _paper(p[k][i]) if p else '-'
+                           for k in ('BERT-base', 'BERT-base + PGKD', 'Claude-3 zero-shot')},
                         'paper: SOTA': f'{sota[0]:.3f} ({sota[1]})' if sota else '-'})
     return pd.DataFrame(out)
 
 def table3(runs: pd.DataFrame) -> pd.DataFrame:
     "Table 3: weighted F1, this kit's baseline and +PGKD next to the paper's rows and the quoted 1-shot methods."
     g = runs[runs.variant == 'pgkd']
-    ds = list(dict.fromkeys(g.dataset)); n = sorted(set(g.n_samples))
-    ours = [{'method': f"{name} (n={', '.join(map(str, n))})", 'source': 'this reproduction',
-             **{d: pm(g[g.dataset == d][f'{arm}_weighted_f1']) for d in ds}} for arm, name in (('baseline', 'student'), ('pgkd', 'student + PGKD'))]
+    ds = list(dict.fromkeys(g.dataset))
+    n = ', '.join(map(str, sorted(set(g.n_samples))))
+    ours = [{'method': f"{name} (n={n})", 'source': 'this reproduction',
+             **{d: pm(g[g.dataset == d][f'{arm}_weighted_f1']) for d in ds}}
+            for arm, name in (('baseline', 'student'), ('pgkd', 'student + PGKD'))]
     idx = {'imdb': 2, 'inshorts': 3}
-    paper = [{'method': r[0], 'source': r[1], **{d: f'{r[idx[d]]:.3f}' if d in idx else '-' for d in ds}} for r in PAPER_TABLE3]
+    paper = [{'method': r[0], 'source': r[1], **{d: f'{r[idx[d]]:.3f}' if d in idx else '-' for d in ds}}
+             for r in PAPER_TABLE3]
     return pd.DataFrame(ours + paper)
 
 def table4(runs: pd.DataFrame) -> pd.DataFrame:
     "Table 4: test accuracy of PGKD, its ablations and the random control (same seeds), with the paper's values."
-    ds = list(dict.fromkeys(runs.dataset)); out = []
-    base = runs[runs.variant == 'pgkd']
-    out.append({'method': 'baseline (model_0, no KD)', **{c: v for d in ds for c, v in ((d, pm(base[base.dataset == d].baseline_accuracy)), (f'paper: {d}', '-'))}})
-    for v in VARIANTS:
-        g = runs[runs.variant == v]
-        out.append({'method': VARIANT_NAMES[v], **{c: x for d in ds for c, x in (
-            (d, pm(g[g.dataset == d].pgkd_accuracy)), (f'paper: {d}', _paper(PAPER_TABLE4.get(v, {}).get(d))))}})
-    return pd.DataFrame(out)
+    ds = list(dict.fromkeys(runs.dataset))
+    def row(method, g, arm, paper: dict) -> dict:
+        cells = {}
+        for d in ds: cells.update({d: pm(g[g.dataset == d][f'{arm}_accuracy']), f'paper: {d}': _paper(paper.get(d))})
+        return {'method': method, **cells}
+    rows = [row('baseline (model_0, no KD)', runs[runs.variant == 'pgkd'], 'baseline', {})]
+    rows += [row(VARIANT_NAMES[v], runs[runs.variant == v], 'pgkd', PAPER_TABLE4.get(v, {})) for v in VARIANTS]
+    return pd.DataFrame(rows)
 
 def table6(runs: pd.DataFrame) -> pd.DataFrame:
-    "Table 6: baseline and +PGKD at each training-sample size, with the paper's values."
-    out, cols = [], [(arm, m) for arm in ('baseline', 'pgkd') for m in METRICS]
+    "Table 6 in long form: baseline and +PGKD per dataset, training-sample size and metric, with the paper's values."
+    out = []
     for (d, n), g in runs[runs.variant == 'pgkd'].groupby(['dataset', 'n_samples'], sort=False):
         p = PAPER_TABLE6.get(d, {}).get(n)
-        row = {'dataset': d, 'n_samples': n, 'seeds': len(g)}
-        row.update({f"{'+PGKD' if a == 'pgkd' else 'baseline'} {METRIC_NAMES[m]}": pm(g[f'{a}_{m}']) for a, m in cols})
-        row.update({f"paper: {'+PGKD' if a == 'pgkd' else 'BERT-base'} {METRIC_NAMES[m]}": f'{p[i]:.3f}' if p else '-' for i, (a, m) in enumerate(cols)})
-        out.append(row)
+        for i, m in enumerate(METRICS):
+            out.append({'dataset': d, 'n_samples': n, 'metric': METRIC_NAMES[m], **arm_cells(g, m),
+                        'paper: BERT-base': f'{p[i]:.3f}' if p else '-',
+                        'paper: BERT-base + PGKD': f'{p[i + len(METRICS)]:.3f}' if p else '-'})
     return pd.DataFrame(out).sort_values(['dataset', 'n_samples'], kind='stable').reset_index(drop=True)
 
 # %% ../nbs/08_repro.ipynb #7f9292f2
@@ -255,56 +314,90 @@ def plot_fig3(runs: pd.DataFrame, path, simulated=True) -> Path:
     "Write Figure 3 (accuracy vs n_samples, baseline and PGKD, ± std over seeds) as a PNG."
     from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    g = runs[runs.variant == 'pgkd']; ds = list(dict.fromkeys(g.dataset))
-    fig = Figure(figsize=(5*len(ds), 4)); FigureCanvasAgg(fig)
+    g = runs[runs.variant == 'pgkd']
+    ds = list(dict.fromkeys(g.dataset))
+    fig = Figure(figsize=(5*len(ds), 4))
+    FigureCanvasAgg(fig)
     for ax, d in zip(fig.subplots(1, len(ds), squeeze=False)[0], ds):
-        agg = g[g.dataset == d].groupby('n_samples')[['baseline_accuracy', 'pgkd_accuracy']].agg(['mean', 'std']).fillna(0)
+        accuracy = g[g.dataset == d].groupby('n_samples')[['baseline_accuracy', 'pgkd_accuracy']]
+        agg = accuracy.agg(['mean', 'std']).fillna(0)
         for arm, label in (('baseline', 'student'), ('pgkd', 'student + PGKD')):
-            ax.errorbar(agg.index, agg[(f'{arm}_accuracy', 'mean')], yerr=agg[(f'{arm}_accuracy', 'std')], marker='o', capsize=3, label=label)
+            ax.errorbar(agg.index, agg[(f'{arm}_accuracy', 'mean')], yerr=agg[(f'{arm}_accuracy', 'std')],
+                        marker='o', capsize=3, label=label)
         p = PAPER_TABLE6.get(d)
         if p:
             ax.plot(list(p), [v[0] for v in p.values()], '--', color='C0', alpha=.5, label='paper: BERT-base')
             ax.plot(list(p), [v[3] for v in p.values()], '--', color='C1', alpha=.5, label='paper: BERT-base + PGKD')
-        ax.set(xlabel='annotated samples (n_samples)', ylabel='test accuracy', title=f"{d}" + (' (teacher SIMULATED)' if simulated else ''))
-        ax.grid(alpha=.3); ax.legend(fontsize=8)
-    fig.tight_layout(); fig.savefig(path, dpi=120)
+        ax.set(xlabel='annotated samples (n_samples)', ylabel='test accuracy',
+               title=f"{d}" + (' (teacher SIMULATED)' if simulated else ''))
+        ax.grid(alpha=.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
     return Path(path)
 
 # %% ../nbs/08_repro.ipynb #95cb5728
-SIMULATED_NOTE = ("**Teacher: SIMULATED** — no LLM was called. The simulated teacher answers each PGKD step with real, "
-                  "human-labelled rows from the dataset's pool (training rows outside $D^0$; never validation or test rows), "
-                  "chosen as the prompt asks an LLM to (weak classes, rows near the student's decision boundary). "
-                  "These numbers measure the loop, not an LLM's writing, and are not the paper's LLM numbers.")
+SIMULATED_NOTE = ("**Teacher: SIMULATED** — no LLM was called. The simulated teacher answers each PGKD step with "
+                  "real, human-labelled rows from the dataset's pool (training rows outside $D^0$; never validation "
+                  "or test rows), chosen as the prompt asks an LLM to (weak classes, rows near the student's "
+                  "decision boundary). These numbers measure the loop, not an LLM's writing, and are not the "
+                  "paper's LLM numbers.")
+REPO_DIR = PKG_DIR.parent
+
+def shown_path(p) -> str:
+    "An absolute path as a report shows it: relative to the repository root when inside it, else its name alone."
+    p = str(p)
+    if not Path(p).is_absolute(): return p                    # a Hugging Face id or a relative path: as it is
+    p = Path(p).resolve()
+    return p.relative_to(REPO_DIR).as_posix() if p.is_relative_to(REPO_DIR) else p.name
 
 def git_commit() -> str:
     "The project's git commit (with '+uncommitted changes' when the tree is dirty), or 'unknown'."
-    run = lambda *a: subprocess.run(['git', *a], cwd=PKG_DIR.parent, capture_output=True, text=True)
+    def git(*a): return subprocess.run(['git', *a], cwd=REPO_DIR, capture_output=True, text=True)
     try:
-        head = run('rev-parse', 'HEAD')
+        head = git('rev-parse', 'HEAD')
         if head.returncode: return 'unknown'
-        return head.stdout.strip() + (' + uncommitted changes' if run('status', '--porcelain', '--untracked-files=no').stdout.strip() else '')
+        dirty = git('status', '--porcelain', '--untracked-files=no').stdout.strip()
+        return head.stdout.strip() + (' + uncommitted changes' if dirty else '')
     except OSError: return 'unknown'
+
+def preset_phrase(s) -> str:
+    "The reproduction preset, and the datasets when they are not the preset's for this table."
+    own = REPRO_PRESETS[s['repro_preset']]['datasets'][s['table']]
+    other = '' if list(s['datasets']) == own else f" on datasets {', '.join(s['datasets'])} (not the preset's)"
+    return f"reproduction preset `{s['repro_preset']}`{other}"
 
 def provenance(title, s, summaries: dict, seconds: float) -> str:
     "The markdown header of a report."
-    r = list(summaries.values()); sim = any(x['teacher']['simulated'] for x in r)
-    teachers = sorted({x['teacher']['name'] + (f" ({x['teacher']['model']})" if x['teacher'].get('model') else '') for x in r})
-    students = sorted({f"{x['student']['checkpoint']} (mode {x['student']['mode']}, max_len {x['student']['max_len']})" for x in r})
-    per = lambda k: ', '.join(f'{d} {v}' for d, v in {x['dataset']: x[k] for x in r}.items())
-    hw = hardware_line(); run_hw = sorted({x['hardware'] for x in r} - {hw})
-    lines = [f'# {title}', '', f"Generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')} by pgkd_nb {__version__}, git commit {git_commit()}, "
-             f"reproduction preset `{s['repro_preset']}`.", '']
+    r = list(summaries.values())
+    sim = any(x['teacher']['simulated'] for x in r)
+    teachers = sorted({x['teacher']['name'] + (f" ({x['teacher']['model']})" if x['teacher'].get('model') else '')
+                       for x in r})
+    students = sorted({f"{shown_path(x['student']['checkpoint'])} (mode {x['student']['mode']}, "
+                       f"max_len {x['student']['max_len']})" for x in r})
+    def per(k): return ', '.join(f'{d} {v}' for d, v in {x['dataset']: x[k] for x in r}.items())
+    def listed(k): return ', '.join(map(str, sorted(k)))
+    hw = hardware_line()
+    run_hw = sorted({x['hardware'] for x in r} - {hw})
+    subsampled = any(x['test_subsampled'] for x in r)
+    lines = [f'# {title}', '',
+             f"Generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')} by pgkd_nb {__version__}, "
+             f"git commit {git_commit()}, {preset_phrase(s)}.", '']
     if sim: lines += [SIMULATED_NOTE, '']
     lines += [f"- teacher: {', '.join(teachers) or s.get('teacher')}" + (' — SIMULATED' if sim else ''),
               f"- student: {', '.join(students)}; student preset `{s.get('preset')}`",
-              f"- seeds: {', '.join(map(str, sorted({x['seed'] for x in r})))} (cells: mean ± sample std over seeds); "
-              f"n_samples: {', '.join(map(str, sorted({x['config']['n_samples'] for x in r})))}; "
-              f"KD steps ≤ {s.get('kd_steps', RunConfig.kd_steps)}, {s.get('gen_batch', RunConfig.gen_batch)} rows asked per step",
-              f"- test rows: {per('n_test')}" + (f" (splits larger than test_max={s['test_max']} are stratified subsamples)" if any(x['test_subsampled'] for x in r) else ' (full test splits)'),
-              f"- teacher pool rows: {per('n_pool')}" + (f" (capped at pool_max={s['pool_max']})" if s.get('pool_max') else ''),
+              f"- seeds: {listed({x['seed'] for x in r})} (cells: mean ± sample std over seeds); "
+              f"n_samples: {listed({x['config']['n_samples'] for x in r})}; "
+              f"KD steps ≤ {s.get('kd_steps', RunConfig.kd_steps)}, "
+              f"{s.get('gen_batch', RunConfig.gen_batch)} rows asked per step",
+              f"- test rows: {per('n_test')}" + (f" (splits larger than test_max={s['test_max']} are stratified "
+                                                 "subsamples)" if subsampled else ' (full test splits)'),
+              f"- teacher pool rows: {per('n_pool')}" + (f" (capped at pool_max={s['pool_max']})" if s.get('pool_max')
+                                                         else ''),
               f"- hardware: {hw}" + (f"; runs recorded on: {'; '.join(run_hw)}" if run_hw else ''),
-              f"- wall time: {seconds:.0f} s for this report; {sum(x['wall_seconds'] for x in r):.0f} s summed over its {len(r)} runs as recorded",
-              f"- run records: `{s['runs_dir']}`", '']
+              f"- wall time: {seconds:.0f} s for this report; {sum(x['wall_seconds'] for x in r):.0f} s summed over "
+              f"its {len(r)} runs as recorded",
+              f"- run records: `{shown_path(s['runs_dir'])}`", '']
     return '\n'.join(lines)
 
 def markdown(table: pd.DataFrame) -> str:
@@ -312,58 +405,108 @@ def markdown(table: pd.DataFrame) -> str:
     return table.to_markdown(index=False, disable_numparse=True)
 
 def write_report(out_dir, name, table: pd.DataFrame, runs: pd.DataFrame, header: str, notes=()) -> list[Path]:
-    "Write `name.md` (header, table, notes), `name.csv` and `name_runs.csv` to `out_dir`."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    md = header + '\n' + markdown(table) + '\n' + ''.join(f'\n{n}\n' for n in notes)
-    comment = ''.join(f'# {l}\n' for l in header.strip().splitlines())
-    (out/f'{name}.md').write_text(md, encoding='utf-8')
-    (out/f'{name}.csv').write_text(comment + table.to_csv(index=False), encoding='utf-8')
-    (out/f'{name}_runs.csv').write_text(comment + runs.to_csv(index=False), encoding='utf-8')
-    return [out/f'{name}.md', out/f'{name}.csv', out/f'{name}_runs.csv']
+    "Write `name.md` (header, table, notes), `name.csv` and `name_runs.csv` to `out_dir`, each atomically."
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    comment = ''.join(f'# {line}\n' for line in header.strip().splitlines())
+    files = {out/f'{name}.md': header + '\n' + markdown(table) + '\n' + ''.join(f'\n{n}\n' for n in notes),
+             out/f'{name}.csv': comment + table.to_csv(index=False),
+             out/f'{name}_runs.csv': comment + runs.to_csv(index=False)}
+    for path, text in files.items(): write_text(path, text)
+    return list(files)
+
+# %% ../nbs/08_repro.ipynb #fe264a95
+NOTEBOOK_PARAMS = ('repro_preset', 'out_dir', 'runs_dir', 'jobs', 'datasets', 'seeds', 'n_samples', 'teacher',
+                   'teacher_model', 'checkpoint', 'preset', 'kd_steps', 'test_max', 'pool_max', 'sizes')
+
+def notebook_params(namespace: dict) -> dict:
+    "The reproduction parameters found in `namespace` (a notebook's `globals()`)."
+    return {k: namespace[k] for k in NOTEBOOK_PARAMS if k in namespace}
+
+@dataclass
+class TableReport:
+    "One table's runs: its settings, each run's summary and their results frame, and where its report goes."
+    settings: dict
+    summaries: dict
+    runs: pd.DataFrame
+    out_dir: Path
+    started: float
+
+    def write(self, name, title, table: pd.DataFrame, notes=()) -> list[Path]:
+        "Write `table` under its provenance header as `name.md`, `name.csv` and `name_runs.csv` (`write_report`)."
+        header = provenance(title, self.settings, self.summaries, time.time() - self.started)
+        return write_report(self.out_dir, name, table, self.runs, header, notes)
+
+def table_report(table, repro_preset='smoke', out_dir=None, runs_dir=None, jobs=1, log=print,
+                 **settings) -> TableReport:
+    "Settings, plan, missing runs and results of `table`: all a reproduction notebook does before its own table."
+    started = time.time()
+    s = repro_settings(repro_preset, table, runs_dir, **settings)
+    specs = table_plan(table, s)
+    log(f"{len(specs)} runs under {shown_path(s['runs_dir'])}")
+    summaries = run_missing(specs, s, jobs=jobs, log=log)
+    out = Path(out_dir or Path('reports')/repro_preset)
+    return TableReport(s, summaries, results_frame(summaries), out, started)
 
 # %% ../nbs/08_repro.ipynb #427af63e
-NOTEBOOK_DIR = PKG_DIR.parent/'nbs'/'repro'
+NOTEBOOK_DIR = REPO_DIR/'nbs'/'repro'
+TABLE_ALIASES = {'table6': 'table6_fig3', 'fig3': 'table6_fig3'}
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message): sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n"); raise SystemExit(2)
+class ReproError(RuntimeError):
+    "A reproduction notebook failed: the message names the table, the error and the executed notebook."
 
-def reproduce_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog='pgkd reproduce', description='Reproduce Tables 2, 3, 4, 6 and Figure 3 (papermill notebooks -> reports/<preset>/)')
-    p.add_argument('--preset', default='smoke', choices=list(PRESETS), help='smoke (tiny, CI), cpu (MiniLM head, simulated teacher, 3 seeds), full (GPU, full fine-tuning, 5 seeds)')
-    p.add_argument('--jobs', type=int, default=1, help='runs at a time, in worker processes')
-    p.add_argument('--out', default='reports', help='reports go to OUT/<preset>/')
-    p.add_argument('--runs', help='run records (default runs/repro/<preset>)')
-    p.add_argument('--only', help=f"comma-separated subset of {','.join(TABLES)} (table6 and fig3 name the last)")
-    p.add_argument('--notebooks', default=str(NOTEBOOK_DIR), help='folder holding the reproduction notebooks')
-    p.add_argument('--datasets', help="comma-separated datasets instead of the preset's (for every selected table)")
-    return p
+def as_names(x) -> list[str]|None:
+    "A comma-separated string or a list of names as a list; None (or nothing) stays None."
+    items = x.split(',') if isinstance(x, str) else (x or [])
+    names = [str(t).strip() for t in items if str(t).strip()]
+    return names or None
 
-def selected_tables(only) -> list[str]:
-    "The notebooks named by `--only` (all when None), in reproduction order."
-    if not only: return list(TABLES)
-    alias = {'table6': 'table6_fig3', 'fig3': 'table6_fig3'}
-    names = [alias.get(t.strip(), t.strip()) for t in only.split(',') if t.strip()]
+def selected_tables(only=None) -> list[str]:
+    "The notebooks named by `only` (comma-separated or a list; all when None), in reproduction order."
+    names = [TABLE_ALIASES.get(t, t) for t in as_names(only) or TABLES]
     bad = [t for t in names if t not in TABLES]
-    if bad: raise ValueError(f"--only: unknown table(s) {bad}; choose from {list(TABLES)}")
+    if bad: raise ValueError(f"only: unknown table(s) {bad}; choose from {list(TABLES)} (or table6, fig3)")
     return [t for t in TABLES if t in names]
 
-def reproduce_main(argv=None) -> int:
-    "Entry point of `pgkd reproduce`."
-    a = reproduce_parser().parse_args(argv)
+def report_dir(out, repro_preset, tables, datasets=None) -> Path:
+    "OUT/<preset>/, or OUT/<preset>-partial/ when `datasets` are not the preset's for every one of `tables`."
+    own = REPRO_PRESETS[repro_preset]['datasets']
+    partial = datasets is not None and any(list(datasets) != own[t] for t in tables)
+    return Path(out)/(f'{repro_preset}-partial' if partial else repro_preset)
+
+def run_notebook(src, executed, parameters: dict):
+    "Execute the notebook `src` into `executed` (in its folder) with papermill; a failure raises ReproError."
     import papermill
-    names, nbs = selected_tables(a.only), Path(a.notebooks)
-    out = (Path(a.out)/a.preset).resolve(); out.mkdir(parents=True, exist_ok=True)
-    runs = str(Path(a.runs or f'runs/repro/{a.preset}').resolve())
-    if a.jobs < 1: raise ValueError(f"--jobs {a.jobs}: must be at least 1")
-    for name in names:
-        src = nbs/f'{name}.ipynb'
-        if not src.exists(): raise FileNotFoundError(f"{src}: reproduction notebook missing (pass --notebooks DIR)")
-        print(f"pgkd reproduce: {name} (preset {a.preset}, runs {runs}) ...", flush=True); t = time.time()
-        try: papermill.execute_notebook(str(src), str(out/f'{name}.ipynb'), kernel_name='python3', language='python', progress_bar=False, cwd=str(out),
-                                        parameters=dict(repro_preset=a.preset, out_dir=str(out), runs_dir=runs, jobs=a.jobs,
-                                                        **({'datasets': a.datasets.split(',')} if a.datasets else {})))
-        except papermill.PapermillExecutionError as e:
-            sys.stderr.write(f"pgkd reproduce: {name} failed: {e.ename}: {e.evalue} (executed notebook: {out/f'{name}.ipynb'})\n"); return 1
+    executed = Path(executed)
+    try:
+        papermill.execute_notebook(str(src), str(executed), parameters=parameters, kernel_name='python3',
+                                   language='python', progress_bar=False, cwd=str(executed.parent))
+    except papermill.PapermillExecutionError as e:
+        msg = f"{executed.stem} failed: {e.ename}: {e.evalue} (executed notebook: {executed})"
+        raise ReproError(' '.join(msg.split())) from e
+
+def _mtimes(folder) -> dict:
+    return {p: p.stat().st_mtime_ns for p in sorted(Path(folder).iterdir()) if p.is_file()}
+
+def reproduce(preset='smoke', only=None, out='reports', runs=None, jobs=1, datasets=None, notebooks=None) -> list[Path]:
+    "Execute the reproduction notebooks into OUT/<preset>/ (or OUT/<preset>-partial/); the files they wrote."
+    check_preset(preset)
+    if jobs < 1: raise ValueError(f"jobs {jobs}: must be at least 1")
+    names, datasets = selected_tables(only), as_names(datasets)
+    sources = {name: Path(notebooks or NOTEBOOK_DIR)/f'{name}.ipynb' for name in names}
+    missing = [src for src in sources.values() if not src.exists()]
+    if missing: raise FileNotFoundError(f"{missing[0]}: reproduction notebook missing (see the notebooks folder)")
+    dest = report_dir(out, preset, names, datasets).resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    runs = str(Path(runs or default_runs(preset)).resolve())
+    params = dict(repro_preset=preset, out_dir=str(dest), runs_dir=runs, jobs=jobs)
+    if datasets: params['datasets'] = datasets
+    written = []
+    for name, src in sources.items():
+        print(f"pgkd reproduce: {name} (preset {preset}, runs {runs}) ...", flush=True)
+        t, before = time.time(), _mtimes(dest)
+        run_notebook(src, dest/f'{name}.ipynb', params)
+        written += [p for p, m in _mtimes(dest).items() if before.get(p) != m]
         print(f"  done in {time.time() - t:.0f} s", flush=True)
-    print(f"reports in {out}/: " + ', '.join(sorted(p.name for p in out.iterdir() if p.suffix in ('.md', '.png'))))
-    return 0
+    print(f"reports in {dest}/: " + ', '.join(sorted(p.name for p in dest.iterdir() if p.suffix in ('.md', '.png'))))
+    return written

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 import numpy as np
 from fastcore.basics import patch_to
-from .prompt import PGKDRequest
+from .prompt import PGKDRequest, build_prompt
 from .reply import parse_rows, rows_to_reply, loose_text
-from .teacher import TeacherReply, register_teacher, make_teacher
+from .teacher import TeacherReply, register_teacher
 
 # %% auto #0
 __all__ = ['RULES', 'tfidf_embedder', 'dense', 'centroids', 'f1_deficits', 'class_weights', 'draw_counts', 'smallest_margin',
@@ -38,14 +38,12 @@ def centroids(E, y, k) -> np.ndarray:
 def f1_deficits(report, labels, shrink=2.0) -> np.ndarray:
     "1 − F1 per class, F1 shrunk toward the macro F1 by validation support; classes not in the report get the macro."
     macro = report.get('macro avg', {}).get('f1-score', 0.5)
-    f1 = []
-    for l in labels:
-        r = report.get(l)
-        f1.append(macro if not isinstance(r, dict) else (r['support']*r['f1-score'] + shrink*macro)/(r['support'] + shrink))
+    shrunk = lambda r: (r['support']*r['f1-score'] + shrink*macro)/(r['support'] + shrink)
+    f1 = [shrunk(report[l]) if isinstance(report.get(l), dict) else macro for l in labels]
     return 1 - np.array(f1)
 
 def class_weights(report, labels, avail, alloc='tilted', tilt=0.5) -> np.ndarray:
-    "Class weights: 'tilted' = rows left × (F1 deficit + tilt); 'deficit' = 1 − F1 (naive); 'pool' or no report = rows left."
+    "Class weights: 'tilted' = rows left × (F1 deficit + tilt); 'deficit' = 1 − F1; 'pool' or no report = rows left."
     avail = np.asarray(avail, dtype=float)
     if report is None or alloc == 'pool': return avail
     if alloc == 'deficit': return (f1_deficits(report, labels, shrink=0) + 1e-3)*(avail > 0)
@@ -57,18 +55,20 @@ def draw_counts(weights, avail, n, rng) -> np.ndarray:
     for _ in range(n):
         w[left <= 0] = 0
         if w.sum() <= 0: break
-        j = rng.choice(len(w), p=w/w.sum()); cnt[j] += 1; left[j] -= 1
+        j = rng.choice(len(w), p=w/w.sum())
+        cnt[j] += 1
+        left[j] -= 1
     return cnt
 
 # %% ../nbs/04b_simulated.ipynb #098849f0
 def smallest_margin(S, j, k) -> np.ndarray:
-    "Positions of the `k` rows of score matrix `S` with the smallest top-2 margin among those whose class `j` is in the top 2."
-    if S.shape[1] < 2:                                                  # one class: no runner-up, best score first
+    "Positions of the `k` rows of scores `S` with the smallest top-2 margin, among those with class `j` in the top 2."
+    if S.shape[1] < 2:                                        # one class: no runner-up, best score first
         return np.argsort(-S[:, j], kind='stable')[:k]
     top2 = np.sort(S, 1)[:, -2:]
     ok = np.where(S[:, j] >= top2[:, 0])[0]
     order = ok[np.argsort(top2[ok, 1] - top2[ok, 0], kind='stable')]
-    rest = np.setdiff1d(np.arange(len(S)), order)                       # too few: fill with the others, best score first
+    rest = np.setdiff1d(np.arange(len(S)), order)             # too few: fill with the others, best score first
     return np.concatenate([order, rest[np.argsort(-S[rest, j], kind='stable')]])[:k]
 
 def nearest(E_cand, A, k) -> np.ndarray:
@@ -100,7 +100,8 @@ class SimulatedTeacher:
         self.model = f'pool:{rule}'
         self._E = self._C = None
 
-    def __repr__(self): return f"SimulatedTeacher({self.model}, {len(self.pool)} pool rows, {int(self.used.sum())} used)"
+    def __repr__(self):
+        return f"SimulatedTeacher({self.model}, {len(self.pool)} pool rows, {int(self.used.sum())} used)"
 
     @property
     def E(self):
@@ -143,6 +144,8 @@ def pick(self, req, cnt, free, rng) -> list:
 @patch_to(SimulatedTeacher)
 def generate(self, req: PGKDRequest, history_texts=(), blocked_texts=()) -> TeacherReply:
     "Answer `req` with pool rows, as JSON text parsed by `parse_rows`."
+    blocked_texts = list(blocked_texts)
+    prompt = build_prompt(req, blocked_texts=blocked_texts)          # what an LLM teacher would be sent
     t0 = time.time()
     for t in history_texts:                                # pool rows already in the history are out (resume-safe)
         i = self.key2idx.get(loose_text(t))
@@ -154,7 +157,8 @@ def generate(self, req: PGKDRequest, history_texts=(), blocked_texts=()) -> Teac
     self.used[idx] = True
     raw = rows_to_reply([self.pool[i] for i in sorted(idx)])
     rows, rejects, rejected = parse_rows(raw, self.labels, history_texts, blocked_texts)
-    return TeacherReply(raw, rows, rejects, rejected, {'input_tokens': 0, 'output_tokens': 0}, 0.0, False,
-                        time.time() - t0, self.name, self.model, self.simulated)
+    return TeacherReply(prompt=prompt, raw=raw, rows=rows, rejects=rejects, rejected=rejected,
+                        usage={'input_tokens': 0, 'output_tokens': 0}, cost_usd=0.0, cached=False,
+                        seconds=time.time() - t0, teacher=self.name, model=self.model, simulated=self.simulated)
 
 register_teacher('simulated', SimulatedTeacher)

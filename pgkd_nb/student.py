@@ -4,8 +4,8 @@
 
 # %% ../nbs/01_student.ipynb #facb3b25
 from __future__ import annotations
-import copy, hashlib, json, math, os, time, warnings
-from dataclasses import dataclass, asdict, field, replace
+import hashlib, json, math, os, time
+from dataclasses import asdict
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from torch import nn
@@ -14,13 +14,16 @@ from fastcore.basics import patch_to
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, BertConfig
 from transformers.utils import logging as hf_logging
-hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()
 from .fast import pick_device, threads, length_batches, quantize_int8, fingerprint
-from .config import DEFAULT_CHECKPOINT, StudentConfig, STUDENT_PRESETS, make_config
+from .config import DEFAULT_CHECKPOINT, StudentConfig, make_config
 from .data import text_key
 
+hf_logging.set_verbosity_error()   # transformers' notices and download bars would bury the run's own output
+hf_logging.disable_progress_bar()
+
 # %% auto #0
-__all__ = ['resolve_checkpoint', 'tiny_checkpoint', 'EncodingCache', 'metrics', 'mean_pool', 'pad_stack', 'Student']
+__all__ = ['resolve_checkpoint', 'tiny_checkpoint', 'EncodingCache', 'metrics', 'mean_pool', 'pad_stack', 'Student',
+           'warmup_linear']
 
 # %% ../nbs/01_student.ipynb #8b03ea51
 def resolve_checkpoint(name: str) -> str:
@@ -41,7 +44,8 @@ def tiny_checkpoint(path, hidden=32, layers=2, seed=0) -> str:
     torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
                      intermediate_size=hidden*2, max_position_embeddings=512)
-    AutoModel.from_config(cfg).save_pretrained(path); tok.save_pretrained(path)
+    AutoModel.from_config(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
     return str(path)
 
 # %% ../nbs/01_student.ipynb #cde2842b
@@ -53,9 +57,13 @@ class EncodingCache:
         if self.dir.exists():
             for f in sorted(self.dir.glob('shard-*.npz')):
                 with np.load(f) as z: self.mem.update({k: z[k] for k in z.files})
+
     def __len__(self): return len(self.mem)
+
     def get(self, text): return self.mem.get(text_key(text))
+
     def put_many(self, texts, arrays):
+        "Keep `arrays` under their `texts` and write them to a new shard."
         new = {text_key(t): np.asarray(a) for t, a in zip(texts, arrays)}
         self.mem.update(new)
         if not new: return
@@ -63,7 +71,8 @@ class EncodingCache:
         (self.dir/'NAMESPACE').write_text(self.namespace)
         name = f"shard-{time.time_ns()}-{os.getpid()}"
         tmp = self.dir/f".{name}.tmp.npz"   # not matched by shard-*.npz while being written
-        np.savez(tmp, **new); os.replace(tmp, self.dir/f"{name}.npz")
+        np.savez(tmp, **new)
+        os.replace(tmp, self.dir/f"{name}.npz")
 
 # %% ../nbs/01_student.ipynb #6bc0ce1e
 def metrics(probs, y, labels) -> dict:
@@ -75,10 +84,11 @@ def metrics(probs, y, labels) -> dict:
     report = classification_report(y, pred, labels=present, target_names=[labels[i] for i in present],
                                    output_dict=True, zero_division=0)
     report.setdefault('accuracy', accuracy_score(y, pred))
+    confusion = confusion_matrix(y, pred, labels=list(range(len(labels)))).tolist()
     return {'loss': loss, 'accuracy': float(accuracy_score(y, pred)),
             'macro_f1': float(f1_score(y, pred, average='macro', zero_division=0)),
             'weighted_f1': float(f1_score(y, pred, average='weighted', zero_division=0)),
-            'report': report, 'confusion': confusion_matrix(y, pred, labels=list(range(len(labels)))).tolist(), 'n': int(len(y))}
+            'report': report, 'confusion': confusion, 'n': int(len(y))}
 
 # %% ../nbs/01_student.ipynb #208ea01c
 def mean_pool(hidden, mask):
@@ -91,7 +101,9 @@ def pad_stack(arrays, device):
     n, dim = max(a.shape[0] for a in arrays), arrays[0].shape[1]
     x = torch.zeros(len(arrays), n, dim, dtype=torch.float32)
     mask = torch.zeros(len(arrays), n, dtype=torch.long)
-    for i, a in enumerate(arrays): x[i, :len(a)] = torch.from_numpy(np.asarray(a, dtype=np.float32)); mask[i, :len(a)] = 1
+    for i, a in enumerate(arrays):
+        x[i, :len(a)] = torch.from_numpy(np.asarray(a, dtype=np.float32))
+        mask[i, :len(a)] = 1
     return x.to(device), mask.to(device)
 
 # %% ../nbs/01_student.ipynb #0581ad3e
@@ -106,7 +118,10 @@ class Student:
         self._ids, self._encoder, self._caches, self._int8 = {}, None, {}, (None, None)
         self.init_model()
 
-    def __repr__(self): return f"Student({self.cfg.mode}, {Path(self.path).name}, {len(self.labels)} classes, max_len={self.cfg.max_len}{', int8' if self.int8 else ''})"
+    def __repr__(self):
+        precision = ', int8' if self.int8 else ''
+        return (f"Student({self.cfg.mode}, {Path(self.path).name}, {len(self.labels)} classes, "
+                f"max_len={self.cfg.max_len}{precision})")
 
     @property
     def int8(self) -> bool: return self.cfg.quantize == 'int8' and self.device.type == 'cpu'
@@ -119,13 +134,15 @@ class Student:
             self.model = nn.Linear(dim, len(self.labels)).to(self.device)
         else:
             self.model = AutoModelForSequenceClassification.from_pretrained(
-                self.path, num_labels=len(self.labels), id2label=dict(enumerate(self.labels)), label2id=self.label2id).to(self.device)
+                self.path, num_labels=len(self.labels), id2label=dict(enumerate(self.labels)),
+                label2id=self.label2id).to(self.device)
             if self.cfg.mode == 'top': self._freeze_lower()
 
     def y(self, rows):
         "Class ids of rows; an unknown label is an error that names it."
         try: return np.array([self.label2id[r['label']] for r in rows], dtype=np.int64)
-        except KeyError as e: raise ValueError(f"label {e.args[0]!r} is not one of the student's {len(self.labels)} classes") from None
+        except KeyError as e:
+            raise ValueError(f"label {e.args[0]!r} is not one of the student's {len(self.labels)} classes") from None
 
 # %% ../nbs/01_student.ipynb #b07b0fc9
 @patch_to(Student)
@@ -146,7 +163,13 @@ def collate_ids(self, ids):
 @patch_to(Student)
 def autocast(self):
     "bf16 autocast on CUDA; a no-op on CPU (bf16 is slower there)."
-    return torch.autocast('cuda', dtype=torch.bfloat16) if self.device.type == 'cuda' else torch.autocast('cpu', enabled=False)
+    if self.device.type == 'cuda': return torch.autocast('cuda', dtype=torch.bfloat16)
+    return torch.autocast('cpu', enabled=False)
+
+@patch_to(Student)
+def _progress(self, batches, desc):
+    "`batches` with a progress bar when `cfg.progress` is on and there are at least three of them."
+    return tqdm(batches, desc=desc, leave=False, disable=not self.cfg.progress or len(batches) < 3)
 
 # %% ../nbs/01_student.ipynb #57fd33b3
 @patch_to(Student)
@@ -162,10 +185,23 @@ def frozen_encoder(self):
 def cache(self, kind):
     "The encoding cache for `kind` ('embed' or 'layer<N>') of this checkpoint, max length and precision."
     if kind not in self._caches:
-        ns = {'checkpoint': str(self.cfg.checkpoint), 'path': Path(self.path).name, 'max_len': self.cfg.max_len, 'kind': kind}
+        ns = {'checkpoint': str(self.cfg.checkpoint), 'path': Path(self.path).name, 'max_len': self.cfg.max_len,
+              'kind': kind}
         ns = json.dumps({**ns, 'quantize': 'int8'} if self.int8 else ns)     # fp32 caches keep their old key
         self._caches[kind] = EncodingCache(self.cfg.cache_dir, ns)
     return self._caches[kind]
+
+@patch_to(Student)
+def _encode_batch(self, enc, ids, kind) -> list:
+    "Frozen encodings of one batch of token-id lists: `embed` vectors, or layer N's fp16 hidden states (unpadded)."
+    x, mask = self.collate_ids(ids)
+    with torch.inference_mode(), self.autocast():
+        o = enc(input_ids=x, attention_mask=mask, output_hidden_states=kind != 'embed')
+        if kind == 'embed':
+            pooled = mean_pool(o.last_hidden_state.float(), mask)
+            return list(F.normalize(pooled, dim=-1).cpu().numpy())
+        h = o.hidden_states[int(kind[5:])].to(torch.float16).cpu().numpy()
+    return [h[j, :int(mask[j].sum())] for j in range(len(ids))]
 
 @patch_to(Student)
 def encode_frozen(self, texts, kind='embed') -> list:
@@ -173,30 +209,26 @@ def encode_frozen(self, texts, kind='embed') -> list:
     cache = self.cache(kind)
     todo = [t for t in dict.fromkeys(texts) if cache.get(t) is None]
     if todo:
-        enc, out = self.frozen_encoder(), []
-        ids = self.token_ids(todo)
+        enc, ids = self.frozen_encoder(), self.token_ids(todo)
         batches = length_batches([len(i) for i in ids], self.cfg.eval_batch_size)
-        for b in tqdm(batches, desc=f'encode ({kind})', leave=False, disable=not self.cfg.progress or len(batches) < 3):
-            x, mask = self.collate_ids([ids[i] for i in b])
-            with torch.inference_mode(), self.autocast():
-                o = enc(input_ids=x, attention_mask=mask, output_hidden_states=kind != 'embed')
-                if kind == 'embed': v = F.normalize(mean_pool(o.last_hidden_state.float(), mask), dim=-1).cpu().numpy()
-                else: h = o.hidden_states[int(kind[5:])].to(torch.float16).cpu().numpy()
-            arrs = list(v) if kind == 'embed' else [h[j, :int(mask[j].sum())] for j in range(len(b))]
-            cache.put_many([todo[i] for i in b], arrs)
+        for b in self._progress(batches, f'encode ({kind})'):
+            cache.put_many([todo[i] for i in b], self._encode_batch(enc, [ids[i] for i in b], kind))
     return [cache.get(t) for t in texts]
 
 @patch_to(Student)
 def embed(self, texts) -> np.ndarray:
     "Mean-pooled, L2-normalised embeddings of the frozen checkpoint, shape (n, hidden)."
-    return np.stack(self.encode_frozen(list(texts), 'embed')) if len(texts) else np.zeros((0, AutoConfig.from_pretrained(self.path).hidden_size), np.float32)
+    if not len(texts): return np.zeros((0, AutoConfig.from_pretrained(self.path).hidden_size), np.float32)
+    return np.stack(self.encode_frozen(list(texts), 'embed'))
 
 # %% ../nbs/01_student.ipynb #009eb1b2
 @patch_to(Student)
 def _layers(self, model=None):
-    model = model or self.model; base = model.base_model
+    model = model or self.model
+    base = model.base_model
     if not hasattr(base, 'encoder') or not hasattr(base.encoder, 'layer') or not hasattr(model, 'classifier'):
-        raise ValueError(f"'top' mode needs a BERT-style encoder (encoder.layer + classifier); use 'full' or 'head' for {self.cfg.checkpoint}")
+        raise ValueError("'top' mode needs a BERT-style encoder (encoder.layer + classifier); "
+                         f"use 'full' or 'head' for {self.cfg.checkpoint}")
     return base, base.encoder.layer
 
 @patch_to(Student)
@@ -214,8 +246,12 @@ def _freeze_lower(self):
 def features(self, texts):
     "Per-text inputs of the trainable part, and their lengths."
     texts = list(texts)
-    if self.cfg.mode == 'full': f = self.token_ids(texts); return f, [len(i) for i in f]
-    if self.cfg.mode == 'top': f = self.encode_frozen(texts, f'layer{self._cut()}'); return f, [len(a) for a in f]
+    if self.cfg.mode == 'full':
+        ids = self.token_ids(texts)
+        return ids, [len(i) for i in ids]
+    if self.cfg.mode == 'top':
+        hidden = self.encode_frozen(texts, f'layer{self._cut()}')
+        return hidden, [len(h) for h in hidden]
     return self.encode_frozen(texts, 'embed'), [1]*len(texts)
 
 @patch_to(Student)
@@ -251,9 +287,10 @@ def predict_proba(self, texts) -> np.ndarray:
     if not texts: return np.zeros((0, len(self.labels)), np.float32)
     feats, lens = self.features(texts)
     out = np.zeros((len(texts), len(self.labels)), np.float32)
-    self.model.eval(); model = self.infer_model()
+    self.model.eval()
+    model = self.infer_model()
     batches = length_batches(lens, self.cfg.eval_batch_size if self.cfg.mode != 'head' else 4096)
-    for b in tqdm(batches, desc='predict', leave=False, disable=not self.cfg.progress or len(batches) < 3):
+    for b in self._progress(batches, 'predict'):
         with torch.inference_mode(), self.autocast():
             out[b] = torch.softmax(self.logits([feats[i] for i in b], model).float(), -1).cpu().numpy()
     return out
@@ -273,21 +310,28 @@ def snapshot(self) -> dict:
 def restore(self, snap): self.model.load_state_dict(snap)
 
 @patch_to(Student)
+def batch_loss(self, feats, y, b, reduction='mean'):
+    "Cross-entropy of the trainable model on the rows `b` of `feats`, whose class ids are `y[b]`."
+    logits = self.logits([feats[i] for i in b]).float()
+    return F.cross_entropy(logits, torch.as_tensor(y[b], device=self.device), reduction=reduction)
+
+@patch_to(Student)
 def _loss(self, feats, y, batch_size):
     "Mean cross-entropy over `feats` without gradients (validation loss)."
     if not len(y): return float('nan')
-    self.model.eval(); tot = 0.0
+    self.model.eval()
+    tot = 0.0
     for b in length_batches([getattr(f, '__len__', lambda: 1)() for f in feats], batch_size):
         with torch.inference_mode(), self.autocast():
-            tot += F.cross_entropy(self.logits([feats[i] for i in b]).float(), torch.as_tensor(y[b], device=self.device), reduction='sum').item()
+            tot += self.batch_loss(feats, y, b, reduction='sum').item()
     return tot/len(y)
 
 @patch_to(Student)
 def fit(self, train, val, restart=False, seed=None) -> dict:
     "Train on `train` with early stopping on `val` loss; the best epoch's weights are restored."
     if self.cfg.mode == 'head' and self.device.type == 'cpu':
-        self.features([r["text"] for r in train + val])                 # encode new texts with every thread first
-        with threads(1): return self._fit(train, val, restart, seed)   # measured: 1 thread 2-3x faster for a linear head
+        self.features([r["text"] for r in train + val])   # encode new texts with every thread first
+        with threads(1): return self._fit(train, val, restart, seed)   # measured: 1 thread is 2-3x faster here
     return self._fit(train, val, restart, seed)
 
 @patch_to(Student)
@@ -295,9 +339,29 @@ def param_groups(self) -> list[dict]:
     "Trainable parameters for AdamW: the new classification head at `head_lr` (when set), the encoder at `lr`."
     head = getattr(self.model, 'classifier', None) if self.cfg.mode != 'head' else None
     hid = {id(p) for p in head.parameters()} if head is not None and self.cfg.head_lr else set()
-    groups = [{'params': [p for p in self.model.parameters() if p.requires_grad and id(p) not in hid], 'lr': self.cfg.lr},
-              {'params': [p for p in self.model.parameters() if p.requires_grad and id(p) in hid], 'lr': self.cfg.head_lr}]
+    trainable = [p for p in self.model.parameters() if p.requires_grad]
+    groups = [{'params': [p for p in trainable if id(p) not in hid], 'lr': self.cfg.lr},
+              {'params': [p for p in trainable if id(p) in hid], 'lr': self.cfg.head_lr}]
     return [g for g in groups if g['params']]
+
+def warmup_linear(n_steps, warm):
+    "The learning-rate factor of step `s`: a linear warm-up over `warm` steps, then a linear decay to 0 at `n_steps`."
+    def factor(s): return (s+1)/max(1, warm) if s < warm else max(0.0, (n_steps - s)/max(1, n_steps - warm))
+    return factor
+
+@patch_to(Student)
+def train_epoch(self, feats, lens, y, opt, sched, seed) -> float:
+    "One pass over shuffled, length-sorted batches of `feats` (an optimizer and a scheduler step each); the mean loss."
+    self.model.train()
+    total = 0.0
+    for b in length_batches(lens, self.cfg.batch_size, shuffle=True, seed=seed):
+        with self.autocast(): loss = self.batch_loss(feats, y, b)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        total += loss.item()*len(b)
+    return total/len(y)
 
 @patch_to(Student)
 def _fit(self, train, val, restart=False, seed=None) -> dict:
@@ -311,18 +375,13 @@ def _fit(self, train, val, restart=False, seed=None) -> dict:
     vfeats, _ = self.features([r['text'] for r in val])
     opt = torch.optim.AdamW(self.param_groups(), lr=c.lr, weight_decay=c.weight_decay)
     n_steps = epochs*math.ceil(len(train)/c.batch_size)
-    warm = int(c.warmup*n_steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s+1)/max(1, warm) if s < warm else max(0.0, (n_steps - s)/max(1, n_steps - warm)))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_linear(n_steps, int(c.warmup*n_steps)))
     best, best_snap, bad, hist, t0 = math.inf, None, 0, [], time.time()
     for ep in tqdm(range(epochs), desc=f'fit {c.mode}', leave=False, disable=not c.progress):
-        self.model.train(); tl, te = 0.0, time.time()
-        for b in length_batches(lens, c.batch_size, shuffle=True, seed=seed*1000 + ep):
-            with self.autocast():
-                loss = F.cross_entropy(self.logits([feats[i] for i in b]).float(), torch.as_tensor(y[b], device=self.device))
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-            tl += loss.item()*len(b)
+        te = time.time()
+        tl = self.train_epoch(feats, lens, y, opt, sched, seed=seed*1000 + ep)
         vl = self._loss(vfeats, yv, c.eval_batch_size)
-        hist.append({'epoch': ep + 1, 'train_loss': tl/len(y), 'val_loss': vl, 'seconds': time.time() - te})
+        hist.append({'epoch': ep + 1, 'train_loss': tl, 'val_loss': vl, 'seconds': time.time() - te})
         if not len(yv) or vl < best: best, best_snap, bad = vl, self.snapshot(), 0
         else:
             bad += 1
@@ -337,9 +396,12 @@ def _fit(self, train, val, restart=False, seed=None) -> dict:
 @patch_to(Student)
 def save(self, path) -> Path:
     "Write the student to directory `path`."
-    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
     if self.cfg.mode == 'head': torch.save(self.model.state_dict(), path/'head.pt')
-    else: self.model.save_pretrained(path); self.tok.save_pretrained(path)
+    else:
+        self.model.save_pretrained(path)
+        self.tok.save_pretrained(path)
     (path/'pgkd_student.json').write_text(json.dumps({'labels': self.labels, 'config': asdict(self.cfg)}, indent=1))
     return path
 
@@ -347,7 +409,8 @@ def save(self, path) -> Path:
 def load(cls, path, **overrides) -> Student:
     "Load a student written by `save`."
     path = Path(path)
-    if not (path/'pgkd_student.json').exists(): raise FileNotFoundError(f"{path}: no pgkd_student.json; is this a directory written by Student.save?")
+    if not (path/'pgkd_student.json').exists():
+        raise FileNotFoundError(f"{path}: no pgkd_student.json; is this a directory written by Student.save?")
     meta = json.loads((path/'pgkd_student.json').read_text())
     s = cls(meta['labels'], StudentConfig(**{**meta['config'], **overrides}))
     if s.cfg.mode == 'head': s.model.load_state_dict(torch.load(path/'head.pt', map_location=s.device))

@@ -4,15 +4,15 @@
 
 # %% ../nbs/04_teacher.ipynb #0ddcb32e
 from __future__ import annotations
-import hashlib, importlib, json, os, sys, tempfile, time
+import hashlib, json, os, sys, tempfile, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from .prompt import PGKDRequest, build_prompt, count_tokens
 from .reply import parse_rows
 
 # %% auto #0
-__all__ = ['PRICES_DATE', 'PRICES', 'PROMPT_OVERHEAD_TOKENS', 'TIMEOUT_S', 'MAX_RETRIES', 'RETRY_STATUSES', 'MAX_RETRY_AFTER',
-           'TEACHERS', 'PLUGINS', 'TeacherReply', 'TeacherError', 'BudgetExceeded', 'CacheMiss', 'price_of',
+__all__ = ['PRICES_DATE', 'PRICES', 'REGION_PREFIXES', 'PROMPT_OVERHEAD_TOKENS', 'TIMEOUT_S', 'MAX_RETRIES', 'RETRY_STATUSES',
+           'MAX_RETRY_AFTER', 'TEACHERS', 'TeacherReply', 'TeacherError', 'BudgetExceeded', 'CacheMiss', 'price_of',
            'call_cost', 'Ledger', 'prompt_token_bound', 'worst_case_cost', 'request_key', 'normalize_endpoint',
            'ResponseCache', 'is_retryable', 'retry_after', 'retry_delay', 'one_line', 'Teacher', 'env_key',
            'aws_region', 'AnthropicTeacher', 'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher', 'ReplayTeacher',
@@ -21,7 +21,8 @@ __all__ = ['PRICES_DATE', 'PRICES', 'PROMPT_OVERHEAD_TOKENS', 'TIMEOUT_S', 'MAX_
 # %% ../nbs/04_teacher.ipynb #bbeeccc7
 @dataclass
 class TeacherReply:
-    "One teacher answer: the raw text, the rows it yields after checking, and what it cost."
+    "One teacher answer: the prompt it answered, the raw text, the rows it yields after checking, and what it cost."
+    prompt: str              # the prompt exactly as sent (a cached reply: as it would be sent; simulated: as an LLM's)
     raw: str                 # the model's raw text
     rows: list               # accepted rows {'text','label'}
     rejects: dict            # reason -> count
@@ -44,26 +45,29 @@ class CacheMiss(TeacherError):
     "A replay teacher found no recorded reply for a request."
 
 # %% ../nbs/04_teacher.ipynb #166ce777
-PRICES_DATE = '2026-11'   # list prices in USD per million tokens (input, output), as checked then; pass `prices=` to update
+PRICES_DATE = '2026-11'   # list prices in USD per million tokens (input, output), as checked then; `prices=` updates
 PRICES = {
-    'claude-sonnet-5-5': (2.0, 10.0), 'claude-sonnet-5': (2.0, 10.0), 'claude-opus-5-5': (4.0, 20.0), 'claude-opus-5': (5.0, 25.0),
-    'claude-haiku-4-5': (1.0, 5.0), 'claude-sonnet-4-6': (3.0, 15.0), 'claude-sonnet-4-5': (3.0, 15.0), 'claude-opus-4-5': (5.0, 25.0),
+    'claude-sonnet-5-5': (2.0, 10.0), 'claude-sonnet-5': (2.0, 10.0),
+    'claude-opus-5-5': (4.0, 20.0), 'claude-opus-5': (5.0, 25.0), 'claude-haiku-4-5': (1.0, 5.0),
+    'claude-sonnet-4-6': (3.0, 15.0), 'claude-sonnet-4-5': (3.0, 15.0), 'claude-opus-4-5': (5.0, 25.0),
     'anthropic.claude-3-sonnet-20240229-v1:0': (3.0, 15.0),      # the paper's teacher, on Bedrock
     'anthropic.claude-3-haiku-20240307-v1:0': (0.25, 1.25),
     'meta.llama3-8b-instruct-v1:0': (0.30, 0.60),                # Table 5's cheap LLM, on Bedrock
 }
+REGION_PREFIXES = ('us', 'eu', 'apac', 'global', 'jp', 'au')   # Bedrock cross-region model ids: `us.anthropic...`
 
 def price_of(model, prices=None) -> tuple[float, float]|None:
     "(input, output) USD per million tokens for `model`, or None if unknown."
     prices = PRICES if prices is None else prices
-    m = str(model).split('.', 1)[1] if str(model).split('.', 1)[0] in ('us', 'eu', 'apac', 'global', 'jp', 'au') else str(model)
+    head, _, rest = str(model).partition('.')
+    m = rest if rest and head in REGION_PREFIXES else str(model)
     if m in prices: return tuple(prices[m])
     for k, p in prices.items():
         if m.startswith(k + '-') and len(m) == len(k) + 9 and m[len(k)+1:].isdigit(): return tuple(p)   # a date suffix
     return None
 
 def call_cost(usage, model, prices=None) -> float|None:
-    "Dollars for `usage` tokens of `model`, or None if its price is unknown."
+    "Dollars for `usage` tokens of `model`, or None if its price is unknown: the one place a call is priced."
     p = price_of(model, prices)
     if p is None: return None
     return (usage.get('input_tokens', 0)*p[0] + usage.get('output_tokens', 0)*p[1]) / 1e6
@@ -73,7 +77,7 @@ def call_cost(usage, model, prices=None) -> float|None:
 class Ledger:
     "What a teacher spent in this run; `check` enforces the optional budget."
     budget_usd: float|None = None
-    calls: int = 0
+    calls: int = 0               # live calls (cached replies are counted in `cached`)
     cached: int = 0
     failed: int = 0
     input_tokens: int = 0
@@ -81,22 +85,35 @@ class Ledger:
     cost_usd: float = 0.0
     seconds: float = 0.0
 
+    @classmethod
+    def from_records(cls, records, budget_usd=None) -> Ledger:
+        "A ledger of recorded answers: dicts with 'usage', 'cost_usd', 'cached' (a step record, a zero-shot line)."
+        led = cls(budget_usd)
+        for r in records: led.add(r.get('usage') or {}, r.get('cost_usd') or 0.0, 0.0, bool(r.get('cached')))
+        return led
+
     def check(self, estimate_usd, what='the next call'):
         "Raise `BudgetExceeded` if spending `estimate_usd` more could exceed the budget."
         if self.budget_usd is not None and self.cost_usd + estimate_usd > self.budget_usd:
-            raise BudgetExceeded(f"budget ${self.budget_usd:.2f}: ${self.cost_usd:.4f} spent, and {what} could cost up to "
-                                 f"${estimate_usd:.4f}; stopping before the call (raise budget_usd or lower max_tokens)")
+            raise BudgetExceeded(f"budget ${self.budget_usd:.2f}: ${self.cost_usd:.4f} spent, and {what} could cost "
+                                 f"up to ${estimate_usd:.4f}; stopping before the call (raise budget_usd or lower "
+                                 "max_tokens)")
 
     def add(self, usage, cost_usd, seconds, cached):
-        "Count one answer: its tokens, dollars and seconds (a cached one costs nothing)."
+        "Count one answer: its dollars, and for a live call its tokens and seconds (a cached one is not billed)."
+        self.cost_usd += cost_usd
         if cached:
             self.cached += 1
             return
         self.calls += 1
-        self.cost_usd += cost_usd
         self.seconds += seconds
         self.input_tokens += usage.get('input_tokens', 0)
         self.output_tokens += usage.get('output_tokens', 0)
+
+    def totals(self) -> dict:
+        "Replies (cached ones too), cache hits, tokens billed and dollars: the teacher part of a run summary."
+        return {'calls': self.calls + self.cached, 'cached_calls': self.cached, 'input_tokens': self.input_tokens,
+                'output_tokens': self.output_tokens, 'cost_usd': round(self.cost_usd, 6)}
 
     def as_dict(self) -> dict: return asdict(self)
 
@@ -140,10 +157,12 @@ class ResponseCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.dir, prefix='.tmp-', suffix='.part')
         try:
-            with os.fdopen(fd, 'w', encoding='utf-8') as f: json.dump({'key': key, **record}, f, ensure_ascii=False, indent=1)
+            with os.fdopen(fd, 'w', encoding='utf-8') as f:
+                json.dump({'key': key, **record}, f, ensure_ascii=False, indent=1)
             os.replace(tmp, self.path(key))
         except BaseException:
-            Path(tmp).unlink(missing_ok=True); raise
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 # %% ../nbs/04_teacher.ipynb #c4e5f6a2
 TIMEOUT_S = 120.0                  # seconds one attempt may take
@@ -185,11 +204,13 @@ class Teacher:
                  max_chars=2000, spent_usd=0.0, timeout=TIMEOUT_S, max_retries=MAX_RETRIES):
         self.model = str(model or self.default_model)
         if not self.model: raise ValueError(f"the {self.name} teacher needs model=<model name>")
-        self.temperature, self.max_tokens, self.max_chars = temperature, max_tokens or self.default_max_tokens, max_chars
+        self.temperature, self.max_chars = temperature, max_chars
+        self.max_tokens = max_tokens or self.default_max_tokens
         self.timeout, self.max_retries = timeout, max_retries
         self.prices = {**PRICES, **(prices or {})}
         if budget_usd is not None and price_of(self.model, self.prices) is None:
-            raise ValueError(f"budget_usd needs a price for {self.model!r}; pass prices={{{self.model!r}: (input, output)}} in USD per million tokens")
+            raise ValueError(f"budget_usd needs a price for {self.model!r}; pass prices={{{self.model!r}: "
+                             "(input, output)} in USD per million tokens")
         self.cache = ResponseCache(cache_dir) if cache_dir else None
         self.ledger = Ledger(budget_usd, cost_usd=float(spent_usd))
         self.key_name = self.name    # the teacher name in cache keys (a replay teacher uses the recorded one)
@@ -200,7 +221,8 @@ class Teacher:
         "The endpoint this kind of teacher uses for `base_url` (and `region`), as cache keys hold it."
         return normalize_endpoint(base_url)
 
-    def params(self, req) -> dict: return {'temperature': self.temperature, 'max_tokens': self.max_tokens, 'seed': req.seed}
+    def params(self, req) -> dict:
+        return {'temperature': self.temperature, 'max_tokens': self.max_tokens, 'seed': req.seed}
 
     def complete(self, prompt, req) -> tuple[str, dict]: raise NotImplementedError
 
@@ -246,13 +268,15 @@ class Teacher:
     def generate(self, req: PGKDRequest, history_texts=(), blocked_texts=()) -> TeacherReply:
         "New rows for `req`: from the cache if recorded, else from the model; always through `parse_rows`."
         blocked_texts = list(blocked_texts)
-        rec = self.ask(build_prompt(req, blocked_texts=blocked_texts), req)
+        prompt = build_prompt(req, blocked_texts=blocked_texts)
+        rec = self.ask(prompt, req)
         rows, rejects, rejected = parse_rows(rec['raw'], req.labels, history_texts, blocked_texts, self.max_chars)
-        return TeacherReply(rec['raw'], rows, rejects, rejected, rec['usage'], rec['cost_usd'], rec['cached'],
-                            rec['seconds'], self.key_name, self.model, self.simulated)
+        return TeacherReply(prompt=prompt, raw=rec['raw'], rows=rows, rejects=rejects, rejected=rejected,
+                            usage=rec['usage'], cost_usd=rec['cost_usd'], cached=rec['cached'], seconds=rec['seconds'],
+                            teacher=self.key_name, model=self.model, simulated=self.simulated)
 
     def ask(self, prompt, req) -> dict:
-        "The model's answer to `prompt` (from the cache when recorded), counted: raw, usage, seconds, cached, cost_usd."
+        "The answer to `prompt` (from the cache when recorded), counted: raw, usage, seconds, cached, cost_usd."
         params = self.params(req)
         key = request_key(self.key_name, self.model, prompt, params, self.endpoint)
         rec = self.cache.get(key) if self.cache is not None else None
@@ -277,7 +301,8 @@ class Teacher:
 def env_key(var) -> str:
     "The API key in environment variable `var`, or a `TeacherError` naming it."
     key = os.environ.get(var, '').strip()
-    if not key: raise TeacherError(f"{var} is not set: export {var}=<your key> (keys are read from the environment only)")
+    if not key:
+        raise TeacherError(f"{var} is not set: export {var}=<your key> (keys are read from the environment only)")
     return key
 
 def aws_region() -> str:
@@ -364,24 +389,29 @@ class LocalTeacher(Teacher):
     def __init__(self, model=None, n_ctx=8192, n_gpu_layers=0, **kw):
         try: from llama_cpp import Llama
         except ImportError:
-            raise ImportError("the local teacher needs llama-cpp-python: `pip install llama-cpp-python`; or serve the model "
-                              "(llama.cpp server, vLLM, Ollama) and use make_teacher('openai', base_url=..., model=...)") from None
-        if not model or not Path(model).exists(): raise ValueError(f"the local teacher needs model=<path to a .gguf file>; got {model!r}")
+            raise ImportError("the local teacher needs llama-cpp-python: `pip install llama-cpp-python`; or serve the "
+                              "model (llama.cpp server, vLLM, Ollama) and use make_teacher('openai', base_url=..., "
+                              "model=...)") from None
+        if not model or not Path(model).exists():
+            raise ValueError(f"the local teacher needs model=<path to a .gguf file>; got {model!r}")
         super().__init__(Path(model).name, **kw)
         self.llm = Llama(model_path=str(model), n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, verbose=False)
 
     def complete(self, prompt, req):
+        temperature = 0.8 if self.temperature is None else self.temperature
         r = self.llm.create_chat_completion(messages=[{'role': 'user', 'content': prompt}], max_tokens=self.max_tokens,
-                                            temperature=0.8 if self.temperature is None else self.temperature, seed=req.seed)
+                                            temperature=temperature, seed=req.seed)
         u = r.get('usage') or {}
-        return r['choices'][0]['message']['content'] or '', {'input_tokens': u.get('prompt_tokens', 0), 'output_tokens': u.get('completion_tokens', 0)}
+        usage = {'input_tokens': u.get('prompt_tokens', 0), 'output_tokens': u.get('completion_tokens', 0)}
+        return r['choices'][0]['message']['content'] or '', usage
 
 # %% ../nbs/04_teacher.ipynb #9806f0cb
 class ReplayTeacher(Teacher):
     "Replies recorded in a `ResponseCache` by teacher `teacher` at `base_url` (or `region`); a miss is a `CacheMiss`."
     name = 'replay'
     def __init__(self, cache_dir=None, teacher='anthropic', model=None, base_url=None, region=None, **kw):
-        if not cache_dir: raise ValueError("the replay teacher needs cache_dir=<a response cache recorded by another teacher>")
+        if not cache_dir:
+            raise ValueError("the replay teacher needs cache_dir=<a response cache recorded by another teacher>")
         recorded = TEACHERS.get(teacher, Teacher)
         kw.setdefault('max_tokens', recorded.default_max_tokens)
         super().__init__(model or recorded.default_model, cache_dir=cache_dir, **kw)
@@ -389,14 +419,13 @@ class ReplayTeacher(Teacher):
         self.endpoint = recorded.endpoint_for(base_url, region)
 
     def call(self, prompt, req, key):
-        raise CacheMiss(f"replay: no recorded reply {key} in {self.cache.dir} (teacher {self.key_name!r}, model {self.model!r}, "
-                        f"endpoint {self.endpoint!r}, step {req.step}); record it first with that teacher and the same "
-                        "cache_dir, model, base_url and parameters")
+        raise CacheMiss(f"replay: no recorded reply {key} in {self.cache.dir} (teacher {self.key_name!r}, "
+                        f"model {self.model!r}, endpoint {self.endpoint!r}, step {req.step}); record it first with "
+                        "that teacher and the same cache_dir, model, base_url and parameters")
 
 # %% ../nbs/04_teacher.ipynb #f9ab13e4
 TEACHERS = {'anthropic': AnthropicTeacher, 'bedrock': BedrockTeacher, 'openai': OpenAITeacher,
             'local': LocalTeacher, 'replay': ReplayTeacher}
-PLUGINS = {'simulated': ('pgkd_nb.simulated', 'SimulatedTeacher')}
 
 def register_teacher(name, cls):
     "Make `make_teacher(name, ...)` build a `cls`."
@@ -405,8 +434,5 @@ def register_teacher(name, cls):
 
 def make_teacher(name, **kw):
     "The teacher called `name`, built with keyword arguments `kw`."
-    if name not in TEACHERS and name in PLUGINS:
-        mod, cls = PLUGINS[name]
-        register_teacher(name, getattr(importlib.import_module(mod), cls))
-    if name not in TEACHERS: raise ValueError(f"unknown teacher {name!r}; choose one of {sorted(set(TEACHERS) | set(PLUGINS))}")
+    if name not in TEACHERS: raise ValueError(f"unknown teacher {name!r}; choose one of {sorted(TEACHERS)}")
     return TEACHERS[name](**kw)

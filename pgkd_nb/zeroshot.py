@@ -4,17 +4,18 @@
 
 # %% ../nbs/05a_zeroshot.ipynb #2951007e
 from __future__ import annotations
-import argparse, json, os, sys, time
+import json, os, sys, time
 from pathlib import Path
 from types import SimpleNamespace
 from sklearn.metrics import accuracy_score, f1_score
 from .data import load_task, stable_subsample
 from .prompt import zero_shot_prompt, parse_zero_shot
-from .teacher import Teacher, TeacherError, make_teacher, TIMEOUT_S, MAX_RETRIES
-from .records import write_json, read_json, hardware
+from .teacher import Teacher, TEACHERS, Ledger, make_teacher, TIMEOUT_S, MAX_RETRIES
+from .records import write_json, write_text, read_json, make_dir, hardware
 
 # %% auto #0
-__all__ = ['classify', 'read_predictions', 'zero_shot_metrics', 'run_zero_shot', 'zero_shot_main']
+__all__ = ['classify', 'read_predictions', 'resume_predictions', 'append_line', 'open_zero_shot', 'zero_shot_metrics',
+           'zero_shot_summary', 'run_zero_shot', 'zero_shot', 'format_zero_shot']
 
 # %% ../nbs/05a_zeroshot.ipynb #290943e1
 def classify(teacher, labels, text, seed=0) -> dict:
@@ -33,6 +34,31 @@ def read_predictions(path) -> list[dict]:
         except json.JSONDecodeError: break
     return out
 
+def resume_predictions(path) -> list[dict]:
+    "The predictions recorded at `path`, rewritten without a line a crash cut off, so new lines append cleanly."
+    done = read_predictions(path)
+    write_text(path, ''.join(json.dumps(p, ensure_ascii=False) + '\n' for p in done))
+    return done
+
+def append_line(f, obj):
+    "Append `obj` to the open file `f` as one JSON line, on disk before returning."
+    f.write(json.dumps(obj, ensure_ascii=False) + '\n')
+    f.flush()
+    os.fsync(f.fileno())
+
+def open_zero_shot(out, cfg) -> Path:
+    "Create run directory `out`, or check that the run it holds has settings `cfg` (a key it lacks matches)."
+    out = make_dir(out)
+    path = out/'config.json'
+    if path.exists():
+        saved = {**cfg, **read_json(path)}
+        diff = [k for k in cfg if saved[k] != cfg[k]]
+        if diff:
+            raise ValueError(f"{out} holds a zero-shot run with other settings ({', '.join(diff)}); use a new --out")
+    write_json(path, cfg)
+    return out
+
+# %% ../nbs/05a_zeroshot.ipynb #bee84ac4
 def zero_shot_metrics(preds, labels) -> dict:
     "Accuracy, macro and weighted F1 over the gold classes; unparsed answers count as wrong."
     y = [p['label'] for p in preds]
@@ -42,57 +68,54 @@ def zero_shot_metrics(preds, labels) -> dict:
             'macro_f1': float(f1_score(y, yhat, labels=gold, average='macro', zero_division=0)),
             'weighted_f1': float(f1_score(y, yhat, labels=gold, average='weighted', zero_division=0))}
 
+def zero_shot_summary(dataset, teacher, preds, n_all, labels, seconds) -> dict:
+    "What a zero-shot run found: metrics, what the recorded answers cost, the hardware and the wall time."
+    return {'dataset': dataset, 'n_test': len(preds), 'test_subsampled': len(preds) < n_all,
+            'teacher': {'name': teacher.name, 'model': teacher.model, 'simulated': False,
+                        **Ledger.from_records(preds).totals()},
+            'zero_shot': zero_shot_metrics(preds, labels), 'unparsed': sum(p['pred'] is None for p in preds),
+            'seconds_per_text': round(sum(p['seconds'] for p in preds)/max(1, len(preds)), 3),
+            'hardware': hardware(), 'finished': time.strftime('%Y-%m-%d %H:%M:%S'), 'wall_seconds': round(seconds, 1)}
+
 def run_zero_shot(teacher, dataset, out, test_max=None, data_dir=None, seed=0, task=None, progress=True) -> dict:
     "Classify the (optionally subsampled) test split zero-shot with `teacher`; resumable; returns the summary."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
     task = task or load_task(dataset, data_dir)
     rows = stable_subsample(task.test, test_max)
-    cfg = {'dataset': dataset, 'teacher': teacher.name, 'model': teacher.model, 'test_max': test_max, 'seed': seed}
-    if (out/'config.json').exists() and read_json(out/'config.json') != cfg:
-        raise ValueError(f"{out} holds a zero-shot run with other settings; use a new --out")
-    write_json(out/'config.json', cfg)
-    done = read_predictions(out/'predictions.jsonl')
-    tmp = out/'predictions.jsonl.tmp'                      # drop a line cut off by a crash before appending
-    tmp.write_text(''.join(json.dumps(p, ensure_ascii=False) + '\n' for p in done), encoding='utf-8'); os.replace(tmp, out/'predictions.jsonl')
+    cfg = {'dataset': dataset, 'teacher': teacher.name, 'model': teacher.model, 'endpoint': teacher.endpoint,
+           'test_max': test_max, 'seed': seed}
+    out = open_zero_shot(out, cfg)
+    done = resume_predictions(out/'predictions.jsonl')
+    teacher.ledger = Ledger.from_records(done, teacher.ledger.budget_usd)       # the budget counts what was spent
     t0 = time.time()
     with open(out/'predictions.jsonl', 'a', encoding='utf-8') as f:
         for i, r in enumerate(rows[len(done):], len(done)):
             p = {'i': i, 'text': r['text'], 'label': r['label'], **classify(teacher, task.labels, r['text'], seed)}
-            f.write(json.dumps(p, ensure_ascii=False) + '\n'); f.flush(); os.fsync(f.fileno())
+            append_line(f, p)
             done.append(p)
             if progress and (i + 1) % 50 == 0: print(f"zero-shot {dataset}: {i + 1}/{len(rows)}", file=sys.stderr)
-    summary = {'dataset': dataset, 'n_test': len(rows), 'test_subsampled': len(rows) < len(task.test),
-               'teacher': {'name': teacher.name, 'model': teacher.model, 'simulated': False, 'calls': len(done),
-                           'cached_calls': sum(p['cached'] for p in done),
-                           'input_tokens': sum(p['usage'].get('input_tokens', 0) for p in done),
-                           'output_tokens': sum(p['usage'].get('output_tokens', 0) for p in done),
-                           'cost_usd': round(sum(p['cost_usd'] for p in done), 6)},
-               'zero_shot': zero_shot_metrics(done, task.labels), 'unparsed': sum(p['pred'] is None for p in done),
-               'seconds_per_text': round(sum(p['seconds'] for p in done)/max(1, len(done)), 3),
-               'hardware': hardware(), 'finished': time.strftime('%Y-%m-%d %H:%M:%S'), 'wall_seconds': round(time.time() - t0, 1)}
+    summary = zero_shot_summary(dataset, teacher, done, len(task.test), task.labels, time.time() - t0)
     write_json(out/'summary.json', summary)
     return summary
 
 # %% ../nbs/05a_zeroshot.ipynb #855ee809
-def zero_shot_main(argv=None) -> int:
-    "pgkd zero-shot: the LLM zero-shot baseline (Appendix A.2 prompt) on a test split."
-    p = argparse.ArgumentParser(prog='pgkd zero-shot', description=zero_shot_main.__doc__)
-    p.add_argument('--dataset', required=True); p.add_argument('--out', help='run directory (default runs/zero-shot-<dataset>)')
-    p.add_argument('--teacher', default='anthropic', choices=['anthropic', 'bedrock', 'openai', 'local', 'replay'])
-    p.add_argument('--model'); p.add_argument('--base-url', help='OpenAI-compatible server URL (teacher openai)')
-    p.add_argument('--test-max', type=int, help='stratified test subsample of this size')
-    p.add_argument('--budget-usd', type=float); p.add_argument('--data-dir')
-    p.add_argument('--cache-dir', default='~/.cache/pgkd_nb/teacher')
-    p.add_argument('--timeout', type=float, default=TIMEOUT_S, help='seconds one teacher request may take')
-    p.add_argument('--max-retries', type=int, default=MAX_RETRIES, help='retries of a request that failed and may pass')
-    a = p.parse_args(argv)
-    kw = {'cache_dir': a.cache_dir, 'timeout': a.timeout, 'max_retries': a.max_retries,
-          **({'model': a.model} if a.model else {}),
-          **({'budget_usd': a.budget_usd} if a.budget_usd is not None else {}),
-          **({'base_url': a.base_url} if a.base_url else {})}
-    s = run_zero_shot(make_teacher(a.teacher, **kw), a.dataset, a.out or f'runs/zero-shot-{a.dataset}', a.test_max, a.data_dir)
+def zero_shot(dataset, teacher='anthropic', teacher_model=None, base_url=None, out=None, test_max=None,
+              budget_usd=None, data_dir=None, cache_dir='~/.cache/pgkd_nb/teacher', timeout=TIMEOUT_S,
+              max_retries=MAX_RETRIES, progress=True) -> dict:
+    "The LLM zero-shot baseline on `dataset` with the LLM teacher called `teacher`; resumable; returns the summary."
+    if not issubclass(TEACHERS.get(teacher, Teacher), Teacher):
+        llms = sorted(k for k, c in TEACHERS.items() if issubclass(c, Teacher))
+        raise ValueError(f"zero-shot needs an LLM teacher; {teacher!r} cannot classify: choose one of {llms}")
+    kw = {'cache_dir': cache_dir, 'timeout': timeout, 'max_retries': max_retries}
+    if teacher_model: kw['model'] = teacher_model
+    if base_url: kw['base_url'] = base_url
+    if budget_usd is not None: kw['budget_usd'] = budget_usd
+    return run_zero_shot(make_teacher(teacher, **kw), dataset, out or f'runs/zero-shot-{dataset}', test_max, data_dir,
+                         progress=progress)
+
+def format_zero_shot(s) -> str:
+    "One line: the zero-shot summary `s`'s metrics, unparsed answers, tokens billed and cost."
     z, t = s['zero_shot'], s['teacher']
-    print(f"zero-shot {s['dataset']} ({s['n_test']} test rows{', subsample' if s['test_subsampled'] else ''}) with {t['name']} {t['model']}: "
-          f"accuracy {z['accuracy']:.4f}, macro F1 {z['macro_f1']:.4f}, weighted F1 {z['weighted_f1']:.4f}; "
-          f"unparsed {s['unparsed']}; {t['input_tokens']} in / {t['output_tokens']} out tokens, ${t['cost_usd']:.4f}")
-    return 0
+    rows = f"{s['n_test']} test rows{', subsample' if s['test_subsampled'] else ''}"
+    return (f"zero-shot {s['dataset']} ({rows}) with {t['name']} {t['model']}: accuracy {z['accuracy']:.4f}, "
+            f"macro F1 {z['macro_f1']:.4f}, weighted F1 {z['weighted_f1']:.4f}; unparsed {s['unparsed']}; "
+            f"{t['input_tokens']} in / {t['output_tokens']} out tokens, ${t['cost_usd']:.4f}")

@@ -1,6 +1,14 @@
-"The quick benchmark runs end to end and writes Table 5 with the paper's rows beside ours."
-import json, time
-from pgkd_nb.bench import run_bench, bench_main, PAPER_TABLE5
+"""The quick benchmark runs end to end and writes Table 5 with the paper's rows beside ours; a quick run never replaces
+a full report."""
+import json, re, time
+from pathlib import Path
+import pytest
+from pgkd_nb.bench import run_bench, PAPER_TABLE5
+from pgkd_nb.cli import main
+from pgkd_nb.speedups import run_speedups
+
+REPORTS = Path(__file__).resolve().parent.parent/'reports'
+def squeeze(md): return re.sub(' +', ' ', md)   # tables are padded to their column widths
 
 def test_quick_bench(tmp_path):
     t = time.time()
@@ -8,24 +16,50 @@ def test_quick_bench(tmp_path):
     assert time.time() - t < 60
     md = (tmp_path/'table5.md').read_text()
     assert md == r['markdown'] and md.startswith('# Table 5')
-    head = '| Method | paper (m5.4xlarge / g5.4xlarge, BERT-base): latency s | paper: cost $ | this machine: latency s (median) |'
+    md = squeeze(md)
+    head = ('| Method | paper (m5.4xlarge / g5.4xlarge, BERT-base): latency s | paper: cost $ | '
+            'this machine: latency s (median) |')
     assert head in md
-    for method, (lat, cost) in PAPER_TABLE5.items(): assert f'| {method} | {lat} | ${cost} |' in md
+    for method, (lat, cost) in PAPER_TABLE5.items():
+        assert f'| {method} | {lat} | ${cost} |' in md
     assert '| Claude-3 zero-shot | 60.64 | $0.3867 | not measured |' in md and '(computed)' in md
-    for section in ['## Every measurement (inference)', '## Training throughput', '## int8 accuracy check', "## The student's modes"]:
+    for section in ['## Every measurement (inference)', '## Training throughput', '## int8 accuracy check',
+                    "## The student's modes"]:
         assert section in md
-    for col in ['| model | params (M) | device | precision | max_len | batch | median s | p90 s | n (warm-up) | texts/s | peak MiB (process) | +MiB during batches | cost $/batch |',
+    for col in ['| model | params (M) | device | precision | max_len | batch | median s | p90 s | n (warm-up) | '
+                'texts/s | peak MiB (process) | +MiB during batches | cost $/batch |',
                 '| mode | max_len | batch | train texts/s | predict texts/s | cache warm-up s |']:
         assert col in md
     inf = [x for x in r['student'] if x['kind'] == 'inference']
     assert {(x['precision'], x['max_len']) for x in inf} == {('fp32', 128), ('fp32', 512), ('int8', 128), ('int8', 512)}
     assert all(x['n'] == 3 and 0 < x['median_s'] <= x['p90_s'] and x['peak_mib'] > 0 for x in inf)
-    assert sum(f"| {x['model']} | " in md for x in inf) and md.count('| pgkd_nb_tiny_bert | ') == 6
+    assert md.count('| pgkd_nb_tiny_bert | ') == 6
+    for x in inf:
+        assert f"| {x['median_s']:.3f} | {x['p90_s']:.3f} | {x['n']} ({x['warmup']}) |" in md
     raw = json.loads((tmp_path/'table5.json').read_text())
-    assert raw['zero_shot']['n_rows'] == 64 and raw['int8']['n_test'] == 60 and [m['mode'] for m in raw['modes']] == ['full', 'top', 'head']
-    assert raw['hardware']['cores'] >= 1 and raw['command'].startswith('pgkd bench --quick')
+    assert raw['zero_shot']['n_rows'] == 64 and raw['int8']['n_test'] == 60
+    assert [m['mode'] for m in raw['modes']] == ['full', 'top', 'head']
+    assert raw['hardware']['cores'] >= 1 and raw['command'] == 'pgkd bench' and raw['quick'] is True
 
-def test_bench_main(tmp_path, capsys):
-    assert bench_main(['--quick', '--out', str(tmp_path), '--cpu-price', '1.0']) == 0
+def test_quick_bench_default_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_bench(quick=True, device='cpu')
+    assert (tmp_path/'runs'/'bench-quick'/'table5.md').exists() and not (tmp_path/'reports').exists()
+
+@pytest.mark.parametrize('run, raw', [(run_bench, 'table5.json'), (run_speedups, 'speedups.json')])
+def test_quick_run_never_replaces_a_full_report(tmp_path, run, raw):
+    with pytest.raises(ValueError, match=f'{raw}.*pass another --out'):
+        run(quick=True, out=REPORTS)   # the committed report
+    (tmp_path/raw).write_text(json.dumps({'quick': False}))
+    with pytest.raises(ValueError, match='full run'):
+        run(quick=True, out=tmp_path)
+    (tmp_path/raw).write_text(json.dumps({'title': 'written before the quick key'}))
+    with pytest.raises(ValueError):
+        run(quick=True, out=tmp_path)
+
+def test_cli_bench(tmp_path, capsys):
+    assert main(['bench', '--quick', '--out', str(tmp_path), '--cpu-price', '1.0']) == 0
     out = capsys.readouterr().out
     assert 'custom $1.0/h' in out and (tmp_path/'table5.md').exists()
+    assert main(['bench', '--quick', '--out', str(REPORTS)]) == 2   # refused: one line on stderr, nothing written
+    assert 'pass another --out' in capsys.readouterr().err

@@ -4,12 +4,13 @@ import pytest
 
 from pgkd_nb.config import RunConfig
 from pgkd_nb.loop import run_pgkd
-from pgkd_nb.records import completed_steps, format_summary, teacher_totals
+from pgkd_nb.loop import spent
+from pgkd_nb.records import completed_steps, format_summary
 from pgkd_nb.reply import rows_to_reply
 from pgkd_nb.student import tiny_checkpoint
 from pgkd_nb.teacher import BudgetExceeded
 
-from test_teacher_servers import ROWS, FakeServer, env, openai_ok  # noqa: F401  (env is a fixture)
+from test_teacher_servers import ROWS, FakeServer, openai_ok
 
 MODEL = 'claude-haiku-4-5'          # a priced model id ($1 / $5 per million tokens), served by the fake server
 
@@ -30,8 +31,8 @@ def test_budget_holds_across_a_resume(env, tmp_path):
         with pytest.raises(BudgetExceeded):
             run_pgkd(cfg, tmp_path/'run', progress=False)
         sent = len(srv.requests)
-        spent = teacher_totals(completed_steps(tmp_path/'run'))['cost_usd']
-        assert sent == 2 and spent == pytest.approx(0.043) and spent <= cfg.budget_usd
+        cost = spent(completed_steps(tmp_path/"run")).cost_usd
+        assert sent == 2 and cost == pytest.approx(0.043) and cost <= cfg.budget_usd
         with pytest.raises(BudgetExceeded, match=r'\$0\.0430 spent'):          # the same command again
             run_pgkd(cfg, tmp_path/'run', progress=False)
         assert len(srv.requests) == sent                                        # refused before any request

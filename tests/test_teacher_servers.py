@@ -4,16 +4,16 @@ Each test scripts the answers a server gives (status, JSON body, headers), runs 
 what the teacher returns, what it sent, what it cached and what it counted as spent. Nothing leaves loopback.
 """
 import http.server, json, threading, time
-from pathlib import Path
 
 import pytest
+
+from conftest import KEY          # the fake key the `env` fixture sets: it must never be written anywhere
 
 from pgkd_nb.data import load_task, DEMO_TASK
 from pgkd_nb.prompt import PGKDRequest, build_prompt
 from pgkd_nb.reply import rows_to_reply
 from pgkd_nb.teacher import BudgetExceeded, CacheMiss, TeacherError, make_teacher, prompt_token_bound
 
-KEY = 'sk-ant-test-SENTINEL-7f3a9c'          # a fake key that must never be written anywhere
 TASK = load_task(DEMO_TASK)
 ROWS = TASK.train[100:132]                   # real labelled rows as the teacher's answer
 REQ = PGKDRequest(task=TASK.name, labels=TASK.labels, few_shot=TASK.train[:16], n=32, seed=3)
@@ -55,28 +55,29 @@ class FakeServer:
                 server.requests.append({'path': self.path, 'headers': {k.lower(): v for k, v in self.headers.items()}, 'body': json.loads(body or b'{}')})
                 answer = server.answers.pop(0) if server.answers else error(500)
                 status, payload, headers = answer(server.requests[-1]) if callable(answer) else answer
-                if status == 'hang': time.sleep(payload); return
+                if status == 'hang':
+                    time.sleep(payload)
+                    return
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 for k, v in {'content-type': 'application/json', 'content-length': str(len(data)), **headers}.items():
                     self.send_header(k, v)
-                self.end_headers(); self.wfile.write(data)
+                self.end_headers()
+                self.wfile.write(data)
             def log_message(self, *a): pass
         self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
         self.url = f'http://127.0.0.1:{self.httpd.server_port}'
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True)
 
-    def __enter__(self): self.thread.start(); return self
+    def __enter__(self):
+        self.thread.start()
+        return self
+
     def __exit__(self, *exc):
-        self.httpd.shutdown(); self.httpd.server_close(); self.thread.join(timeout=5)
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
 
-
-@pytest.fixture
-def env(monkeypatch):
-    monkeypatch.setenv('ANTHROPIC_API_KEY', KEY)
-    for var in ('ANTHROPIC_BASE_URL', 'OPENAI_BASE_URL', 'OPENAI_API_KEY', 'AWS_PROFILE'): monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv('AWS_ACCESS_KEY_ID', 'AKIDTESTONLY'); monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', 'secret-test-only')
-    monkeypatch.setenv('AWS_REGION', 'us-east-1'); monkeypatch.setenv('AWS_EC2_METADATA_DISABLED', 'true')
 
 
 def anthropic_teacher(srv, **kw): return make_teacher('anthropic', base_url=srv.url, **FAST, **kw)
@@ -97,7 +98,8 @@ def test_anthropic_good_reply(env):
     assert KEY in (sent['headers'].get('x-api-key'), sent['headers'].get('authorization', '').removeprefix('Bearer '))
     assert sent['body']['model'] == 'claude-sonnet-5-5' and sent['body']['max_tokens'] == 8192
     assert 'temperature' not in sent['body']                                # None = the model's default
-    assert '32 new training samples' in sent['body']['messages'][0]['content']
+    assert sent['body']['messages'][0]['content'] == r.prompt                # the reply holds what was sent
+    assert '32 new training samples' in r.prompt
     assert (t.ledger.calls, t.ledger.failed, t.ledger.output_tokens) == (1, 0, 800)
 
 def test_anthropic_temperature_is_sent(env):
@@ -158,6 +160,7 @@ def test_rerun_from_cache_costs_nothing_and_key_is_never_saved(env, tmp_path):
         r2 = t2.generate(REQ)
     assert len(srv.requests) == 1                                           # the second run never called the server
     assert (r2.rows, r2.raw, r2.usage, r2.cached, r2.cost_usd) == (r1.rows, r1.raw, r1.usage, True, 0.0)
+    assert r2.prompt == r1.prompt                                           # what would have been sent
     assert (t2.ledger.calls, t2.ledger.cached, t2.ledger.cost_usd) == (0, 1, 0.0)
     files = list(cache.iterdir())
     assert len(files) == 1 and files[0].suffix == '.json'
@@ -297,6 +300,7 @@ def test_openai_good_reply_and_cost(env):
     assert r.cost_usd == pytest.approx((900*0.5 + 700*1.5)/1e6)
     (sent,) = srv.requests
     assert sent['path'] == '/v1/chat/completions'
+    assert sent['body']['messages'] == [{'role': 'user', 'content': r.prompt}]
     assert {k: sent['body'][k] for k in ('model', 'max_tokens', 'seed', 'temperature')} == {'model': 'qwen', 'max_tokens': 4096, 'seed': 3, 'temperature': 0.2}
 
 def test_openai_unpriced_model_costs_nothing_and_missing_usage_is_estimated(env):
