@@ -4,11 +4,11 @@
 
 # %% ../nbs/06_bench.ipynb #a09062f7
 from __future__ import annotations
-import datetime as dt, gc, itertools, json, os, random, re, resource, sys, tempfile, time
-from contextlib import contextmanager, nullcontext
+import gc, itertools, json, os, random, sys, tempfile
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
-import numpy as np, pandas as pd, torch, torch.nn.functional as F
+import numpy as np, torch, torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig
 from .data import load_task, stratified_sample, sample_d0, DEMO_TASK
 from .student import Student, make_config, resolve_checkpoint, tiny_checkpoint, metrics, DEFAULT_CHECKPOINT
@@ -16,15 +16,14 @@ from .fast import pick_device, quantize_int8, INT8_SCHEME
 from . import prompt as _prompt
 from .prompt import zero_shot_prompt, count_tokens, parse_zero_shot
 from .teacher import PRICES_DATE, call_cost
-from .records import hardware, make_dir, read_json, write_json, write_text
+from .measure import timed, measure, cell, md_table, measured_report
 
 # %% auto #0
 __all__ = ['INSTANCE_PRICES', 'INSTANCE_PRICES_NOTE', 'ZERO_SHOT_MODELS', 'PAPER_TABLE5', 'QUICK_INT8', 'QUICK_MODES', 'CPU_PLAN',
-           'GPU_PLAN', 'QUICK_PLAN', 'batch_cost', 'instance_prices', 'timed', 'time_runs', 'peak_memory', 'measure',
-           'cell', 'md_table', 'bench_model', 'variants', 'text_batches', 'time_inference', 'time_training',
-           'bench_rows', 'quick_checkpoint', 'use_threads', 'bench_student', 'int8_twin', 'paired_se', 'int8_accuracy',
-           'bench_modes', 'live_zero_shot', 'bench_zero_shot', 'provenance', 'int8_section', 'paper_rows',
-           'inference_row', 'notes', 'render_table5', 'report_dir', 'measured_report', 'bench_results', 'run_bench']
+           'GPU_PLAN', 'QUICK_PLAN', 'batch_cost', 'instance_prices', 'bench_model', 'variants', 'text_batches',
+           'time_inference', 'time_training', 'bench_rows', 'quick_checkpoint', 'use_threads', 'bench_student',
+           'int8_twin', 'paired_se', 'int8_accuracy', 'bench_modes', 'live_zero_shot', 'bench_zero_shot', 'provenance',
+           'int8_section', 'paper_rows', 'inference_row', 'notes', 'render_table5', 'bench_results', 'run_bench']
 
 # %% ../nbs/06_bench.ipynb #55dac254
 INSTANCE_PRICES = {'cpu': ('m5.4xlarge', 0.768), 'cuda': ('g5.4xlarge', 1.624)}   # USD per hour
@@ -43,78 +42,6 @@ def instance_prices(cpu_price=None, gpu_price=None) -> dict:
     "The instance price table for `run_bench`: the defaults, with a 'custom' USD/hour where one is given."
     given = {'cpu': cpu_price, 'cuda': gpu_price}
     return {**INSTANCE_PRICES, **{k: ('custom', v) for k, v in given.items() if v is not None}}
-
-# %% ../nbs/06_bench.ipynb #7ff0c340
-def _sync(device):
-    if torch.device(device).type == 'cuda': torch.cuda.synchronize()
-
-def timed(fn, device='cpu') -> tuple:
-    "(`fn()`, its wall seconds), waiting for pending CUDA work before and after."
-    _sync(device)
-    t = time.perf_counter()
-    out = fn()
-    _sync(device)
-    return out, time.perf_counter() - t
-
-def time_runs(fn, n, warmup=0, device='cpu', budget_s=None) -> list[float]:
-    "Wall seconds of `n` calls of `fn` after `warmup` untimed ones; stops once `budget_s` is spent (≥ 1 call)."
-    for _ in range(warmup): fn()
-    times = []
-    for _ in range(n):
-        times.append(timed(fn, device)[1])
-        if budget_s is not None and sum(times) >= budget_s: break
-    return times
-
-def _status(key):
-    with open('/proc/self/status') as f: return next(int(l.split()[1])/1024 for l in f if l.startswith(key))
-
-def _reset_peak_rss() -> bool:
-    try:
-        with open('/proc/self/clear_refs', 'w') as f: f.write('5')
-        return True
-    except OSError: return False
-
-@contextmanager
-def peak_memory(device='cpu'):
-    "Peak memory (MiB) inside the block: 'peak_mib' (whole process or CUDA), 'delta_mib' (above the start), 'kind'."
-    out = {}
-    if torch.device(device).type == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-        start = torch.cuda.memory_allocated()/2**20
-        yield out
-        peak = torch.cuda.max_memory_allocated()/2**20
-        out.update(peak_mib=peak, delta_mib=peak - start, kind='cuda max_memory_allocated')
-    elif _reset_peak_rss():
-        start = _status('VmRSS')
-        yield out
-        peak = _status('VmHWM')
-        out.update(peak_mib=peak, delta_mib=peak - start, kind='peak RSS of the process (VmHWM)')
-    else:
-        yield out
-        out.update(peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024, delta_mib=None,
-                   kind='peak RSS since process start')
-
-def measure(step, batch, n, warmup=0, device='cpu', budget_s=None) -> dict:
-    "Median, p90 and count of `time_runs` of `step` (one batch of `batch` texts), texts/s and the peak memory."
-    with peak_memory(device) as mem:
-        times = time_runs(step, n, warmup, device, budget_s)
-    median = float(np.median(times))
-    return {'median_s': median, 'p90_s': float(np.percentile(times, 90)), 'n': len(times), 'texts_per_s': batch/median,
-            'peak_mib': mem['peak_mib'], 'delta_mib': mem['delta_mib'], 'mem_kind': mem['kind']}
-
-# %% ../nbs/06_bench.ipynb #f26066b6
-_NUMBER = re.compile(r'[-+]?\$?[\d,]*\.?\d+×?|—')
-
-def cell(x, d=3) -> str:
-    "A table cell: '—' for None, a float with `d` decimals and thousands separators, anything else as text."
-    if x is None: return '—'
-    return f'{x:,.{d}f}' if isinstance(x, float) else str(x)
-
-def md_table(header, rows) -> str:
-    "A markdown table of `rows` (lists of cells, `None` a dash) under `header`; columns of numbers right-aligned."
-    df = pd.DataFrame([['—' if x is None else str(x) for x in r] for r in rows], columns=header)
-    numeric = [len(df) > 0 and df.iloc[:, i].str.fullmatch(_NUMBER).all() for i in range(len(header))]
-    return df.to_markdown(index=False, disable_numparse=True, colalign=['right' if n else 'left' for n in numeric])
 
 # %% ../nbs/06_bench.ipynb #2b0a5f44
 def bench_model(checkpoint='default', n_labels=4, device='cpu'):
@@ -428,28 +355,6 @@ def render_table5(res) -> str:
                   cell(m['predict_texts_per_s'], 1), cell(m['cache_warm_s'], 1)] for m in res['modes']]
         md += ["## The student's modes (`pgkd_nb.student`, CPU, caches warm)\n", md_table(_MODES_HEAD, modes)]
     return '\n'.join(md) + '\n'
-
-# %% ../nbs/06_bench.ipynb #d43cda13
-def report_dir(out, quick, name, raw) -> Path:
-    "Where a report goes (`out`, else reports/ or runs/`name`-quick); a quick run may not replace a full run's `raw`."
-    out = Path(out or (f'runs/{name}-quick' if quick else 'reports'))
-    if quick and (out/raw).is_file() and not read_json(out/raw).get('quick', False):
-        raise ValueError(f"{out/raw} holds a full run's report; a quick run would replace it: pass another --out")
-    return out
-
-def measured_report(measure, name, raw, render, quick=False, out=None, command=None) -> dict:
-    "Run `measure()` (a dict), write it with its provenance as `raw` (JSON) and as markdown beside it, in `res['out']`."
-    out = report_dir(out, quick, name, raw)
-    hw = hardware()
-    res, seconds = timed(measure)
-    res.update(date=dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'), command=command, quick=quick,
-               hardware=hw, seconds=seconds, load_avg_end=hardware()['load_avg'])
-    out = make_dir(out)
-    write_json(out/raw, res)
-    res['markdown'] = render(res)
-    write_text((out/raw).with_suffix('.md'), res['markdown'])
-    res['out'] = str(out)
-    return res
 
 # %% ../nbs/06_bench.ipynb #7684ea4e
 CPU_PLAN = [dict(checkpoint='default', max_lens=(128,), n_batches=20, warmup=3, train_steps=3),

@@ -162,6 +162,8 @@ def format_summary(s) -> str:
         lines.append(f"{k:10}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{m['weighted_f1']:>12.4f}")
     lines += ['', f"{'step':>4}{'added':>7}{'rejected':>9}{'val loss':>10}{'val acc':>9}{'val mF1':>9}{'sec':>7}"]
     lines += [step_line(r, s['best_step']) for r in s['steps']]
+    dropped = [f"{k.replace('_', ' ')} {v}" for k, v in s.get('dropped_at_load', {}).items() if v]
+    if dropped: lines.append('dropped when loading: ' + ', '.join(dropped))
     how = 'stopped by patience' if s['stopped_early'] else 'ran all steps'
     lines.append(f"(* best step by validation loss; {how}; wall {s['wall_seconds']} s on {hw})")
     return '\n'.join(lines)

@@ -14,8 +14,8 @@ from .fast import threads, length_batches
 from .config import RunConfig
 from .records import read_json, step_path
 from .loop import run_pgkd
-from .bench import (QUICK_INT8, cell, int8_accuracy, int8_section, int8_twin, md_table, measured_report,
-                           provenance, quick_checkpoint, time_runs, timed, use_threads)
+from .measure import cell, md_table, measured_report, time_runs, timed
+from .bench import QUICK_INT8, int8_accuracy, int8_section, int8_twin, provenance, quick_checkpoint, use_threads
 
 # %% auto #0
 __all__ = ['STEP_SETTINGS', 'PHASES', 'QUICK', 'comparison', 'rate', 'forward_all', 'inference_comparisons',
