@@ -7,11 +7,11 @@ STAMP = .make/install-$(ENV_ID).stamp
 PRESET ?= smoke
 JOBS ?= 1
 
-.PHONY: install demo test test-fast readme lint check reproduce bench clean
+.PHONY: install demo test readme lint outputs check-outputs check reproduce bench clean
 
 $(STAMP): settings.ini setup.py
 	$(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,export,ray]"
 	@mkdir -p .make && touch $(STAMP)
 
 install: $(STAMP)
@@ -29,7 +29,15 @@ readme: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check pgkd_nb tests
 
-check: $(STAMP) lint
+# re-execute the teaching notebooks and keep their (small, path-free) outputs
+outputs: $(STAMP)
+	$(PY) -c "from pgkd_nb.report import TEACHING_NOTEBOOKS as T, execute_outputs; execute_outputs([f'nbs/{n}.ipynb' for n in T])"
+	nbdev_clean
+
+check-outputs: $(STAMP)
+	$(PY) -c "import sys; from pgkd_nb.report import TEACHING_NOTEBOOKS as T, check_outputs; p = check_outputs([f'nbs/{n}.ipynb' for n in T]); print(*p, sep='\\n'); sys.exit(bool(p))"
+
+check: $(STAMP) lint check-outputs
 	nbdev_export && nbdev_clean && $(MAKE) -s readme
 	git diff --exit-code -- nbs pgkd_nb README.md || (echo "nbdev_export / nbdev_clean / make readme changed tracked files: run them and commit" && exit 1)
 

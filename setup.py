@@ -22,9 +22,10 @@ setuptools.setup(
                  'Intended Audience :: ' + cfg['audience'].title(), 'License :: ' + lic[1],
                  'Natural Language :: ' + cfg['language'].title(), 'Programming Language :: Python :: 3'],
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
-    include_package_data=True, package_data={cfg['lib_name']: ['embedded/*/*']},
+    include_package_data=True, package_data={cfg['lib_name']: ['embedded/*/*', 'templates/*.j2']},
     install_requires=cfg.get('requirements', '').split(),
-    extras_require={'dev': cfg.get('dev_requirements', '').split(), 'local': ['llama-cpp-python']},
+    extras_require={'dev': cfg.get('dev_requirements', '').split(), 'local': ['llama-cpp-python'],
+                    'export': cfg.get('export_requirements', '').split(), 'ray': cfg.get('ray_requirements', '').split()},
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),
                   'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_cli.ipynb #7071574d
 from __future__ import annotations
-import argparse, math, os, sys
+import argparse, json, math, os, sys
 from pathlib import Path
 from .config import RunConfig, run_flags, config_from_args
 from .records import RecordError, read_json, format_summary
@@ -12,10 +12,12 @@ from .teacher import TEACHERS, TeacherError
 import pgkd_nb.simulated  # noqa: F401  (the simulated teacher registers itself in TEACHERS)
 
 # %% auto #0
-__all__ = ['ZERO_SHOT_FIELDS', 'USER_ERRORS', 'SUBCOMMANDS', 'Parser', 'add_fields', 'add_run_flags', 'cmd_run', 'cmd_show',
-           'accuracy_noise', 'demo_epilogue', 'cmd_demo', 'llm_teachers', 'add_zero_shot_flags', 'cmd_zero_shot',
-           'add_bench_flags', 'cmd_bench', 'add_speedups_flags', 'cmd_speedups', 'add_reproduce_flags', 'cmd_reproduce',
-           'parser', 'quiet_broken_pipe', 'main']
+__all__ = ['ZERO_SHOT_FIELDS', 'INSPECT_FIELDS', 'USER_ERRORS', 'SUBCOMMANDS', 'Parser', 'add_fields', 'add_run_flags', 'cmd_run',
+           'cmd_show', 'add_report_flags', 'cmd_report', 'accuracy_noise', 'demo_epilogue', 'cmd_demo', 'llm_teachers',
+           'add_zero_shot_flags', 'cmd_zero_shot', 'add_inspect_flags', 'cmd_inspect', 'add_export_flags', 'cmd_export',
+           'add_predict_flags', 'cmd_predict', 'add_plan_flags', 'cmd_plan', 'add_bench_flags', 'cmd_bench',
+           'add_speedups_flags', 'cmd_speedups', 'add_reproduce_flags', 'cmd_reproduce', 'parser', 'quiet_broken_pipe',
+           'main']
 
 # %% ../nbs/07_cli.ipynb #cbe96154
 class Parser(argparse.ArgumentParser):
@@ -68,6 +70,17 @@ def cmd_show(a) -> int:
     return 0
 
 # %% ../nbs/07_cli.ipynb #1ced144b
+def add_report_flags(p):
+    "The flags of `pgkd report`."
+    p.add_argument('run', help='a run directory (finished or not)')
+    p.add_argument('--out', help='the HTML file to write (default RUN/report.html)')
+
+def cmd_report(a) -> int:
+    "pgkd report RUN: one self-contained HTML page of a run (figures inlined, nothing fetched from the network)."
+    from pgkd_nb.report import write_report
+    print(f"wrote {write_report(a.run, a.out)}")
+    return 0
+
 def accuracy_noise(acc: float, n: int) -> float:
     "Percentage points of 1.96 binomial standard errors of an accuracy `acc` measured on `n` rows."
     return 196*math.sqrt(max(acc*(1 - acc), 1e-12)/max(n, 1))
@@ -99,7 +112,7 @@ def cmd_demo(a) -> int:
 
 # %% ../nbs/07_cli.ipynb #5b3524a1
 ZERO_SHOT_FIELDS = ('teacher_model', 'base_url', 'test_max', 'budget_usd', 'data_dir', 'teacher_cache', 'timeout',
-                    'max_retries')
+                    'max_retries', 'prompt')
 
 def llm_teachers() -> list[str]: return sorted(t for t in TEACHERS if t != 'simulated')
 
@@ -108,16 +121,102 @@ def add_zero_shot_flags(p):
     p.add_argument('--dataset', required=True, help='task name (as for pgkd run)')
     p.add_argument('--teacher', default='anthropic', choices=llm_teachers(), help='the LLM that classifies')
     add_fields(p, ZERO_SHOT_FIELDS)
+    p.add_argument('--batch', action='store_true',
+                   help='send every remaining text as one Message Batch (anthropic; half price, answers within 24 h; '
+                        'a killed run re-attaches to it)')
+    p.add_argument('--concurrency', type=int, default=1, help='calls at a time without --batch (default 1)')
+    p.add_argument('--max-tokens', type=int, help="the answer's token limit (default: the teacher's own)")
+    p.add_argument('--plan', action='store_true', help='print what the run will cost and take, and stop')
     p.add_argument('--out', help='run directory (default runs/zero-shot-<dataset>)')
     p.add_argument('--quiet', action='store_true', help='no progress lines')
 
 def cmd_zero_shot(a) -> int:
     "pgkd zero-shot: the LLM zero-shot baseline (Appendix A.2 prompt) on a test split; resumable."
+    if a.plan:
+        from pgkd_nb.plan import plan_zero_shot, format_plan
+        print(format_plan(plan_zero_shot(a.dataset, a.teacher, a.teacher_model, a.test_max, a.prompt, a.data_dir,
+                                         a.max_tokens)))
+        return 0
     from pgkd_nb.zeroshot import zero_shot, format_zero_shot
     s = zero_shot(a.dataset, teacher=a.teacher, teacher_model=a.teacher_model, base_url=a.base_url, out=a.out,
                   test_max=a.test_max, budget_usd=a.budget_usd, data_dir=a.data_dir, cache_dir=a.teacher_cache,
-                  timeout=a.timeout, max_retries=a.max_retries, progress=not a.quiet)
+                  timeout=a.timeout, max_retries=a.max_retries, progress=not a.quiet, template=a.prompt,
+                  batch=a.batch, concurrency=a.concurrency, max_tokens=a.max_tokens)
     print(format_zero_shot(s))
+    return 0
+
+INSPECT_FIELDS = ('data', 'text_col', 'label_col', 'test_data', 'labels', 'n_samples', 'seed')
+
+def add_inspect_flags(p):
+    "The flags of `pgkd inspect`: those of `pgkd run` that say which data and how much of it."
+    add_fields(p, INSPECT_FIELDS)
+
+def cmd_inspect(a) -> int:
+    "pgkd inspect --data FILE: rows, classes, lengths, duplicates and the D0/pool/test sizes a run would use."
+    from pgkd_nb.data import inspect_data, format_inspect
+    if not a.data:
+        raise ValueError("pgkd inspect needs --data: a .csv, .tsv, .jsonl(.gz) or .parquet file, or hf:ID")
+    print(format_inspect(inspect_data(a.data, a.text_col, a.label_col, a.test_data, a.labels, a.n_samples, a.seed)))
+    return 0
+
+def add_export_flags(p):
+    "The flags of `pgkd export`."
+    p.add_argument('run', help='a finished run directory (its best_model/ is exported) or a Student.save directory')
+    p.add_argument('out', help='the export directory (an earlier export there is replaced; other folders are refused)')
+    p.add_argument('--onnx', action='store_true',
+                   help='also an ONNX graph, onnx/model.onnx (head-mode students: always, and only that)')
+    p.add_argument('--int8', action='store_true', help='also an int8 ONNX graph, onnx/model_int8.onnx (implies --onnx)')
+    p.add_argument('--data-only', action='store_true',
+                   help="only the rows the teacher added: a datasets dataset, Parquet and a dataset card")
+    p.add_argument('--push-to-hub', metavar='REPO',
+                   help='then upload OUT to this Hub repository (token from HF_TOKEN; untested live)')
+    p.add_argument('--private', action='store_true', help='--push-to-hub: create the repository as private')
+
+def cmd_export(a) -> int:
+    "pgkd export RUN OUT: a student that loads without pgkd_nb (HF directory and/or ONNX, model card), or its data."
+    from pgkd_nb.export import export_run, listing, push_to_hub
+    out = export_run(a.run, a.out, onnx=a.onnx, int8=a.int8, data_only=a.data_only)
+    print(f"wrote {out}/: {', '.join(listing(out))}")
+    if a.push_to_hub:
+        print(f"uploaded to {push_to_hub(out, a.push_to_hub, private=a.private)}")
+    return 0
+
+def add_predict_flags(p):
+    "The flags of `pgkd predict`."
+    p.add_argument('model', help='an export (pgkd export: HF directory and/or ONNX) or a run directory')
+    p.add_argument('input', help='.txt (one text a line), .csv, .tsv, .jsonl(.gz) or .parquet')
+    p.add_argument('--out', help='predictions CSV (default: <input>.preds.csv beside the input)')
+    p.add_argument('--text-col', default='text', help='text column(s) of a table, comma-separated (default: text)')
+    p.add_argument('--label-col', default='label', help='if the input has this column, accuracy is reported too')
+    p.add_argument('--batch-size', type=int, default=64, help='texts per batch (default 64)')
+    p.add_argument('--top-k', type=int, default=3, help='labels kept per text in the top_k column (default 3)')
+    p.add_argument('--runtime', default='auto', choices=['auto', 'onnx', 'onnx-int8', 'torch', 'student'],
+                   help='auto: a run → its student; an export → ONNX when it has one, else transformers')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+
+def cmd_predict(a) -> int:
+    "pgkd predict MODEL INPUT: label, probability and top-k per text into a CSV, batched and length-sorted."
+    from pgkd_nb.export import predict_file
+    r = predict_file(a.model, a.input, a.text_col, a.out, a.label_col, a.batch_size, a.top_k, a.runtime,
+                     progress=not a.quiet)
+    acc = f"; accuracy {r['accuracy']:.4f} against column {a.label_col!r}" if 'accuracy' in r else ''
+    skipped = f" ({r['empty_skipped']} rows without text skipped)" if r['empty_skipped'] else ''
+    print(f"{r['n']} texts{skipped} in {r['seconds']} s: {r['texts_per_s']} texts/s ({r['runtime']}){acc}")
+    print(f"wrote {r['out']}")
+    return 0
+
+def add_plan_flags(p):
+    "The flags of `pgkd plan`: those of `pgkd run` (the run to plan), then how to count and print."
+    add_run_flags(p)
+    p.add_argument('--local-count', action='store_true',
+                   help="count tokens with the local estimate, not the provider's token-counting endpoint")
+    p.add_argument('--json', action='store_true', help='print the plan as JSON')
+
+def cmd_plan(a) -> int:
+    "pgkd plan: what `pgkd run` with the same flags will cost and take, before it starts (computed, not billed)."
+    from pgkd_nb.plan import plan_run, format_plan
+    d = plan_run(config_from_args(a), count='local' if a.local_count else 'auto')
+    print(json.dumps(d, indent=1) if a.json else format_plan(d))
     return 0
 
 def add_bench_flags(p):
@@ -161,7 +260,7 @@ def add_reproduce_flags(p):
     "The flags of `pgkd reproduce`."
     p.add_argument('--preset', default='smoke',
                    help='reproduction preset: smoke (tiny, CI), cpu (MiniLM head, simulated teacher), full (GPU)')
-    p.add_argument('--jobs', type=int, default=1, help='runs at a time, in worker processes')
+    p.add_argument('--jobs', type=int, default=1, help='runs at a time, in worker processes (local backend)')
     p.add_argument('--out', default='reports',
                    help='reports go to OUT/<preset>/ (with --datasets: OUT/<preset>-partial/)')
     p.add_argument('--runs', help='run records (default runs/repro/<preset>)')
@@ -169,14 +268,33 @@ def add_reproduce_flags(p):
                    '(table6 and fig3 name the last)')
     p.add_argument('--notebooks', help='folder holding the reproduction notebooks (default: the packaged ones)')
     p.add_argument('--datasets', help="comma-separated datasets instead of the preset's (a partial reproduction)")
+    g = p.add_argument_group('where runs go')
+    g.add_argument('--backend', choices=['local', 'ray'], default='local',
+                   help="local: this machine's processes (--jobs); "
+                        "ray: one Ray task per run (pip install 'pgkd_nb[ray]')")
+    g.add_argument('--address', help='Ray cluster: auto (started here by `ray start`), HOST:PORT or ray://HOST:PORT '
+                   '(default: a Ray instance started on this machine for the command)')
+    g.add_argument('--cpus-per-run', type=float, default=1, metavar='C', help='CPUs Ray reserves for each run')
+    g.add_argument('--gpus-per-run', type=float, default=0, metavar='G',
+                   help='GPUs Ray reserves for each run (1: one run per GPU)')
+    g.add_argument('--calls-per-minute', type=float, metavar='N',
+                   help='LLM teacher, ray backend: calls of all runs together start at most N a minute')
+    g.add_argument('--grid-budget-usd', type=float, metavar='USD',
+                   help="LLM teacher, ray backend: no call starts once all runs together spent USD")
 
 def cmd_reproduce(a) -> int:
     "pgkd reproduce: Tables 2, 3, 4, 6 and Figure 3 as papermill notebooks, rendered into reports/<preset>/."
     from pgkd_nb.repro import reproduce, ReproError
-    try: reproduce(a.preset, a.only, a.out, a.runs, a.jobs, a.datasets, a.notebooks)
+    try:
+        reproduce(a.preset, a.only, a.out, a.runs, a.jobs, a.datasets, a.notebooks, backend=a.backend,
+                  address=a.address, cpus_per_run=a.cpus_per_run, gpus_per_run=a.gpus_per_run,
+                  calls_per_minute=a.calls_per_minute, grid_budget_usd=a.grid_budget_usd)
     except ReproError as e:
         sys.stderr.write(f"pgkd reproduce: {e}\n")
         return 1
+    except RuntimeError as e:                      # a Ray cluster that cannot be reached
+        sys.stderr.write(f"pgkd reproduce: {e}\n")
+        return 2
     return 0
 
 # %% ../nbs/07_cli.ipynb #4d7e6f79
@@ -186,6 +304,12 @@ SUBCOMMANDS = {  # name: (function, flags, one-line help)
     'demo': (cmd_demo, lambda p: add_run_flags(p, out_default='runs/demo'),
              'PGKD on the embedded dataset with the simulated teacher'),
     'show': (cmd_show, lambda p: p.add_argument('dir', help='a run directory'), "print a run's table"),
+    'inspect': (cmd_inspect, add_inspect_flags, 'what a run would make of your --data, before spending anything'),
+    'export': (cmd_export, add_export_flags,
+               'a deployable student (HF directory, ONNX, model card) or the teacher rows'),
+    'predict': (cmd_predict, add_predict_flags, 'label texts with an exported student or a run'),
+    'plan': (cmd_plan, add_plan_flags, 'what `pgkd run` with the same flags will cost and take (computed)'),
+    'report': (cmd_report, add_report_flags, 'one HTML page of a run: curves, per-class F1, prompt, spend'),
     'zero-shot': (cmd_zero_shot, add_zero_shot_flags, 'the LLM itself as the classifier (Appendix A.2)'),
     'bench': (cmd_bench, add_bench_flags, 'speed and cost per batch of 64 (Table 5)'),
     'speedups': (cmd_speedups, add_speedups_flags, 'before/after timings of each speed choice'),

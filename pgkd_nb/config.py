@@ -9,9 +9,9 @@ from dataclasses import dataclass, field, fields
 from .data import DEMO_TASK
 
 # %% auto #0
-__all__ = ['DEFAULT_CHECKPOINT', 'STUDENT_PRESETS', 'RUNTIME_FIELDS', 'RENAMED_FIELDS', 'StudentConfig', 'make_config', 'setting',
-           'RunConfig', 'flag', 'check_config', 'config_from_dict', 'parse_value', 'key_values', 'run_flags',
-           'config_from_args']
+__all__ = ['DEFAULT_CHECKPOINT', 'STUDENT_PRESETS', 'RUNTIME_FIELDS', 'RETRAIN_DEFAULTS', 'RENAMED_FIELDS', 'StudentConfig',
+           'make_config', 'setting', 'RunConfig', 'flag', 'check_config', 'config_from_dict', 'parse_value',
+           'key_values', 'run_flags', 'config_from_args']
 
 # %% ../nbs/00b_config.ipynb #f27e3208
 DEFAULT_CHECKPOINT = 'sentence-transformers/all-MiniLM-L6-v2'
@@ -68,6 +68,15 @@ class RunConfig:
     "Everything that defines a PGKD run; saved as config.json."
     dataset: str = setting(DEMO_TASK, 'task: a folder under --data-dir / $PGKD_DATA_DIR / ../shared/data, '
                            'the embedded huffpost_mini, or a Hub name')
+    data: str|None = setting(None, 'your own data instead of --dataset: a .csv, .tsv, .jsonl(.gz) or .parquet file, '
+                             'or hf:ID[:config] for a Hugging Face dataset')
+    text_col: str = setting('text', '--data: the text column; several, comma-separated, are joined with a space')
+    label_col: str = setting('label', '--data: the label column')
+    test_data: str|None = setting(None, '--data: a separate test file (default: a stratified held-out split of '
+                                  '--data, stated in the record)', aliases=['--test'])
+    labels: str|None = setting(None, '--data: the class names in order, comma-separated (default: sorted)')
+    prompt: str = setting('kit', "the PGKD prompt's wording: kit (this kit's) or paper (Appendix A.1 word for word)",
+                          choices=['kit', 'paper'])
     teacher: str = setting('simulated', 'who writes new rows; simulated = real labelled pool rows, no LLM')
     teacher_model: str|None = setting(None, "teacher model id (default: the teacher's own)", aliases=['--model'])
     teacher_rule: str = setting('default', "simulated teacher's selection rule: default (guided) or random (control)",
@@ -87,8 +96,9 @@ class RunConfig:
     student: dict = setting({}, 'further student settings, KEY=VALUE (e.g. epochs=5 lr=1e-3)')
     val_report: bool = setting(True, 'ablation (--no-val-report): no validation report in the prompt')
     hard_negatives: bool = setting(True, 'ablation (--no-hard-negatives): no hard negatives in the prompt')
-    retrain: str = setting('continue', 'retrain from the previous weights or from the checkpoint',
-                           choices=['continue', 'scratch'])
+    retrain: str|None = setting(None, 'each KD step retrains from the previous weights (continue) or from the '
+                                'checkpoint (scratch); default: per preset, see RETRAIN_DEFAULTS',
+                                choices=['continue', 'scratch'])
     test_max: int|None = setting(None, 'evaluate on a stratified test subsample of this size (stated in the output)')
     pool_max: int|None = setting(None, 'simulated teacher: draw from a stratified pool subsample of this size')
     budget_usd: float|None = setting(None, "stop before a teacher call whose worst case would pass this run's spend")
@@ -99,6 +109,9 @@ class RunConfig:
     data_dir: str|None = setting(None, 'directory holding task folders')
     teacher_cache: str = setting('~/.cache/pgkd_nb/teacher', "LLM teachers' response cache directory")
 
+    def __post_init__(self):
+        if self.retrain is None: self.retrain = RETRAIN_DEFAULTS.get(self.preset, 'continue')
+
     def student_config(self, **kw) -> StudentConfig:
         "The student's settings: the preset, then `student` overrides, the seed and the checkpoint."
         kw = dict(self.student, seed=self.seed, **kw)
@@ -106,6 +119,7 @@ class RunConfig:
         return make_config(self.preset, **kw)
 
 RUNTIME_FIELDS = ('budget_usd', 'timeout', 'max_retries')
+RETRAIN_DEFAULTS = {'cpu': 'scratch'}     # chosen on validation loss: see the study below; other presets: continue
 RENAMED_FIELDS = {'model': 'teacher_model'}
 
 # %% ../nbs/00b_config.ipynb #c9501c5e

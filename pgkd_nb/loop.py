@@ -8,20 +8,21 @@ import shutil, time
 from dataclasses import asdict
 from pathlib import Path
 from tqdm.auto import tqdm
-from .data import load_task, sample_d0, stable_subsample
+from .data import load_task, load_data, sample_d0, stable_subsample
 from .config import RunConfig, RUNTIME_FIELDS, check_config, config_from_dict
 from .records import (RecordError, write_json, read_json, step_path, write_step, completed_steps, run_lock,
                              make_dir, hardware_line)
 from .student import Student
 from .miner import mine, few_shot
-from .prompt import PGKDRequest
+from .prompt import PGKDRequest, withhold_blocked
 from .teacher import Ledger, make_teacher
+from .plan import check_plan_budget
 import pgkd_nb.simulated  # noqa: F401  (the simulated teacher registers itself with make_teacher)
 
 # %% auto #0
 __all__ = ['STEP_KEYS', 'patience_state', 'spent', 'build_teacher', 'val_summary', 'test_summary', 'PhaseTimer', 'kd_request',
            'step_record', 'kd_step', 'run_state', 'prune_models', 'changed_settings', 'open_run', 'fit_model0',
-           'load_last_model', 'run_pgkd', 'finish_run']
+           'load_last_model', 'run_task', 'run_pgkd', 'finish_run']
 
 # %% ../nbs/05_loop.ipynb #a1d954d8
 def patience_state(val_losses, patience) -> dict:
@@ -70,7 +71,7 @@ class PhaseTimer:
 
 def kd_request(i, cfg, d0, mined, last_val) -> PGKDRequest:
     "Step `i`'s request to the teacher (the slots of Appendix A.1), with `cfg`'s ablations applied."
-    return PGKDRequest(task=d0.name, labels=d0.labels, n=cfg.gen_batch, seed=cfg.seed, step=i,
+    return PGKDRequest(task=d0.name, labels=d0.labels, n=cfg.gen_batch, seed=cfg.seed, step=i, template=cfg.prompt,
                        few_shot=few_shot(d0.train, cfg.n_few_shot, seed=cfg.seed*1000 + i),
                        val_report=last_val['report'] if cfg.val_report else None,
                        correct=mined.correct, misclassified=mined.misclassified,
@@ -89,7 +90,7 @@ def kd_step(i, cfg, d0, student, teacher, history, last_val, blocked) -> tuple[d
     "Run KD step `i`; returns (files for the step folder, the step record, the accepted rows)."
     timer, texts = PhaseTimer(), [r['text'] for r in history]
     mined = mine(history, student.predict_proba(texts), d0.labels, k=cfg.n_mined, seed=cfg.seed*1000 + i)
-    req = kd_request(i, cfg, d0, mined, last_val)
+    req, withheld = withhold_blocked(kd_request(i, cfg, d0, mined, last_val), blocked)
     timer.done('mine_prompt')
     reply = teacher.generate(req, history_texts=texts, blocked_texts=blocked)
     timer.done('teacher')
@@ -98,7 +99,7 @@ def kd_step(i, cfg, d0, student, teacher, history, last_val, blocked) -> tuple[d
     timer.done('fit')
     val = student.evaluate(d0.val)
     timer.done('evaluate')
-    files = {'step.json': step_record(i, reply, val, fit, len(grown), timer.seconds),
+    files = {'step.json': {**step_record(i, reply, val, fit, len(grown), timer.seconds), 'withheld': withheld},
              'prompt.txt': reply.prompt, 'reply.txt': reply.raw, 'accepted.json': reply.rows,
              'rejected.json': reply.rejected, 'val.json': val, 'mined.json': asdict(mined)}
     return files, files['step.json'], reply.rows
@@ -150,13 +151,21 @@ def load_last_model(out, student, recs):
     saved = Student.load(step_path(out, recs[-1]['step'])/'model', progress=False)
     student.model.load_state_dict(saved.model.state_dict())
 
+def run_task(cfg: RunConfig):
+    "The task a run trains on: `--data` (a file or a Hub dataset) or `--dataset` (a task folder, the demo, a Hub name)."
+    if cfg.data:
+        return load_data(cfg.data, text_col=cfg.text_col, label_col=cfg.label_col, test=cfg.test_data,
+                         labels=cfg.labels, seed=0)     # one held-out test split for every run seed
+    return load_task(cfg.dataset, cfg.data_dir)
+
 def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_step=None) -> dict:
     "Run (or resume) PGKD as configured; returns the summary (also in `out/summary.json`)."
     cfg, t0 = check_config(cfg), time.time()
     with run_lock(out):
         out = open_run(cfg, out)
         if (out/'summary.json').exists(): return read_json(out/'summary.json')
-        task = task or load_task(cfg.dataset, cfg.data_dir)
+        task = task or run_task(cfg)
+        check_plan_budget(cfg, spent(completed_steps(out)).cost_usd, max(0, len(completed_steps(out)) - 1), task)
         d0 = sample_d0(task, cfg.n_samples, cfg.seed)
         student = Student(task.labels, cfg.student_config(progress=progress))
         if completed_steps(out): load_last_model(out, student, completed_steps(out))   # resume
@@ -175,12 +184,12 @@ def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_ste
             prune_models(out, {0, state['best_step'], i})
             bar.set_postfix(val_loss=f"{rec['val_loss']:.3f}", best=state['best_step'])
             if on_step: on_step(i, rec)
-        return finish_run(out, cfg, d0, student.cfg, recs, state, time.time() - t0, task.dropped)
+        return finish_run(out, cfg, d0, student.cfg, recs, state, time.time() - t0, task.dropped, task.source)
 
 # %% ../nbs/05_loop.ipynb #7c217aed
 STEP_KEYS = ('step', 'n_accepted', 'n_rejected', 'val_loss', 'val_accuracy', 'val_macro_f1', 'seconds')
 
-def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None) -> dict:
+def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None, source='') -> dict:
     "Evaluate baseline and best model on test, write best_model/ and summary.json."
     test = stable_subsample(d0.test, cfg.test_max)
     best = state['best_step']
@@ -193,7 +202,7 @@ def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None) -> dict:
     write_json(out/'test_pgkd.json', pgkd)
     kd = recs[1:]
     name = kd[0]['teacher'] if kd else cfg.teacher
-    summary = {'dataset': cfg.dataset, 'seed': cfg.seed,
+    summary = {'dataset': cfg.dataset, 'seed': cfg.seed, 'source': source,
                'teacher': {'name': name, 'model': kd[0]['teacher_model'] if kd else cfg.teacher_model,
                            'simulated': bool(kd[0]['simulated']) if kd else cfg.teacher == 'simulated',
                            **spent(recs).totals()},

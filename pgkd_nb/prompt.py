@@ -5,14 +5,18 @@
 # %% ../nbs/03_prompt.ipynb #3d48fec5
 from __future__ import annotations
 import json, math, numbers, re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # %% auto #0
-__all__ = ['AVG_KEYS', 'ANSWER_KEYS', 'PGKDRequest', 'count_tokens', 'format_taxonomy', 'format_rows', 'check_report',
-           'format_report', 'find_leaks', 'assert_no_leak', 'build_prompt', 'check_request', 'zero_shot_prompt',
+__all__ = ['TEMPLATES', 'AVG_KEYS', 'TEMPLATE_PARTS', 'TEMPLATE_HEADS', 'ANSWER_KEYS', 'PGKDRequest', 'count_tokens',
+           'tokenizer_name', 'format_taxonomy', 'format_rows', 'check_report', 'format_report', 'find_leaks',
+           'assert_no_leak', 'kit_head', 'kit_parts', 'paper_head', 'paper_parts', 'check_template', 'build_prompt',
+           'check_request', 'withhold_blocked', 'cache_prefix', 'zero_shot_prefix', 'zero_shot_prompt',
            'parse_zero_shot']
 
 # %% ../nbs/03_prompt.ipynb #1486f015
+TEMPLATES = ('kit', 'paper')   # the prompt's wording: this kit's, or Appendix A.1/A.2 word for word
+
 @dataclass
 class PGKDRequest:
     "Everything one PGKD step tells the teacher (see the fields' comments)."
@@ -26,6 +30,12 @@ class PGKDRequest:
     hard_negatives: list|None = ()  # None = "w/o hard negatives"
     seed: int = 0             # step seed (for teachers that sample)
     step: int = 0
+    template: str = 'kit'     # 'kit' | 'paper' (see TEMPLATES)
+
+    @property
+    def cache_prefix(self) -> str:
+        "The start of this request's prompt that no step of the run changes (a teacher may cache it)."
+        return cache_prefix(self)
 
 # %% ../nbs/03_prompt.ipynb #a96488c4
 _ENCODER = []
@@ -42,6 +52,10 @@ def count_tokens(text: str) -> int:
     "Tokens in `text`: tiktoken's cl100k_base if available, else ⌈len(text)/4⌉."
     enc = _encoder()
     return len(enc.encode(text)) if enc is not None else math.ceil(len(text)/4)
+
+def tokenizer_name() -> str:
+    "What `count_tokens` counts with, for labels on estimates."
+    return 'tiktoken cl100k_base' if _encoder() is not None else '⌈characters / 4⌉'
 
 # %% ../nbs/03_prompt.ipynb #4823684d
 def format_taxonomy(labels, ids=False) -> str:
@@ -102,9 +116,14 @@ def assert_no_leak(prompt, blocked_texts, min_chars=20):
     if found: raise ValueError(f"{len(found)} blocked text(s) in the prompt, e.g. {found[0][:80]!r}")
 
 # %% ../nbs/03_prompt.ipynb #ba972948
-def build_prompt(req: PGKDRequest, blocked_texts=(), max_chars=None) -> str:
-    "The PGKD teacher prompt for `req` (Appendix A.1); raises if a `blocked_texts` text would be in it."
-    rows = lambda rs, **kw: format_rows(rs, max_chars=max_chars, **kw)
+def kit_head(req) -> str:
+    "The kit's first block: the teacher's role, the task and the taxonomy."
+    return (f"You are the teacher of a small student language model that classifies texts for the task '{req.task}'. "
+            f"Each text gets exactly one class from this taxonomy ({len(req.labels)} classes):\n\n"
+            + format_taxonomy(req.labels))
+
+def kit_parts(req, rows) -> list[str]:
+    "The kit's PGKD prompt as blocks, in Appendix A.1's order, in our own words."
     ask = (f"Given how the student performs now, write {req.n} new training samples that will help it improve. "
            f"Answer with a JSON list of {req.n} objects, each "
            "{\"text\": \"...\", \"label\": \"<a class from the taxonomy>\"}. "
@@ -114,9 +133,7 @@ def build_prompt(req: PGKDRequest, blocked_texts=(), max_chars=None) -> str:
         ask += (" Write the new samples knowing the student's classification report on the validation set:\n\n"
                 + format_report(req.val_report, req.labels))
     parts = [
-        f"You are the teacher of a small student language model that classifies texts for the task '{req.task}'. "
-        f"Each text gets exactly one class from this taxonomy ({len(req.labels)} classes):\n\n"
-        + format_taxonomy(req.labels),
+        kit_head(req),
         "Here are labelled examples from the training set, with their correct class:\n\n" + rows(req.few_shot),
         ask,
         "Some training examples the student classifies correctly (correct label and the student's prediction):\n\n"
@@ -126,8 +143,46 @@ def build_prompt(req: PGKDRequest, blocked_texts=(), max_chars=None) -> str:
     if req.hard_negatives is not None:
         parts.append("Wrong answers the student is most confident about (hard negatives: correct label, the student's "
                      "prediction and its confidence):\n\n" + rows(req.hard_negatives, pred=True, confidence=True))
-    parts.append(f"Reply with the JSON list of {req.n} samples only.")
-    prompt = '\n\n'.join(parts)
+    return parts + [f"Reply with the JSON list of {req.n} samples only."]
+
+# %% ../nbs/03_prompt.ipynb #eca4972e
+def paper_head(req) -> str:
+    "Appendix A.1's first block: the teacher's role and the taxonomy."
+    return ("You are a Teacher model for a Student LM to perform topic detection on the following taxonomy:\n\n"
+            + format_taxonomy(req.labels))
+
+def paper_parts(req, rows) -> list[str]:
+    "Appendix A.1 word for word, as blocks, its slots filled."
+    ask = (f"Given the current model performance, please generate {req.n} training samples for the model to improve "
+           "its performance. The response should be a list of dictionaries in JSON format, the response needs to be "
+           "parsable so do not output anything else rather than the response itself. The objective is to maximize "
+           "the model accuracy")
+    ask += ('.' if req.val_report is None else
+            ", generate new samples knowing that the classification report over validation set is:")
+    parts = [paper_head(req),
+             "Here are a few labeled examples that show the correct label for this task:\n\n" + rows(req.few_shot), ask]
+    if req.val_report is not None: parts.append(format_report(req.val_report, req.labels))
+    parts += ["Please consider a few samples that the model was able to classify correctly:\n\n"
+              + rows(req.correct, pred=True),
+              "And samples the model was not able to classify correctly:\n\n" + rows(req.misclassified, pred=True)]
+    if req.hard_negatives is not None:
+        parts.append("The model has a high confidence in classifying the following misclassified examples:\n\n"
+                     + rows(req.hard_negatives, pred=True))
+    return parts
+
+TEMPLATE_PARTS = {'kit': kit_parts, 'paper': paper_parts}
+TEMPLATE_HEADS = {'kit': kit_head, 'paper': paper_head}
+
+def check_template(template) -> str:
+    "`template` if it names a prompt template, else ValueError."
+    if template not in TEMPLATES: raise ValueError(f"prompt template {template!r}: choose one of {list(TEMPLATES)}")
+    return template
+
+# %% ../nbs/03_prompt.ipynb #60243351
+def build_prompt(req: PGKDRequest, blocked_texts=(), max_chars=None) -> str:
+    "The PGKD teacher prompt for `req` (Appendix A.1) in `req.template`'s words; raises if a blocked text is in it."
+    rows = lambda rs, **kw: format_rows(rs, max_chars=max_chars, **kw)
+    prompt = '\n\n'.join(TEMPLATE_PARTS[check_template(req.template)](req, rows))
     if blocked_texts:
         check_request(req, blocked_texts)
         assert_no_leak(prompt, blocked_texts)
@@ -141,15 +196,46 @@ def check_request(req, blocked_texts):
             if _norm(r['text']) in blocked:
                 raise ValueError(f"a {name} row is a blocked (validation/test) text: {r['text'][:80]!r}")
 
+def withhold_blocked(req, blocked_texts, min_chars=20) -> tuple[PGKDRequest, int]:
+    "`req` without its rows that are, or contain, a blocked text (overlaps already in the data), and how many."
+    exact = {_norm(t) for t in blocked_texts}
+    long = [_norm(t) for t in blocked_texts if len(t) >= min_chars]
+    def shows_blocked(r):
+        t = _norm(r['text'])
+        return t in exact or any(b in t for b in long)
+    kept = {f: list(getattr(req, f)) for f in ('few_shot', 'correct', 'misclassified')}
+    if req.hard_negatives is not None: kept['hard_negatives'] = list(req.hard_negatives)
+    cut = {f: [r for r in rows if not shows_blocked(r)] for f, rows in kept.items()}
+    n = sum(len(kept[f]) - len(cut[f]) for f in kept)
+    return (replace(req, **cut) if n else req), n
+
+# %% ../nbs/03_prompt.ipynb #3a0f71aa
+def cache_prefix(req) -> str:
+    "The first block of `req`'s PGKD prompt and its separator: the same at every step of a run."
+    return TEMPLATE_HEADS[check_template(req.template)](req) + '\n\n'
+
 # %% ../nbs/03_prompt.ipynb #f6265bc6
-def zero_shot_prompt(labels, text) -> str:
-    "The zero-shot classification prompt of Appendix A.2 for one `text`."
+def zero_shot_prefix(labels, template='kit') -> str:
+    "The zero-shot prompt up to the text (Appendix A.2): the same for every text of a task."
+    taxonomy = format_taxonomy(labels, ids=True)
+    if check_template(template) == 'paper':
+        return ("You are an AI assistant, and you are tasked to perform topic classification starting from text. "
+                "You are asked to classify text in topics categories. You are only allowed to choose one of the "
+                f"following categories:\n\n{taxonomy}\n\n"
+                "Please provide only one category for each text in JSON format. For example:\n\n"
+                '"class_label": , "class_names": ""\n\n'
+                "Please do not repeat or return the content back again, just provide the category in the defined "
+                "format.\n\nText-to-classify:\n\n")
     return ("You are an AI assistant that sorts texts into topic categories. Pick exactly one of these categories "
-            "and no other:\n\n" + format_taxonomy(labels, ids=True) + "\n\n"
+            f"and no other:\n\n{taxonomy}\n\n"
             "Give the one category for the text below as JSON, for example: "
             f"{json.dumps({'class_label': 0, 'class_names': labels[0]}, ensure_ascii=False)}\n"
             "Do not repeat the text or add anything else; answer with the category in this format only.\n\n"
-            "Text to classify:\n" + text)
+            "Text to classify:\n")
+
+def zero_shot_prompt(labels, text, template='kit') -> str:
+    "The zero-shot classification prompt of Appendix A.2 for one `text`, in `template`'s words."
+    return zero_shot_prefix(labels, template) + text
 
 # %% ../nbs/03_prompt.ipynb #4c19d808
 ANSWER_KEYS = ('class_names', 'class_name', 'class_label', 'label', 'category')   # in the order they are trusted

@@ -4,32 +4,33 @@
 
 # %% ../nbs/08_repro.ipynb #2a87714f
 from __future__ import annotations
-import json, math, multiprocessing, os, subprocess, time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, fields
+import json, math, subprocess, time
+from dataclasses import dataclass, replace
 from pathlib import Path
 import pandas as pd
+from scipy.stats import t as student_t
 from . import __version__
 from .data import DEMO_TASK, PKG_DIR, load_task, find_task_dir
-from .student import tiny_checkpoint
 from .config import RunConfig
 from .records import read_json, write_text, hardware_line
-from .loop import run_pgkd, build_teacher
-import pgkd_nb.simulated  # noqa: F401  (the presets' simulated teacher registers itself in TEACHERS)
+from .loop import build_teacher
 from .zeroshot import run_zero_shot
+from .grid import (RUN_KEYS, VARIANTS, VARIANT_NAMES, GRID_PARAMS, RunSpec, plan, run_kwargs, run_missing,
+                          check_backend)
 
 # %% auto #0
-__all__ = ['TABLES', 'ALL_DATASETS', 'SIZES', 'REPRO_PRESETS', 'RUN_KEYS', 'VARIANTS', 'VARIANT_NAMES', 'METRICS', 'METRIC_NAMES',
-           'PAPER_NAMES', 'PAPER_TABLE2', 'LIU', 'PAPER_TABLE3', 'PAPER_TABLE4', 'PAPER_TABLE6', 'SIMULATED_NOTE',
-           'REPO_DIR', 'NOTEBOOK_PARAMS', 'NOTEBOOK_DIR', 'TABLE_ALIASES', 'check_preset', 'default_runs',
-           'repro_settings', 'RunSpec', 'plan', 'run_kwargs', 'feasible_sizes', 'table_plan', 'spec_config', 'run_line',
-           'run_missing', 'zero_shot_results', 'zero_shot_note', 'results_row', 'results_frame', 'pm', 'arm_cells',
-           'n_classes', 'table2', 'table3', 'table4', 'table6', 'plot_fig3', 'shown_path', 'git_commit',
-           'preset_phrase', 'provenance', 'markdown', 'write_report', 'notebook_params', 'TableReport', 'table_report',
-           'ReproError', 'as_names', 'selected_tables', 'report_dir', 'run_notebook', 'reproduce']
+__all__ = ['TABLES', 'ALL_DATASETS', 'SIZES', 'REPRO_PRESETS', 'METRICS', 'METRIC_NAMES', 'CONTROL', 'INTERVAL_NOTE',
+           'CONTROL_NOTE', 'PAPER_NAMES', 'PAPER_TABLE2', 'LIU', 'PAPER_TABLE3', 'PAPER_TABLE4', 'PAPER_TABLE6',
+           'TABLE4_METRICS', 'SIMULATED_NOTE', 'REPO_DIR', 'NOTEBOOK_PARAMS', 'NOTEBOOK_DIR', 'TABLE_ALIASES',
+           'check_preset', 'default_runs', 'repro_settings', 'feasible_sizes', 'table_plan', 'zero_shot_results',
+           'zero_shot_note', 'results_row', 'results_frame', 'mean_sd', 'pm', 'paired_t', 'delta_cells', 'seed_diffs',
+           'arm_cells', 'n_classes', 'metric_rows', 'table2', 'table3', 'table4', 'table6', 'band', 'plot_fig3',
+           'shown_path', 'git_commit', 'preset_phrase', 'provenance', 'markdown', 'write_report', 'notebook_params',
+           'control_twins', 'TableReport', 'table_report', 'ReproError', 'as_names', 'selected_tables', 'report_dir',
+           'run_notebook', 'reproduce']
 
 # %% ../nbs/08_repro.ipynb #5671f271
-TABLES = ('table2', 'table3', 'table4', 'table6_fig3')
+TABLES = ('table4', 'table2', 'table3', 'table6_fig3')   # in reproduction order: Table 4's control runs first
 ALL_DATASETS = ['ag_news', 'imdb', 'inshorts', 'huffpost', 'yahoo_answers', 'amazon_hierarchical', 'banking77']
 SIZES = [1000, 2500, 5000, 10000]
 
@@ -38,7 +39,7 @@ REPRO_PRESETS = {
                   run=dict(teacher='simulated', preset='tiny', checkpoint='tiny', kd_steps=1, gen_batch=16, n_mined=4,
                            n_few_shot=4, test_max=200, pool_max=1000,
                            student={'mode': 'head', 'epochs': 10, 'lr': 1e-2, 'patience': 2, 'progress': False})),
-    'cpu': dict(seeds=[0, 1, 2], n_samples=1000, sizes=SIZES,
+    'cpu': dict(seeds=[0, 1, 2, 3, 4], n_samples=1000, sizes=SIZES,
                 datasets={'table2': ALL_DATASETS, 'table3': ['imdb', 'inshorts'],
                           'table4': ['huffpost', 'amazon_hierarchical', 'banking77'], 'table6_fig3': ['huffpost']},
                 run=dict(teacher='simulated', preset='cpu', kd_steps=10, test_max=2000, pool_max=5000,
@@ -49,8 +50,6 @@ REPRO_PRESETS = {
                            'table6_fig3': ['ag_news', 'yahoo_answers', 'huffpost', 'amazon_hierarchical']},
                  run=dict(teacher='simulated', preset='paper', kd_steps=10, student={'progress': False})),
 }
-_PER_RUN = ('dataset', 'seed', 'n_samples', 'teacher_rule', 'val_report', 'hard_negatives')   # set by a run's spec
-RUN_KEYS = [f.name for f in fields(RunConfig) if f.name not in _PER_RUN]
 
 def check_preset(repro_preset):
     "Raise a one-line ValueError unless `repro_preset` names a reproduction preset."
@@ -74,35 +73,7 @@ def repro_settings(repro_preset='smoke', table='table2', runs_dir=None, **overri
     s['runs_dir'] = str(Path(runs_dir or default_runs(repro_preset)).resolve())
     return s
 
-# %% ../nbs/08_repro.ipynb #e90f18da
-VARIANTS = {'pgkd': {}, 'no_val': {'val_report': False}, 'no_hn': {'hard_negatives': False},
-            'random': {'teacher': 'simulated', 'teacher_model': None, 'teacher_rule': 'random',
-                       'val_report': False, 'hard_negatives': False}}
-VARIANT_NAMES = {'pgkd': 'PGKD', 'no_val': 'w/o validation report', 'no_hn': 'w/o hard negatives',
-                 'random': 'control: random pool rows, no guidance'}
-
-@dataclass(frozen=True)
-class RunSpec:
-    "One run of a reproduction."
-    dataset: str
-    seed: int
-    variant: str = 'pgkd'
-    n_samples: int = 1000
-
-    def path(self, runs_dir) -> Path:
-        return Path(runs_dir)/self.dataset/f'n{self.n_samples}'/self.variant/f'seed{self.seed}'
-
-def plan(datasets, seeds, variants=('pgkd',), sizes=(1000,)) -> list[RunSpec]:
-    "Every (dataset, size, variant, seed) combination, in that order."
-    bad = [v for v in variants if v not in VARIANTS]
-    if bad: raise ValueError(f"unknown variant(s) {bad}; choose from {list(VARIANTS)}")
-    return [RunSpec(d, s, v, n) for d in datasets for n in sizes for v in variants for s in seeds]
-
 # %% ../nbs/08_repro.ipynb #abfd40c8
-def run_kwargs(s) -> dict:
-    "The RunConfig fields a settings dict fixes for every run."
-    return {k: s[k] for k in RUN_KEYS if k in s}
-
 def feasible_sizes(dataset, sizes, s) -> list[int]:
     "The sizes that leave `dataset` a teacher pool of at least kd_steps × gen_batch rows."
     cfg = RunConfig(**run_kwargs(s))
@@ -117,50 +88,6 @@ def table_plan(table, s) -> list[RunSpec]:
     if table == 'table6_fig3':
         return [r for d in ds for r in plan([d], seeds, ['pgkd'], feasible_sizes(d, s['sizes'], s))]
     raise ValueError(f"unknown table {table!r}; choose one of {list(TABLES)}")
-
-# %% ../nbs/08_repro.ipynb #406c5db9
-def spec_config(spec: RunSpec, s) -> RunConfig:
-    "The RunConfig of the run `spec` under settings `s`."
-    kw = {**run_kwargs(s), **VARIANTS[spec.variant]}
-    if kw.get('checkpoint') == 'tiny':
-        runs = Path(s['runs_dir'])
-        kw['checkpoint'] = tiny_checkpoint(runs/'tiny-bert')
-        kw['student'] = {'cache_dir': str(runs/'cache'), **kw.get('student', {})}
-    return RunConfig(dataset=spec.dataset, seed=spec.seed, n_samples=spec.n_samples, **kw)
-
-def run_line(spec: RunSpec, r: dict) -> str:
-    "The progress line of a finished run."
-    return (f"  {spec.dataset} n={spec.n_samples} {spec.variant} seed {spec.seed}: accuracy "
-            f"{r['baseline']['accuracy']:.3f} -> {r['pgkd']['accuracy']:.3f} ({r['wall_seconds']:.0f} s)")
-
-def _run_in_worker(cfg, out, threads) -> dict:
-    import torch
-    torch.set_num_threads(threads)
-    return run_pgkd(cfg, out, progress=False)
-
-def _finish_runs(todo, cfgs, runs_dir, jobs):
-    "Yield (spec, summary) as each run of `todo` finishes: in this process, or in `jobs` spawned workers."
-    if jobs <= 1 or len(todo) <= 1:
-        for sp in todo: yield sp, run_pgkd(cfgs[sp], sp.path(runs_dir), progress=False)
-        return
-    threads = max(1, (os.cpu_count() or 1)//jobs)
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as ex:
-        futs = {ex.submit(_run_in_worker, cfgs[sp], str(sp.path(runs_dir)), threads): sp for sp in todo}
-        for f in as_completed(futs): yield futs[f], f.result()
-
-def run_missing(specs, s, jobs=1, log=print) -> dict:
-    "{spec: summary} for `specs`: finished runs are read back, the others run (resumed), `jobs` at a time."
-    specs, runs = list(dict.fromkeys(specs)), s['runs_dir']
-    cfgs = {sp: spec_config(sp, s) for sp in specs}
-    finished = [sp for sp in specs if (sp.path(runs)/'summary.json').exists()]
-    done = {sp: run_pgkd(cfgs[sp], sp.path(runs), progress=False) for sp in finished}
-    todo = [sp for sp in specs if sp not in done]
-    running = f"running {len(todo)}" + (f", {jobs} at a time" if todo else '')
-    log(f"{len(done)} of {len(specs)} runs already finished; {running}")
-    for sp, r in _finish_runs(todo, cfgs, runs, jobs):
-        done[sp] = r
-        log(run_line(sp, r))
-    return {sp: done[sp] for sp in specs}
 
 # %% ../nbs/08_repro.ipynb #4206f59e
 def zero_shot_results(s, datasets=None, run=True) -> dict:
@@ -196,18 +123,51 @@ def results_frame(summaries: dict) -> pd.DataFrame:
     "One row per run (`results_row`) of {spec: summary}."
     return pd.DataFrame([results_row(sp, r) for sp, r in summaries.items()])
 
+def mean_sd(values) -> tuple[float, float|None]:
+    "Mean and sample standard deviation of `values` (None for the std of a single value)."
+    v = [float(x) for x in values]
+    m = sum(v)/len(v)
+    return m, (math.sqrt(sum((x - m)**2 for x in v)/(len(v) - 1)) if len(v) > 1 else None)
+
 def pm(values) -> str:
     "Mean ± sample std of `values` at 3 decimals ('-' when empty, the mean alone for one value)."
-    v = [float(x) for x in values]
-    if not v: return '-'
-    m = sum(v)/len(v)
-    if len(v) == 1: return f'{m:.3f}'
-    return f'{m:.3f} ± {math.sqrt(sum((x - m)**2 for x in v)/(len(v) - 1)):.3f}'
+    if not len(values): return '-'
+    m, sd = mean_sd(values)
+    return f'{m:.3f}' if sd is None else f'{m:.3f} ± {sd:.3f}'
+
+# %% ../nbs/08_repro.ipynb #4403aa31
+CONTROL = 'random'          # grid.VARIANTS' control: as many pool rows per step, drawn at random, no guidance
+INTERVAL_NOTE = ("Δ cells: mean of the per-seed differences (arms paired by seed: same D0, same model_0) with its "
+                 "95% paired t interval, mean ± t(0.975, n−1)·sd/√n over the n seeds both arms ran; "
+                 "one seed gives no interval (n=1).")
+CONTROL_NOTE = ("PGKD − random rows: +PGKD minus the random-rows control (as many pool rows per step, drawn at random, "
+                "no guidance) on the same seeds; outside Table 4 it is read from control runs found finished in the "
+                "runs folder, 'not run' where there are none.")
+
+def paired_t(diffs, level=0.95) -> tuple[float, float|None]:
+    "Mean of per-seed differences and the half-width of its paired t interval at `level` (None for one seed)."
+    m, sd = mean_sd(diffs)
+    if sd is None: return m, None
+    return m, float(student_t.ppf((1 + level)/2, len(diffs) - 1))*sd/math.sqrt(len(diffs))
+
+def delta_cells(diffs, name='Δ') -> dict:
+    "Cells `name` (the mean difference) and `name 95% CI` (its paired t interval); 'not run' without a pair."
+    if not len(diffs): return {name: 'not run', f'{name} 95% CI': '-'}
+    m, h = paired_t(diffs)
+    return {name: f'{m:+.3f}', f'{name} 95% CI': '(n=1: no interval)' if h is None else f'[{m - h:+.3f}, {m + h:+.3f}]'}
+
+def seed_diffs(g: pd.DataFrame, metric, other=('pgkd', 'baseline')) -> pd.Series:
+    "PGKD − `other` (variant, arm) of `metric` per (size, seed) that both ran in the runs `g` of one dataset."
+    def by_seed(variant, arm):
+        return g[g.variant == variant].set_index(['n_samples', 'seed'])[f'{arm}_{metric}'].astype(float)
+    return (by_seed('pgkd', 'pgkd') - by_seed(*other)).dropna()
 
 def arm_cells(g: pd.DataFrame, metric) -> dict:
-    "The seeds, baseline, +PGKD and Δ cells of `metric` over the runs `g` (Tables 2 and 6)."
-    return {'seeds': len(g), 'baseline': pm(g[f'baseline_{metric}']), '+PGKD': pm(g[f'pgkd_{metric}']),
-            'Δ': f"{(g[f'pgkd_{metric}'] - g[f'baseline_{metric}']).mean():+.3f}"}
+    "Seeds, baseline, +PGKD, Δ and PGKD − random rows cells of `metric` over the runs `g` of one dataset and size."
+    p = g[g.variant == 'pgkd']
+    return {'seeds': len(p), 'baseline': pm(p[f'baseline_{metric}']), '+PGKD': pm(p[f'pgkd_{metric}']),
+            **delta_cells(seed_diffs(g, metric)),
+            **delta_cells(seed_diffs(g, metric, (CONTROL, 'pgkd')), 'PGKD − random rows')}
 
 # %% ../nbs/08_repro.ipynb #c62a0817
 PAPER_NAMES = {'ag_news': 'AG-news', 'yahoo_answers': 'Yahoo Answers', 'huffpost': 'Huffington Post',
@@ -259,79 +219,98 @@ def n_classes(dataset) -> int|None:
     d = find_task_dir(dataset)
     return len(json.loads((d/'labels.json').read_text())) if d else None
 
+def metric_rows(runs: pd.DataFrame, metrics=METRICS):
+    "Per dataset, size (run order) and metric with PGKD runs: (dataset, size, metric, its runs, its first cells)."
+    for (d, n), g in runs.groupby(['dataset', 'n_samples'], sort=False):
+        if not (g.variant == 'pgkd').any(): continue
+        for m in metrics:
+            yield d, n, m, g, {'dataset': d, 'classes': n_classes(d), 'n_samples': n, 'metric': METRIC_NAMES[m],
+                               **arm_cells(g, m)}
+
 def table2(runs: pd.DataFrame, zero_shot: dict|None = None) -> pd.DataFrame:
     "Table 2: baseline vs +PGKD per dataset and metric, the LLM zero-shot column and the paper's columns."
     out = []
-    for (d, n), g in runs[runs.variant == 'pgkd'].groupby(['dataset', 'n_samples'], sort=False):
-        p = PAPER_TABLE2.get(d, {}) if n == 1000 else {}
-        for i, m in enumerate(METRICS):
-            zs = (zero_shot or {}).get(d, {}).get('zero_shot', {}).get(m)
-            sota = p.get('SOTA') if m == 'accuracy' else None
-            out.append({'dataset': d, 'classes': n_classes(d), 'n_samples': n, 'metric': METRIC_NAMES[m],
-                        **arm_cells(g, m), 'LLM zero-shot': f'{zs:.3f}' if zs is not None else 'not run',
-                        **{f'paper: {k}': _paper(p[k][i]) if p else '-'
-                           for k in ('BERT-base', 'BERT-base + PGKD', 'Claude-3 zero-shot')},
-                        'paper: SOTA': f'{sota[0]:.3f} ({sota[1]})' if sota else '-'})
+    for d, n, m, _, cells in metric_rows(runs):
+        p, i = PAPER_TABLE2.get(d, {}) if n == 1000 else {}, METRICS.index(m)
+        zs = (zero_shot or {}).get(d, {}).get('zero_shot', {}).get(m)
+        sota = p.get('SOTA') if m == 'accuracy' else None
+        out.append({**cells, 'LLM zero-shot': f'{zs:.3f}' if zs is not None else 'not run',
+                    **{f'paper: {k}': _paper(p[k][i]) if p else '-'
+                       for k in ('BERT-base', 'BERT-base + PGKD', 'Claude-3 zero-shot')},
+                    'paper: SOTA': f'{sota[0]:.3f} ({sota[1]})' if sota else '-'})
     return pd.DataFrame(out)
 
 def table3(runs: pd.DataFrame) -> pd.DataFrame:
-    "Table 3: weighted F1, this kit's baseline and +PGKD next to the paper's rows and the quoted 1-shot methods."
+    "Table 3: weighted F1, this kit's baseline, +PGKD and paired lifts next to the paper's and the quoted rows."
     g = runs[runs.variant == 'pgkd']
     ds = list(dict.fromkeys(g.dataset))
     n = ', '.join(map(str, sorted(set(g.n_samples))))
     ours = [{'method': f"{name} (n={n})", 'source': 'this reproduction',
              **{d: pm(g[g.dataset == d][f'{arm}_weighted_f1']) for d in ds}}
             for arm, name in (('baseline', 'student'), ('pgkd', 'student + PGKD'))]
+    def lift(d, other):
+        cells = delta_cells(seed_diffs(runs[runs.dataset == d], 'weighted_f1', other))
+        return 'not run' if cells['Δ'] == 'not run' else ' '.join(cells.values())
+    source = 'this reproduction: mean [paired 95% t interval]'
+    lifts = [{'method': name, 'source': source, **{d: lift(d, o) for d in ds}}
+             for o, name in ((('pgkd', 'baseline'), 'Δ: student + PGKD − student'),
+                             ((CONTROL, 'pgkd'), 'student + PGKD − random rows'))]
     idx = {'imdb': 2, 'inshorts': 3}
     paper = [{'method': r[0], 'source': r[1], **{d: f'{r[idx[d]]:.3f}' if d in idx else '-' for d in ds}}
              for r in PAPER_TABLE3]
-    return pd.DataFrame(ours + paper)
+    return pd.DataFrame(ours + lifts + paper)
+
+TABLE4_METRICS = ('accuracy', 'macro_f1')
 
 def table4(runs: pd.DataFrame) -> pd.DataFrame:
-    "Table 4: test accuracy of PGKD, its ablations and the random control (same seeds), with the paper's values."
-    ds = list(dict.fromkeys(runs.dataset))
-    def row(method, g, arm, paper: dict) -> dict:
-        cells = {}
-        for d in ds: cells.update({d: pm(g[g.dataset == d][f'{arm}_accuracy']), f'paper: {d}': _paper(paper.get(d))})
-        return {'method': method, **cells}
-    rows = [row('baseline (model_0, no KD)', runs[runs.variant == 'pgkd'], 'baseline', {})]
-    rows += [row(VARIANT_NAMES[v], runs[runs.variant == v], 'pgkd', PAPER_TABLE4.get(v, {})) for v in VARIANTS]
-    return pd.DataFrame(rows)
+    "Table 4: PGKD, its ablations and the random control (same seeds) per dataset and metric, with the paper's values."
+    out = []
+    for d, n, m, g, cells in metric_rows(runs, TABLE4_METRICS):
+        others = {VARIANT_NAMES[v]: pm(g[g.variant == v][f'pgkd_{m}']) for v in VARIANTS if v != 'pgkd'}
+        paper = {f'paper: {VARIANT_NAMES[v]}': _paper(p.get(d)) if (m, n) == ('accuracy', 1000) else '-'
+                 for v, p in PAPER_TABLE4.items()}
+        out.append({**cells, **others, **paper})
+    return pd.DataFrame(out)
 
 def table6(runs: pd.DataFrame) -> pd.DataFrame:
     "Table 6 in long form: baseline and +PGKD per dataset, training-sample size and metric, with the paper's values."
     out = []
-    for (d, n), g in runs[runs.variant == 'pgkd'].groupby(['dataset', 'n_samples'], sort=False):
-        p = PAPER_TABLE6.get(d, {}).get(n)
-        for i, m in enumerate(METRICS):
-            out.append({'dataset': d, 'n_samples': n, 'metric': METRIC_NAMES[m], **arm_cells(g, m),
-                        'paper: BERT-base': f'{p[i]:.3f}' if p else '-',
-                        'paper: BERT-base + PGKD': f'{p[i + len(METRICS)]:.3f}' if p else '-'})
+    for d, n, m, _, cells in metric_rows(runs):
+        p, i = PAPER_TABLE6.get(d, {}).get(n), METRICS.index(m)
+        out.append({**cells, 'paper: BERT-base': f'{p[i]:.3f}' if p else '-',
+                    'paper: BERT-base + PGKD': f'{p[i + len(METRICS)]:.3f}' if p else '-'})
     return pd.DataFrame(out).sort_values(['dataset', 'n_samples'], kind='stable').reset_index(drop=True)
 
 # %% ../nbs/08_repro.ipynb #7f9292f2
+def band(ax, x, stats, label, color):
+    "A line of means with a shaded band of ± half-widths; `stats` are (mean, half-width or None) per x."
+    m, h = pd.Series([s[0] for s in stats]), pd.Series([s[1] for s in stats], dtype=float)
+    ax.plot(x, m, marker='o', color=color, label=label)
+    ax.fill_between(x, m - h, m + h, color=color, alpha=.2, linewidth=0)
+
 def plot_fig3(runs: pd.DataFrame, path, simulated=True) -> Path:
-    "Write Figure 3 (accuracy vs n_samples, baseline and PGKD, ± std over seeds) as a PNG."
+    "Write Figure 3 as a PNG: accuracy vs n_samples (± std bands) over PGKD − baseline (paired 95% t band)."
     from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    g = runs[runs.variant == 'pgkd']
-    ds = list(dict.fromkeys(g.dataset))
-    fig = Figure(figsize=(5*len(ds), 4))
+    ds = list(dict.fromkeys(runs[runs.variant == 'pgkd'].dataset))
+    fig = Figure(figsize=(5*len(ds), 7))
     FigureCanvasAgg(fig)
-    for ax, d in zip(fig.subplots(1, len(ds), squeeze=False)[0], ds):
-        accuracy = g[g.dataset == d].groupby('n_samples')[['baseline_accuracy', 'pgkd_accuracy']]
-        agg = accuracy.agg(['mean', 'std']).fillna(0)
-        for arm, label in (('baseline', 'student'), ('pgkd', 'student + PGKD')):
-            ax.errorbar(agg.index, agg[(f'{arm}_accuracy', 'mean')], yerr=agg[(f'{arm}_accuracy', 'std')],
-                        marker='o', capsize=3, label=label)
-        p = PAPER_TABLE6.get(d)
-        if p:
-            ax.plot(list(p), [v[0] for v in p.values()], '--', color='C0', alpha=.5, label='paper: BERT-base')
-            ax.plot(list(p), [v[3] for v in p.values()], '--', color='C1', alpha=.5, label='paper: BERT-base + PGKD')
-        ax.set(xlabel='annotated samples (n_samples)', ylabel='test accuracy',
-               title=f"{d}" + (' (teacher SIMULATED)' if simulated else ''))
-        ax.grid(alpha=.3)
-        ax.legend(fontsize=8)
+    for (top, low), d in zip(fig.subplots(2, len(ds), squeeze=False, sharex='col').T, ds):
+        by_size = {n: g for n, g in runs[runs.dataset == d].groupby('n_samples') if (g.variant == 'pgkd').any()}
+        for arm, label, color in (('baseline', 'student', 'C0'), ('pgkd', 'student + PGKD', 'C1')):
+            stats = [mean_sd(g[g.variant == 'pgkd'][f'{arm}_accuracy']) for g in by_size.values()]
+            band(top, list(by_size), stats, f'{label} (mean ± std)', color)
+        p = PAPER_TABLE6.get(d, {})
+        for i, label, color in ((0, 'paper: BERT-base', 'C0'), (3, 'paper: BERT-base + PGKD', 'C1')):
+            if p: top.plot(list(p), [v[i] for v in p.values()], '--', color=color, alpha=.5, label=label)
+        lifts = [paired_t(seed_diffs(g, 'accuracy')) for g in by_size.values()]
+        band(low, list(by_size), lifts, 'PGKD − student (paired 95% t interval)', 'C2')
+        low.axhline(0, color='grey', linewidth=.8)
+        top.set(ylabel='test accuracy', title=f"{d}" + (' (teacher SIMULATED)' if simulated else ''))
+        low.set(xlabel='annotated samples (n_samples)', ylabel='Δ test accuracy')
+        for ax in (top, low):
+            ax.grid(alpha=.3)
+            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     return Path(path)
@@ -386,10 +365,11 @@ def provenance(title, s, summaries: dict, seconds: float) -> str:
     if sim: lines += [SIMULATED_NOTE, '']
     lines += [f"- teacher: {', '.join(teachers) or s.get('teacher')}" + (' — SIMULATED' if sim else ''),
               f"- student: {', '.join(students)}; student preset `{s.get('preset')}`",
-              f"- seeds: {listed({x['seed'] for x in r})} (cells: mean ± sample std over seeds); "
+              f"- seeds: {listed({x['seed'] for x in r})} (arms: mean ± sample std over seeds); "
               f"n_samples: {listed({x['config']['n_samples'] for x in r})}; "
               f"KD steps ≤ {s.get('kd_steps', RunConfig.kd_steps)}, "
               f"{s.get('gen_batch', RunConfig.gen_batch)} rows asked per step",
+              f"- intervals: {INTERVAL_NOTE} {CONTROL_NOTE}",
               f"- test rows: {per('n_test')}" + (f" (splits larger than test_max={s['test_max']} are stratified "
                                                  "subsamples)" if subsampled else ' (full test splits)'),
               f"- teacher pool rows: {per('n_pool')}" + (f" (capped at pool_max={s['pool_max']})" if s.get('pool_max')
@@ -417,11 +397,17 @@ def write_report(out_dir, name, table: pd.DataFrame, runs: pd.DataFrame, header:
 
 # %% ../nbs/08_repro.ipynb #fe264a95
 NOTEBOOK_PARAMS = ('repro_preset', 'out_dir', 'runs_dir', 'jobs', 'datasets', 'seeds', 'n_samples', 'teacher',
-                   'teacher_model', 'checkpoint', 'preset', 'kd_steps', 'test_max', 'pool_max', 'sizes')
+                   'teacher_model', 'checkpoint', 'preset', 'kd_steps', 'test_max', 'pool_max', 'sizes',
+                   *GRID_PARAMS)
 
 def notebook_params(namespace: dict) -> dict:
     "The reproduction parameters found in `namespace` (a notebook's `globals()`)."
     return {k: namespace[k] for k in NOTEBOOK_PARAMS if k in namespace}
+
+def control_twins(specs, runs_dir) -> list[RunSpec]:
+    "Finished random-rows control runs on the datasets, sizes and seeds of `specs`' PGKD runs, not in `specs`."
+    twins = [replace(sp, variant=CONTROL) for sp in specs if sp.variant == 'pgkd']
+    return [t for t in twins if t not in specs and (t.path(runs_dir)/'summary.json').exists()]
 
 @dataclass
 class TableReport:
@@ -439,12 +425,14 @@ class TableReport:
 
 def table_report(table, repro_preset='smoke', out_dir=None, runs_dir=None, jobs=1, log=print,
                  **settings) -> TableReport:
-    "Settings, plan, missing runs and results of `table`: all a reproduction notebook does before its own table."
+    "Settings, plan (and finished control runs), missing runs, results of `table`; `settings`: overrides, GRID_PARAMS."
     started = time.time()
+    grid = {k: settings.pop(k) for k in GRID_PARAMS if k in settings}
     s = repro_settings(repro_preset, table, runs_dir, **settings)
     specs = table_plan(table, s)
+    specs += control_twins(specs, s['runs_dir'])
     log(f"{len(specs)} runs under {shown_path(s['runs_dir'])}")
-    summaries = run_missing(specs, s, jobs=jobs, log=log)
+    summaries = run_missing(specs, s, jobs=jobs, log=log, **grid)
     out = Path(out_dir or Path('reports')/repro_preset)
     return TableReport(s, summaries, results_frame(summaries), out, started)
 
@@ -488,10 +476,15 @@ def run_notebook(src, executed, parameters: dict):
 def _mtimes(folder) -> dict:
     return {p: p.stat().st_mtime_ns for p in sorted(Path(folder).iterdir()) if p.is_file()}
 
-def reproduce(preset='smoke', only=None, out='reports', runs=None, jobs=1, datasets=None, notebooks=None) -> list[Path]:
+def reproduce(preset='smoke', only=None, out='reports', runs=None, jobs=1, datasets=None, notebooks=None,
+              backend='local', address=None, cpus_per_run=1, gpus_per_run=0, calls_per_minute=None,
+              grid_budget_usd=None) -> list[Path]:
     "Execute the reproduction notebooks into OUT/<preset>/ (or OUT/<preset>-partial/); the files they wrote."
     check_preset(preset)
     if jobs < 1: raise ValueError(f"jobs {jobs}: must be at least 1")
+    check_backend(backend, address, cpus_per_run, gpus_per_run)
+    grid = dict(backend=backend, address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
+                calls_per_minute=calls_per_minute, grid_budget_usd=grid_budget_usd)
     names, datasets = selected_tables(only), as_names(datasets)
     sources = {name: Path(notebooks or NOTEBOOK_DIR)/f'{name}.ipynb' for name in names}
     missing = [src for src in sources.values() if not src.exists()]
@@ -501,6 +494,7 @@ def reproduce(preset='smoke', only=None, out='reports', runs=None, jobs=1, datas
     runs = str(Path(runs or default_runs(preset)).resolve())
     params = dict(repro_preset=preset, out_dir=str(dest), runs_dir=runs, jobs=jobs)
     if datasets: params['datasets'] = datasets
+    if backend != 'local': params.update({k: v for k, v in grid.items() if v is not None})
     written = []
     for name, src in sources.items():
         print(f"pgkd reproduce: {name} (preset {preset}, runs {runs}) ...", flush=True)

@@ -4,19 +4,20 @@
 
 # %% ../nbs/04_teacher.ipynb #0ddcb32e
 from __future__ import annotations
-import hashlib, json, os, sys, tempfile, time
+import hashlib, json, os, sys, tempfile, threading, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from .prompt import PGKDRequest, build_prompt, count_tokens
 from .reply import parse_rows
 
 # %% auto #0
-__all__ = ['PRICES_DATE', 'PRICES', 'REGION_PREFIXES', 'PROMPT_OVERHEAD_TOKENS', 'TIMEOUT_S', 'MAX_RETRIES', 'RETRY_STATUSES',
-           'MAX_RETRY_AFTER', 'TEACHERS', 'TeacherReply', 'TeacherError', 'BudgetExceeded', 'CacheMiss', 'price_of',
-           'call_cost', 'Ledger', 'prompt_token_bound', 'worst_case_cost', 'request_key', 'normalize_endpoint',
-           'ResponseCache', 'is_retryable', 'retry_after', 'retry_delay', 'one_line', 'Teacher', 'env_key',
-           'aws_region', 'AnthropicTeacher', 'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher', 'ReplayTeacher',
-           'register_teacher', 'make_teacher']
+__all__ = ['PRICES_DATE', 'BATCH_DISCOUNT', 'PRICES', 'REGION_PREFIXES', 'USAGE_KEYS', 'PROMPT_OVERHEAD_TOKENS', 'TIMEOUT_S',
+           'MAX_RETRIES', 'RETRY_STATUSES', 'MAX_RETRY_AFTER', 'TEACHERS', 'TeacherReply', 'TeacherError',
+           'BudgetExceeded', 'CacheMiss', 'price_of', 'caches_prompts', 'call_cost', 'Ledger', 'prompt_token_bound',
+           'worst_case_cost', 'request_key', 'normalize_endpoint', 'ResponseCache', 'is_retryable', 'retry_after',
+           'retry_delay', 'one_line', 'Teacher', 'env_key', 'aws_region', 'anthropic_reply', 'message_content',
+           'AnthropicTeacher', 'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher', 'ReplayTeacher', 'register_teacher',
+           'make_teacher']
 
 # %% ../nbs/04_teacher.ipynb #bbeeccc7
 @dataclass
@@ -45,19 +46,22 @@ class CacheMiss(TeacherError):
     "A replay teacher found no recorded reply for a request."
 
 # %% ../nbs/04_teacher.ipynb #166ce777
-PRICES_DATE = '2026-11'   # list prices in USD per million tokens (input, output), as checked then; `prices=` updates
-PRICES = {
-    'claude-sonnet-5-5': (2.0, 10.0), 'claude-sonnet-5': (2.0, 10.0),
-    'claude-opus-5-5': (4.0, 20.0), 'claude-opus-5': (5.0, 25.0), 'claude-haiku-4-5': (1.0, 5.0),
-    'claude-sonnet-4-6': (3.0, 15.0), 'claude-sonnet-4-5': (3.0, 15.0), 'claude-opus-4-5': (5.0, 25.0),
+PRICES_DATE = '2026-11'   # list prices in USD per million tokens, as checked then; `prices=` updates
+BATCH_DISCOUNT = 0.5      # Anthropic Message Batches and Bedrock batch inference: half the list price
+PRICES = {                # (input, output, cache write, cache read); no cache rates = no prompt caching here
+    'claude-sonnet-5-5': (2.0, 10.0, 2.5, 0.2), 'claude-sonnet-5': (2.0, 10.0, 2.5, 0.2),
+    'claude-opus-5-5': (4.0, 20.0, 5.0, 0.4), 'claude-opus-5': (5.0, 25.0, 6.25, 0.5),
+    'claude-haiku-4-5': (1.0, 5.0, 1.25, 0.1), 'claude-sonnet-4-6': (3.0, 15.0, 3.75, 0.3),
+    'claude-sonnet-4-5': (3.0, 15.0, 3.75, 0.3), 'claude-opus-4-5': (5.0, 25.0, 6.25, 0.5),
     'anthropic.claude-3-sonnet-20240229-v1:0': (3.0, 15.0),      # the paper's teacher, on Bedrock
     'anthropic.claude-3-haiku-20240307-v1:0': (0.25, 1.25),
     'meta.llama3-8b-instruct-v1:0': (0.30, 0.60),                # Table 5's cheap LLM, on Bedrock
 }
 REGION_PREFIXES = ('us', 'eu', 'apac', 'global', 'jp', 'au')   # Bedrock cross-region model ids: `us.anthropic...`
+USAGE_KEYS = ('input_tokens', 'output_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens')
 
-def price_of(model, prices=None) -> tuple[float, float]|None:
-    "(input, output) USD per million tokens for `model`, or None if unknown."
+def price_of(model, prices=None) -> tuple|None:
+    "(input, output[, cache write, cache read]) USD per million tokens for `model`, or None if unknown."
     prices = PRICES if prices is None else prices
     head, _, rest = str(model).partition('.')
     m = rest if rest and head in REGION_PREFIXES else str(model)
@@ -66,11 +70,18 @@ def price_of(model, prices=None) -> tuple[float, float]|None:
         if m.startswith(k + '-') and len(m) == len(k) + 9 and m[len(k)+1:].isdigit(): return tuple(p)   # a date suffix
     return None
 
-def call_cost(usage, model, prices=None) -> float|None:
-    "Dollars for `usage` tokens of `model`, or None if its price is unknown: the one place a call is priced."
+def caches_prompts(model, prices=None) -> bool:
+    "Whether the price table gives `model` cache write and read rates (so its prompts may be cached)."
+    p = price_of(model, prices)
+    return p is not None and len(p) >= 4
+
+def call_cost(usage, model, prices=None, batch=False) -> float|None:
+    "Dollars for `usage` tokens of `model` (cache writes and reads too; `batch`: at the batch discount), or None."
     p = price_of(model, prices)
     if p is None: return None
-    return (usage.get('input_tokens', 0)*p[0] + usage.get('output_tokens', 0)*p[1]) / 1e6
+    rates = p if len(p) >= 4 else (*p[:2], p[0], p[0])
+    cost = sum((usage.get(k) or 0)*r for k, r in zip(USAGE_KEYS, rates)) / 1e6
+    return cost*BATCH_DISCOUNT if batch else cost
 
 # %% ../nbs/04_teacher.ipynb #34990441
 @dataclass
@@ -82,14 +93,18 @@ class Ledger:
     failed: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_write_tokens: int = 0  # prompt tokens written to the provider's prompt cache (billed at the write rate)
+    cache_read_tokens: int = 0   # prompt tokens read from it (billed at the read rate)
     cost_usd: float = 0.0
     seconds: float = 0.0
 
     @classmethod
     def from_records(cls, records, budget_usd=None) -> Ledger:
-        "A ledger of recorded answers: dicts with 'usage', 'cost_usd', 'cached' (a step record, a zero-shot line)."
+        "A ledger of recorded answers (dicts with 'usage', 'cost_usd', 'cached'; one with an 'error' failed)."
         led = cls(budget_usd)
-        for r in records: led.add(r.get('usage') or {}, r.get('cost_usd') or 0.0, 0.0, bool(r.get('cached')))
+        for r in records:
+            if r.get('error'): led.failed += 1
+            else: led.add(r.get('usage') or {}, r.get('cost_usd') or 0.0, 0.0, bool(r.get('cached')))
         return led
 
     def check(self, estimate_usd, what='the next call'):
@@ -109,11 +124,16 @@ class Ledger:
         self.seconds += seconds
         self.input_tokens += usage.get('input_tokens', 0)
         self.output_tokens += usage.get('output_tokens', 0)
+        self.cache_write_tokens += usage.get('cache_creation_input_tokens') or 0
+        self.cache_read_tokens += usage.get('cache_read_input_tokens') or 0
 
     def totals(self) -> dict:
-        "Replies (cached ones too), cache hits, tokens billed and dollars: the teacher part of a run summary."
-        return {'calls': self.calls + self.cached, 'cached_calls': self.cached, 'input_tokens': self.input_tokens,
-                'output_tokens': self.output_tokens, 'cost_usd': round(self.cost_usd, 6)}
+        "Replies (cached ones too), cache hits, tokens billed (prompt-cache tokens if any) and dollars."
+        t = {'calls': self.calls + self.cached, 'cached_calls': self.cached, 'input_tokens': self.input_tokens,
+             'output_tokens': self.output_tokens, 'cost_usd': round(self.cost_usd, 6)}
+        if self.cache_write_tokens or self.cache_read_tokens:
+            t.update(cache_write_tokens=self.cache_write_tokens, cache_read_tokens=self.cache_read_tokens)
+        return t
 
     def as_dict(self) -> dict: return asdict(self)
 
@@ -125,10 +145,11 @@ def prompt_token_bound(prompt) -> int:
     n_bytes = len(prompt.encode('utf-8'))
     return max(n_bytes, count_tokens(prompt)) + PROMPT_OVERHEAD_TOKENS
 
-def worst_case_cost(prompt, max_tokens, model, prices=None) -> float:
-    "The most one call can cost: the prompt's token bound at the input price, `max_tokens` at the output price."
-    usage = {'input_tokens': prompt_token_bound(prompt), 'output_tokens': max_tokens}
-    return call_cost(usage, model, prices) or 0.0
+def worst_case_cost(prompt, max_tokens, model, prices=None, cache=False, batch=False) -> float:
+    "The most one call can cost: the prompt's bound at the input (`cache`: cache-write) price, plus `max_tokens`."
+    usage = {'cache_creation_input_tokens' if cache else 'input_tokens': prompt_token_bound(prompt),
+             'output_tokens': max_tokens}
+    return call_cost(usage, model, prices, batch) or 0.0
 
 # %% ../nbs/04_teacher.ipynb #b3f43f26
 def request_key(teacher, model, prompt, params, endpoint=None) -> str:
@@ -199,9 +220,10 @@ def one_line(text, limit=300) -> str:
 class Teacher:
     "The shared machinery of LLM teachers; a backend implements `complete(prompt, req) -> (raw, usage)`."
     name, default_model, default_max_tokens, simulated = 'teacher', '', 4096, False
+    can_cache = False   # whether the backend can mark a prompt's fixed start for the provider's prompt cache
 
     def __init__(self, model=None, temperature=None, max_tokens=None, cache_dir=None, budget_usd=None, prices=None,
-                 max_chars=2000, spent_usd=0.0, timeout=TIMEOUT_S, max_retries=MAX_RETRIES):
+                 max_chars=2000, spent_usd=0.0, timeout=TIMEOUT_S, max_retries=MAX_RETRIES, prompt_cache=None):
         self.model = str(model or self.default_model)
         if not self.model: raise ValueError(f"the {self.name} teacher needs model=<model name>")
         self.temperature, self.max_chars = temperature, max_chars
@@ -212,7 +234,10 @@ class Teacher:
             raise ValueError(f"budget_usd needs a price for {self.model!r}; pass prices={{{self.model!r}: "
                              "(input, output)} in USD per million tokens")
         self.cache = ResponseCache(cache_dir) if cache_dir else None
+        auto = caches_prompts(self.model, self.prices)
+        self.prompt_cache = self.can_cache and (auto if prompt_cache is None else bool(prompt_cache))
         self.ledger = Ledger(budget_usd, cost_usd=float(spent_usd))
+        self.lock = threading.Lock()  # concurrent calls add to one ledger
         self.key_name = self.name    # the teacher name in cache keys (a replay teacher uses the recorded one)
         self.endpoint = None         # the server in cache keys (an SDK teacher: the base URL its client uses)
 
@@ -237,7 +262,7 @@ class Teacher:
         "Raise `BudgetExceeded` unless the worst case of one call on `prompt` fits in what is left of the budget."
         bound = prompt_token_bound(prompt)
         what = f"a {self.model} call (≤ {bound} prompt tokens + {self.max_tokens} max output tokens)"
-        self.ledger.check(worst_case_cost(prompt, self.max_tokens, self.model, self.prices), what)
+        self.ledger.check(worst_case_cost(prompt, self.max_tokens, self.model, self.prices, self.prompt_cache), what)
 
     def complete_with_retries(self, prompt, req) -> tuple[str, dict]:
         "`complete`, tried again up to `max_retries` times after an error that may pass."
@@ -275,17 +300,24 @@ class Teacher:
                             usage=rec['usage'], cost_usd=rec['cost_usd'], cached=rec['cached'], seconds=rec['seconds'],
                             teacher=self.key_name, model=self.model, simulated=self.simulated)
 
+    def cache_key(self, prompt, req) -> tuple[str, dict]:
+        "The response-cache key of `prompt` for `req`, and the generation parameters in it."
+        params = self.params(req)
+        return request_key(self.key_name, self.model, prompt, params, self.endpoint), params
+
     def ask(self, prompt, req) -> dict:
         "The answer to `prompt` (from the cache when recorded), counted: raw, usage, seconds, cached, cost_usd."
-        params = self.params(req)
-        key = request_key(self.key_name, self.model, prompt, params, self.endpoint)
+        key, params = self.cache_key(prompt, req)
         rec = self.cache.get(key) if self.cache is not None else None
-        cached = rec is not None
-        if not cached:
-            rec = self.call(prompt, req, key)
-            self.record(key, prompt, params, rec)
-        cost = 0.0 if cached else (call_cost(rec['usage'], self.model, self.prices) or 0.0)
-        self.ledger.add(rec['usage'], cost, rec['seconds'], cached)
+        if rec is not None: return self.count(rec, cached=True)
+        rec = self.call(prompt, req, key)
+        self.record(key, prompt, params, rec)
+        return self.count(rec, cached=False)
+
+    def count(self, rec, cached, batch=False) -> dict:
+        "Add answer `rec` to the ledger (a cached one costs 0; `batch`: at the batch discount) and return it priced."
+        cost = 0.0 if cached else (call_cost(rec['usage'], self.model, self.prices, batch) or 0.0)
+        with self.lock: self.ledger.add(rec['usage'], cost, rec['seconds'], cached)
         return {'raw': rec['raw'], 'usage': rec['usage'], 'seconds': rec['seconds'], 'cached': cached, 'cost_usd': cost}
 
     def record(self, key, prompt, params, rec):
@@ -311,13 +343,22 @@ def aws_region() -> str:
     if not region: raise ValueError("no AWS region: pass region=<e.g. us-east-1> (or base_url=) or set AWS_REGION")
     return region
 
-def _anthropic_reply(msg) -> tuple[str, dict]:
+def anthropic_reply(msg) -> tuple[str, dict]:
+    "The text of a Messages API answer and its usage (prompt-cache tokens when the answer reports them)."
     raw = ''.join(b.text for b in msg.content if getattr(b, 'type', '') == 'text')
-    return raw, {'input_tokens': msg.usage.input_tokens, 'output_tokens': msg.usage.output_tokens}
+    u = msg.usage
+    usage = {k: getattr(u, k, None) for k in USAGE_KEYS}
+    return raw, {k: v for k, v in usage.items() if v is not None}
+
+def message_content(prompt, prefix='') -> str|list:
+    "The user turn: `prompt` as is, or two text blocks whose first, `prefix`, is marked for the prompt cache."
+    if not prefix or prefix == prompt or not prompt.startswith(prefix): return prompt
+    return [{'type': 'text', 'text': prefix, 'cache_control': {'type': 'ephemeral'}},
+            {'type': 'text', 'text': prompt[len(prefix):]}]
 
 class AnthropicTeacher(Teacher):
     "Claude through the Anthropic Messages API."
-    name, default_model, default_max_tokens = 'anthropic', 'claude-sonnet-5-5', 8192
+    name, default_model, default_max_tokens, can_cache = 'anthropic', 'claude-sonnet-5-5', 8192, True
     def __init__(self, model=None, base_url=None, timeout=TIMEOUT_S, max_retries=MAX_RETRIES, **kw):
         import anthropic
         super().__init__(model, timeout=timeout, max_retries=max_retries, **kw)
@@ -330,11 +371,15 @@ class AnthropicTeacher(Teacher):
         "`base_url`, else `ANTHROPIC_BASE_URL`, else the Anthropic API (the SDK's order)."
         return normalize_endpoint(base_url or os.environ.get('ANTHROPIC_BASE_URL') or 'https://api.anthropic.com')
 
+    def message_params(self, prompt, req) -> dict:
+        "The Messages API request for `prompt` (its fixed start, `req.cache_prefix`, cached when `prompt_cache`)."
+        prefix = getattr(req, 'cache_prefix', '') if self.prompt_cache else ''
+        return {'model': self.model, 'max_tokens': self.max_tokens,
+                'messages': [{'role': 'user', 'content': message_content(prompt, prefix)}]}
+
     def complete(self, prompt, req):
         extra = {} if self.temperature is None else {'extra_body': {'temperature': self.temperature}}
-        msg = self.client.messages.create(model=self.model, max_tokens=self.max_tokens,
-                                          messages=[{'role': 'user', 'content': prompt}], **extra)
-        return _anthropic_reply(msg)
+        return anthropic_reply(self.client.messages.create(**self.message_params(prompt, req), **extra))
 
 class BedrockTeacher(AnthropicTeacher):
     "Claude on Amazon Bedrock (the paper's teacher), through the same SDK."

@@ -5,24 +5,38 @@
 # %% ../nbs/05a_zeroshot.ipynb #2951007e
 from __future__ import annotations
 import json, os, sys, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from sklearn.metrics import accuracy_score, f1_score
 from .data import load_task, stable_subsample
-from .prompt import zero_shot_prompt, parse_zero_shot
-from .teacher import Teacher, TEACHERS, Ledger, make_teacher, TIMEOUT_S, MAX_RETRIES
+from .prompt import zero_shot_prompt, zero_shot_prefix, parse_zero_shot
+from .teacher import Teacher, TEACHERS, Ledger, make_teacher, worst_case_cost, TIMEOUT_S, MAX_RETRIES
+from .batches import run_batch
 from .records import write_json, write_text, read_json, make_dir, hardware
 
 # %% auto #0
-__all__ = ['classify', 'read_predictions', 'resume_predictions', 'append_line', 'open_zero_shot', 'zero_shot_metrics',
-           'zero_shot_summary', 'run_zero_shot', 'zero_shot', 'format_zero_shot']
+__all__ = ['zero_shot_request', 'prediction', 'classify', 'read_predictions', 'resume_predictions', 'append_line',
+           'open_zero_shot', 'zero_shot_metrics', 'zero_shot_summary', 'run_zero_shot', 'check_set_budget',
+           'answers_in_order', 'batch_answers', 'zero_shot', 'format_zero_shot']
 
 # %% ../nbs/05a_zeroshot.ipynb #290943e1
-def classify(teacher, labels, text, seed=0) -> dict:
-    "The teacher's zero-shot label for `text` (None when its answer names no class), with usage and cost."
-    rec = teacher.ask(zero_shot_prompt(labels, text), SimpleNamespace(seed=seed, step=0))
+def zero_shot_request(labels, seed=0, template='kit') -> SimpleNamespace:
+    "What the teacher is told beside the prompt: the seed, and the prompt's fixed start (it may be cached)."
+    return SimpleNamespace(seed=seed, step=0, cache_prefix=zero_shot_prefix(labels, template))
+
+def prediction(rec, labels) -> dict:
+    "A prediction line's fields from an answer of `Teacher.ask` (or `{'error': why}`): the class it names and more."
+    if 'error' in rec:
+        return {'pred': None, 'raw': '', 'usage': {}, 'cost_usd': 0.0, 'cached': False, 'seconds': 0.0,
+                'error': rec['error']}
     return {'pred': parse_zero_shot(rec['raw'], labels), 'raw': rec['raw'], 'usage': rec['usage'],
             'cost_usd': rec['cost_usd'], 'cached': rec['cached'], 'seconds': rec['seconds']}
+
+def classify(teacher, labels, text, seed=0, template='kit') -> dict:
+    "The teacher's zero-shot label for `text` (None when its answer names no class), with usage and cost."
+    req = zero_shot_request(labels, seed, template)
+    return prediction(teacher.ask(zero_shot_prompt(labels, text, template), req), labels)
 
 # %% ../nbs/05a_zeroshot.ipynb #39232d5e
 def read_predictions(path) -> list[dict]:
@@ -74,22 +88,27 @@ def zero_shot_summary(dataset, teacher, preds, n_all, labels, seconds) -> dict:
             'teacher': {'name': teacher.name, 'model': teacher.model, 'simulated': False,
                         **Ledger.from_records(preds).totals()},
             'zero_shot': zero_shot_metrics(preds, labels), 'unparsed': sum(p['pred'] is None for p in preds),
+            'errors': sum('error' in p for p in preds),
             'seconds_per_text': round(sum(p['seconds'] for p in preds)/max(1, len(preds)), 3),
             'hardware': hardware(), 'finished': time.strftime('%Y-%m-%d %H:%M:%S'), 'wall_seconds': round(seconds, 1)}
 
-def run_zero_shot(teacher, dataset, out, test_max=None, data_dir=None, seed=0, task=None, progress=True) -> dict:
+def run_zero_shot(teacher, dataset, out, test_max=None, data_dir=None, seed=0, task=None, progress=True,
+                  template='kit', batch=False, concurrency=1) -> dict:
     "Classify the (optionally subsampled) test split zero-shot with `teacher`; resumable; returns the summary."
     task = task or load_task(dataset, data_dir)
     rows = stable_subsample(task.test, test_max)
     cfg = {'dataset': dataset, 'teacher': teacher.name, 'model': teacher.model, 'endpoint': teacher.endpoint,
-           'test_max': test_max, 'seed': seed}
+           'test_max': test_max, 'seed': seed, 'template': template}
     out = open_zero_shot(out, cfg)
     done = resume_predictions(out/'predictions.jsonl')
     teacher.ledger = Ledger.from_records(done, teacher.ledger.budget_usd)       # the budget counts what was spent
-    t0 = time.time()
+    todo, req, t0 = rows[len(done):], zero_shot_request(task.labels, seed, template), time.time()
+    prompts = [zero_shot_prompt(task.labels, r['text'], template) for r in todo]
+    answers = (batch_answers(teacher, prompts, req, len(done), out/'batch.json', progress) if batch
+               else answers_in_order(teacher, prompts, req, concurrency))
     with open(out/'predictions.jsonl', 'a', encoding='utf-8') as f:
-        for i, r in enumerate(rows[len(done):], len(done)):
-            p = {'i': i, 'text': r['text'], 'label': r['label'], **classify(teacher, task.labels, r['text'], seed)}
+        for i, (r, rec) in enumerate(zip(todo, answers), len(done)):
+            p = {'i': i, 'text': r['text'], 'label': r['label'], **prediction(rec, task.labels)}
             append_line(f, p)
             done.append(p)
             if progress and (i + 1) % 50 == 0: print(f"zero-shot {dataset}: {i + 1}/{len(rows)}", file=sys.stderr)
@@ -97,25 +116,51 @@ def run_zero_shot(teacher, dataset, out, test_max=None, data_dir=None, seed=0, t
     write_json(out/'summary.json', summary)
     return summary
 
+# %% ../nbs/05a_zeroshot.ipynb #7cb7676f
+def check_set_budget(teacher, prompts):
+    "Raise `BudgetExceeded` unless the worst case of calls on all `prompts` fits in what is left of the budget."
+    worst = sum(worst_case_cost(p, teacher.max_tokens, teacher.model, teacher.prices, teacher.prompt_cache)
+                for p in prompts)
+    teacher.ledger.check(worst, f"{len(prompts)} concurrent {teacher.model} calls")
+
+def answers_in_order(teacher, prompts, req, concurrency=1):
+    "The teacher's answers to `prompts`, in order, `concurrency` calls at a time (each set within the budget)."
+    n = max(1, int(concurrency))
+    with ThreadPoolExecutor(n) as pool:
+        for start in range(0, len(prompts), n):
+            some = prompts[start:start + n]
+            if n > 1: check_set_budget(teacher, some)
+            yield from pool.map(lambda p: teacher.ask(p, req), some)
+
+def batch_answers(teacher, prompts, req, first, state_path, progress=True) -> list[dict]:
+    "The answers to `prompts` (texts `first`, `first + 1`, …) as one Message Batch, in order."
+    items = [(f'text-{first + k}', p, req) for k, p in enumerate(prompts)]
+    got = run_batch(teacher, items, state_path, progress)
+    return [got[cid] for cid, _, _ in items]
+
 # %% ../nbs/05a_zeroshot.ipynb #855ee809
 def zero_shot(dataset, teacher='anthropic', teacher_model=None, base_url=None, out=None, test_max=None,
               budget_usd=None, data_dir=None, cache_dir='~/.cache/pgkd_nb/teacher', timeout=TIMEOUT_S,
-              max_retries=MAX_RETRIES, progress=True) -> dict:
+              max_retries=MAX_RETRIES, progress=True, template='kit', batch=False, concurrency=1,
+              max_tokens=None) -> dict:
     "The LLM zero-shot baseline on `dataset` with the LLM teacher called `teacher`; resumable; returns the summary."
     if not issubclass(TEACHERS.get(teacher, Teacher), Teacher):
         llms = sorted(k for k, c in TEACHERS.items() if issubclass(c, Teacher))
         raise ValueError(f"zero-shot needs an LLM teacher; {teacher!r} cannot classify: choose one of {llms}")
+    if concurrency < 1: raise ValueError(f"--concurrency {concurrency}: must be 1 or more")
     kw = {'cache_dir': cache_dir, 'timeout': timeout, 'max_retries': max_retries}
     if teacher_model: kw['model'] = teacher_model
     if base_url: kw['base_url'] = base_url
     if budget_usd is not None: kw['budget_usd'] = budget_usd
+    if max_tokens: kw['max_tokens'] = max_tokens
     return run_zero_shot(make_teacher(teacher, **kw), dataset, out or f'runs/zero-shot-{dataset}', test_max, data_dir,
-                         progress=progress)
+                         progress=progress, template=template, batch=batch, concurrency=concurrency)
 
 def format_zero_shot(s) -> str:
     "One line: the zero-shot summary `s`'s metrics, unparsed answers, tokens billed and cost."
     z, t = s['zero_shot'], s['teacher']
+    failed = f" ({s['errors']} failed requests)" if s.get('errors') else ''
     rows = f"{s['n_test']} test rows{', subsample' if s['test_subsampled'] else ''}"
     return (f"zero-shot {s['dataset']} ({rows}) with {t['name']} {t['model']}: accuracy {z['accuracy']:.4f}, "
-            f"macro F1 {z['macro_f1']:.4f}, weighted F1 {z['weighted_f1']:.4f}; unparsed {s['unparsed']}; "
+            f"macro F1 {z['macro_f1']:.4f}, weighted F1 {z['weighted_f1']:.4f}; unparsed {s['unparsed']}{failed}; "
             f"{t['input_tokens']} in / {t['output_tokens']} out tokens, ${t['cost_usd']:.4f}")

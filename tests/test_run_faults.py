@@ -23,19 +23,28 @@ def tiny_run(tmp_path, url, **kw):
                      student={'mode': 'head', 'epochs': 5, 'cache_dir': str(tmp_path/'enc')}, **kw)
 
 
+class Kill(Exception): pass
+
+
+def kill_after(step):
+    def hook(i, rec):
+        if i == step: raise Kill()
+    return hook
+
+
 def test_budget_holds_across_a_resume(env, tmp_path):
     answers = [openai_ok(rows_to_reply(ROWS), usage=(1500, 4000))]*10     # $0.0215 a call; worst case ≈ $0.024
-    cfg = tiny_run(tmp_path, '', kd_steps=10, patience=10, budget_usd=0.06)
     with FakeServer(answers) as srv:
-        cfg.base_url = srv.url + '/v1'
-        with pytest.raises(BudgetExceeded):
+        cfg = tiny_run(tmp_path, srv.url, kd_steps=10, patience=10, budget_usd=0.3)
+        with pytest.raises(Kill):
+            run_pgkd(cfg, tmp_path/'run', progress=False, on_step=kill_after(4))   # killed after 4 paid steps
+        assert len(srv.requests) == 4
+        cost = spent(completed_steps(tmp_path/'run')).cost_usd
+        assert cost == pytest.approx(0.086)
+        cfg.budget_usd = 0.2     # a runtime setting: may change on resume; 6 more steps could cost up to ~$0.14
+        with pytest.raises(BudgetExceeded, match=r'\$0\.0860 spent'):
             run_pgkd(cfg, tmp_path/'run', progress=False)
-        sent = len(srv.requests)
-        cost = spent(completed_steps(tmp_path/"run")).cost_usd
-        assert sent == 2 and cost == pytest.approx(0.043) and cost <= cfg.budget_usd
-        with pytest.raises(BudgetExceeded, match=r'\$0\.0430 spent'):          # the same command again
-            run_pgkd(cfg, tmp_path/'run', progress=False)
-        assert len(srv.requests) == sent                                        # refused before any request
+        assert len(srv.requests) == 4                                           # refused before any request
 
 
 def test_cache_is_keyed_by_server(env, tmp_path):

@@ -22,10 +22,17 @@ FAST = dict(max_retries=2, timeout=10)
 
 # ---- fake servers ----------------------------------------------------------------------------------------
 
-def anthropic_ok(text, usage=(1200, 800), stop='end_turn'):
+def anthropic_ok(text, usage=(1200, 800), stop='end_turn', cache=None):
+    "A Messages API answer; `cache` = (cache_creation_input_tokens, cache_read_input_tokens) adds prompt-cache usage."
+    u = {'input_tokens': usage[0], 'output_tokens': usage[1]}
+    if cache: u.update(cache_creation_input_tokens=cache[0], cache_read_input_tokens=cache[1])
     return 200, {'id': 'msg_test', 'type': 'message', 'role': 'assistant', 'model': 'claude-sonnet-5-5',
-                 'content': [{'type': 'text', 'text': text}], 'stop_reason': stop, 'stop_sequence': None,
-                 'usage': {'input_tokens': usage[0], 'output_tokens': usage[1]}}, {}
+                 'content': [{'type': 'text', 'text': text}], 'stop_reason': stop, 'stop_sequence': None, 'usage': u}, {}
+
+def sent_text(body) -> str:
+    "The user turn's text of a Messages API request body, whether a string or text blocks."
+    content = body['messages'][0]['content']
+    return content if isinstance(content, str) else ''.join(b['text'] for b in content)
 
 def openai_ok(text, usage=(900, 700)):
     body = {'id': 'chatcmpl-test', 'object': 'chat.completion', 'created': 0, 'model': 'qwen',
@@ -40,6 +47,15 @@ def hang(seconds):
 def error(status, kind='api_error'):
     "An error answer that asks for a 1 ms wait before the retry (keeps the SDK's backoff out of the tests)."
     return status, {'type': 'error', 'error': {'type': kind, 'message': f'scripted {status}'}}, {'retry-after-ms': '1'}
+
+
+def send(handler, status, data: bytes, headers=None, kind='application/json'):
+    "Answer the request `handler` serves with `status`, body `data` and `headers`."
+    handler.send_response(status)
+    for k, v in {'content-type': kind, 'content-length': str(len(data)), **(headers or {})}.items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 class FakeServer:
@@ -58,12 +74,7 @@ class FakeServer:
                 if status == 'hang':
                     time.sleep(payload)
                     return
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                for k, v in {'content-type': 'application/json', 'content-length': str(len(data)), **headers}.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+                send(self, status, json.dumps(payload).encode(), headers)
             def log_message(self, *a): pass
         self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
         self.url = f'http://127.0.0.1:{self.httpd.server_port}'
@@ -98,7 +109,10 @@ def test_anthropic_good_reply(env):
     assert KEY in (sent['headers'].get('x-api-key'), sent['headers'].get('authorization', '').removeprefix('Bearer '))
     assert sent['body']['model'] == 'claude-sonnet-5-5' and sent['body']['max_tokens'] == 8192
     assert 'temperature' not in sent['body']                                # None = the model's default
-    assert sent['body']['messages'][0]['content'] == r.prompt                # the reply holds what was sent
+    assert sent_text(sent['body']) == r.prompt                              # the reply holds what was sent
+    first, rest = sent['body']['messages'][0]['content']                    # the run's fixed start, cached
+    assert first == {'type': 'text', 'text': REQ.cache_prefix, 'cache_control': {'type': 'ephemeral'}}
+    assert 'cache_control' not in rest and rest['text'].startswith('Here are labelled examples')
     assert '32 new training samples' in r.prompt
     assert (t.ledger.calls, t.ledger.failed, t.ledger.output_tokens) == (1, 0, 800)
 
@@ -150,6 +164,35 @@ def test_missing_key_is_one_clear_error(env, monkeypatch):
     with pytest.raises(TeacherError, match='ANTHROPIC_API_KEY is not set'): make_teacher('anthropic')
 
 
+def test_prompt_cache_tokens_are_recorded_and_priced(env):
+    answers = [anthropic_ok(rows_to_reply(ROWS), usage=(700, 800), cache=(3000, 0)),
+               anthropic_ok(rows_to_reply(ROWS), usage=(650, 800), cache=(0, 3000))]
+    with FakeServer(answers) as srv:
+        t = anthropic_teacher(srv)
+        r1 = t.generate(REQ)
+        r2 = t.generate(PGKDRequest(TASK.name, TASK.labels, TASK.train[16:32], step=2))
+    assert r1.usage == {'input_tokens': 700, 'output_tokens': 800, 'cache_creation_input_tokens': 3000,
+                        'cache_read_input_tokens': 0}
+    assert r1.cost_usd == pytest.approx((700*2.0 + 800*10.0 + 3000*2.5)/1e6)     # a cache write: 1.25 × input
+    assert r2.cost_usd == pytest.approx((650*2.0 + 800*10.0 + 3000*0.2)/1e6)     # a cache read: 0.1 × input
+    firsts = [s['body']['messages'][0]['content'][0] for s in srv.requests]
+    assert firsts[0] == firsts[1] and firsts[0]['cache_control'] == {'type': 'ephemeral'}   # the same cached block
+    assert t.ledger.totals() == {'calls': 2, 'cached_calls': 0, 'input_tokens': 1350, 'output_tokens': 1600,
+                                 'cost_usd': round(r1.cost_usd + r2.cost_usd, 6), 'cache_write_tokens': 3000,
+                                 'cache_read_tokens': 3000}
+
+def test_paper_template_is_sent_with_its_own_cached_start(env):
+    req = PGKDRequest(TASK.name, TASK.labels, TASK.train[:16], template='paper')
+    with FakeServer([anthropic_ok(rows_to_reply(ROWS))]) as srv: r = anthropic_teacher(srv).generate(req)
+    first = srv.requests[0]['body']['messages'][0]['content'][0]
+    assert first['text'].startswith('You are a Teacher model for a Student LM') and r.prompt.startswith(first['text'])
+    assert r.rows == ROWS
+
+def test_no_prompt_cache_sends_one_string(env):
+    with FakeServer([anthropic_ok('[]')]) as srv: anthropic_teacher(srv, prompt_cache=False).generate(REQ)
+    assert isinstance(srv.requests[0]['body']['messages'][0]['content'], str)
+
+
 # ---- cache, budget, replay -------------------------------------------------------------------------------
 
 def test_rerun_from_cache_costs_nothing_and_key_is_never_saved(env, tmp_path):
@@ -194,8 +237,8 @@ def test_replay_answers_from_the_recording_only(env, tmp_path):
 
 def max_usage(request):
     "An answer that reports the most the teacher's bound allows: every prompt byte a token, all of max_tokens used."
-    prompt = request['body']['messages'][0]['content']
-    return anthropic_ok('[]', usage=(prompt_token_bound(prompt), request['body']['max_tokens']))
+    prompt = sent_text(request['body'])
+    return anthropic_ok('[]', usage=(0, request['body']['max_tokens']), cache=(prompt_token_bound(prompt), 0))
 
 def test_budget_counts_what_a_resumed_run_spent(env):
     with FakeServer([anthropic_ok(rows_to_reply(ROWS))]) as srv:
@@ -204,7 +247,7 @@ def test_budget_counts_what_a_resumed_run_spent(env):
     assert srv.requests == [] and (t.ledger.calls, t.ledger.cost_usd) == (0, 2.95)
 
 def test_budget_holds_when_every_call_costs_its_most(env):
-    one_call = (prompt_token_bound(build_prompt(REQ))*2.0 + 2000*10.0)/1e6  # claude-sonnet-5-5, max_tokens=2000
+    one_call = (prompt_token_bound(build_prompt(REQ))*2.5 + 2000*10.0)/1e6  # all of it a cache write, max_tokens=2000
     budget = 3.95*one_call                                                  # room for 3 such calls, not 4
     with FakeServer([max_usage]*10) as srv:
         t = anthropic_teacher(srv, budget_usd=budget, max_tokens=2000)
@@ -286,6 +329,7 @@ def test_bedrock_good_reply(env):
     sent = srv.requests[-1]
     assert sent['path'] == '/model/anthropic.claude-3-sonnet-20240229-v1:0/invoke'
     assert sent['body']['anthropic_version'] and 'model' not in sent['body'] and sent['body']['max_tokens'] == 4096
+    assert sent['body']['messages'][0]['content'] == r.prompt             # Claude 3 on Bedrock: no prompt caching
     assert sent['headers']['authorization'].startswith('AWS4-HMAC-SHA256') and len(srv.requests) == 2
 
 

@@ -7,7 +7,7 @@
 import sys
 from pathlib import Path
 
-SETTINGS = dict(preset='cpu', n_samples=200, kd_steps=3, gen_batch=16, n_mined=4, n_few_shot=4, test_max=200,
+SETTINGS = dict(preset='cpu', retrain='continue', n_samples=200, kd_steps=3, gen_batch=16, n_mined=4, n_few_shot=4, test_max=200,
                 pool_max=400, seed=0)
 
 
