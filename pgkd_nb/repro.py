@@ -15,6 +15,7 @@ from .config import RunConfig
 from .records import read_json, write_text, hardware_line
 from .loop import build_teacher
 from .zeroshot import run_zero_shot
+from .report import write_index
 from .grid import (RUN_KEYS, VARIANTS, VARIANT_NAMES, GRID_PARAMS, RunSpec, plan, run_kwargs, run_missing,
                           check_backend)
 
@@ -502,5 +503,6 @@ def reproduce(preset='smoke', only=None, out='reports', runs=None, jobs=1, datas
         run_notebook(src, dest/f'{name}.ipynb', params)
         written += [p for p, m in _mtimes(dest).items() if before.get(p) != m]
         print(f"  done in {time.time() - t:.0f} s", flush=True)
+    written.append(write_index(runs, dest/'index.html'))      # one HTML page per run, linked from here
     print(f"reports in {dest}/: " + ', '.join(sorted(p.name for p in dest.iterdir() if p.suffix in ('.md', '.png'))))
     return written

@@ -61,7 +61,8 @@ def test_files_and_provenance(smoke):
         assert (out/f'{name}.csv').read_text().startswith('# # Table')      # the CSV carries the header as comments
     for nb in TABLES: assert (out/f'{nb}.ipynb').exists()                     # executed notebooks
     assert (out/'fig3.png').read_bytes()[:4] == b'\x89PNG'
-    assert sorted(files) == sorted(p for p in out.iterdir() if p.is_file())   # reproduce returns what it wrote
+    assert sorted(set(files)) == sorted(p for p in out.iterdir() if p.is_file())   # reproduce returns what it wrote
+    assert (out/'index.html').read_text().count('report.html') >= 2            # every run's page, linked
     print(f'smoke reproduction took {secs:.0f} s')
 
 
@@ -118,8 +119,8 @@ def test_table6_long_form_and_reuse(smoke):
     stamps = {p: (tmp/'runs'/p/'summary.json').stat().st_mtime for p in runs}
     files = reproduce('smoke', only='table2,table3', out=tmp/'again', runs=tmp/'runs')
     assert stamps == {p: (tmp/'runs'/p/'summary.json').stat().st_mtime for p in runs}
-    assert sorted(p.name for p in files) == sorted(f'{t}{x}' for t in ('table2', 'table3')
-                                                   for x in ('.csv', '.ipynb', '.md', '_runs.csv'))
+    assert sorted(p.name for p in files) == sorted(['index.html'] + [f'{t}{x}' for t in ('table2', 'table3')
+                                                                     for x in ('.csv', '.ipynb', '.md', '_runs.csv')])
     assert not (tmp/'again'/'smoke'/'table4.md').exists()
     # now the control runs exist: Tables 2 and 3 read them back and fill PGKD − random rows, paired over seeds
     t2 = read(tmp/'again'/'smoke'/'table2.csv')
@@ -153,7 +154,7 @@ def test_partial_never_overwrites_full(stubs):
     files = reproduce('cpu', datasets='ag_news', **kw)                      # not the preset's datasets: partial
     assert full.read_text() == 'FULL'
     assert (out/'cpu-partial'/'table3.md').read_text() == "cpu ['ag_news']"
-    assert sorted(files) == [out.resolve()/'cpu-partial'/'table3.ipynb', out.resolve()/'cpu-partial'/'table3.md']
+    assert sorted(files) == [out.resolve()/'cpu-partial'/f for f in ('index.html', 'table3.ipynb', 'table3.md')]
     reproduce('cpu', datasets=['imdb', 'inshorts'], **kw)                   # the preset's own: the full report
     assert full.read_text() == "cpu ['imdb', 'inshorts']"
 
