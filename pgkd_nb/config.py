@@ -37,6 +37,7 @@ class StudentConfig:
     quantize: str|None = None   # None | 'int8': dynamic int8 inference on CPU (training stays fp32)
     refit_epochs: int|None = None   # epochs of a KD-step retrain (continues from the weights); None = `epochs`
     head_lr: float|None = None  # learning rate of the new classification head in 'full'/'top' modes; None = `lr`
+    encoder: str = 'torch'      # runtime of the frozen encoder's embeddings: 'torch' | 'onnx' | 'onnx-int8'
 
 STUDENT_PRESETS = {
     'paper': dict(mode='full', max_len=512, batch_size=64, epochs=30, lr=2e-5, patience=5),
@@ -55,6 +56,8 @@ def make_config(preset='cpu', **kw) -> StudentConfig:
     if c.mode not in ('full', 'top', 'head'):
         raise ValueError(f"mode {c.mode!r}: choose 'full', 'top' or 'head'")
     if c.quantize not in (None, 'int8'): raise ValueError(f"quantize {c.quantize!r}: choose None or 'int8'")
+    if c.encoder not in ('torch', 'onnx', 'onnx-int8'):
+        raise ValueError(f"encoder {c.encoder!r}: choose 'torch', 'onnx' or 'onnx-int8'")
     return c
 
 # %% ../nbs/00b_config.ipynb #57695aec

@@ -5,18 +5,24 @@
 # %% ../nbs/05b_plan.ipynb #ee5bf9ff
 from __future__ import annotations
 import math
+from pathlib import Path
 from .data import load_task, sample_d0, stable_subsample
 from .miner import few_shot
-from .prompt import PGKDRequest, build_prompt, count_tokens, tokenizer_name, zero_shot_prefix, zero_shot_prompt
+from .prompt import (PGKDRequest, build_prompt, cache_prefix, count_tokens, tokenizer_name, zero_shot_prefix,
+                            zero_shot_prompt)
+from .records import make_dir, read_json, write_json, write_text
 from .reply import rows_to_reply
 from .teacher import (PRICES, PRICES_DATE, BATCH_DISCOUNT, TEACHERS, Teacher, BudgetExceeded,
                       caches_prompts, call_cost, worst_case_cost, prompt_token_bound, message_content)
 
 # %% auto #0
 __all__ = ['ESTIMATE_NOTE', 'CACHE_MIN_TOKENS', 'STEP_SECONDS', 'OUTPUT_TOKENS_PER_S', 'CALL_SECONDS', 'CACHE_TTL_S',
-           'stand_in_report', 'stand_in_mined', 'plan_request', 'local_count', 'provider_count', 'count_prompt_tokens',
-           'cache_applies', 'price_calls', 'plan_teacher', 'live_teacher', 'plan_run', 'usd', 'format_wall',
-           'format_plan', 'check_plan_budget', 'plan_zero_shot']
+           'COSTS_NOTE', 'COST_KEYS', 'GRID_TEACHERS', 'COST_HEAD', 'stand_in_report', 'stand_in_mined', 'plan_request',
+           'local_count', 'provider_count', 'count_prompt_tokens', 'cache_applies', 'price_calls', 'plan_teacher',
+           'live_teacher', 'plan_run', 'usd', 'format_wall', 'format_plan', 'check_plan_budget', 'plan_zero_shot',
+           'recorded_steps', 'recorded_prefix', 'run_tokens', 'mean', 'price_run', 'price_lockstep', 'sum_costs',
+           'dataset_costs', 'found_runs', 'run_record', 'grid_rows', 'zero_shot_rows', 'grid_costs', 'share',
+           'cost_row', 'cost_table', 'target_line', 'costs_notes', 'format_costs', 'write_costs']
 
 # %% ../nbs/05b_plan.ipynb #19df365a
 ESTIMATE_NOTE = ("mined rows are D0 training rows standing in for the student's picks; the validation report "
@@ -199,3 +205,184 @@ def plan_zero_shot(dataset, teacher='anthropic', teacher_model=None, test_max=No
             'usd_upper': sum(worst_case_cost(p, max_tokens, model, prices, cache) for p in prompts),
             'wall_s': n*(CALL_SECONDS + reply/OUTPUT_TOKENS_PER_S), 'batches_in_turn': 1, 'counted_by': how,
             'prompt_is': 'the real prompts of the test texts', 'prices_date': PRICES_DATE, 'note': ''}
+
+# %% ../nbs/05b_plan.ipynb #d06df2ef
+COSTS_NOTE = 'computed from token counts × the dated price table, not billed'
+COST_KEYS = ('usd_list', 'usd_cache', 'usd_batch', 'usd_both', 'usd_lockstep')
+
+def recorded_steps(run_dir) -> list[tuple[str, str]]:
+    "(prompt, reply) of each KD step the run recorded, in order (step 0 trains on $D^0$ and asks nothing)."
+    paths = sorted(Path(run_dir).glob('step-[0-9][0-9][0-9]'))
+    return [((p/'prompt.txt').read_text(encoding='utf-8'), (p/'reply.txt').read_text(encoding='utf-8'))
+            for p in paths if (p/'prompt.txt').exists()]
+
+def recorded_prefix(prompt, task, template) -> tuple[str, int]:
+    "The cache prefix of a recorded PGKD `prompt` (its label list read back, checked against the text) and classes."
+    labels = [line[2:] for line in prompt.split('\n\n')[1].split('\n')]
+    prefix = cache_prefix(PGKDRequest(task=task, labels=labels, few_shot=[], template=template))
+    if not prompt.startswith(prefix): raise ValueError(f"a {task} prompt does not start with its {template} prefix")
+    return prefix, len(labels)
+
+def run_tokens(run_dir) -> dict:
+    "Tokens of each KD step one run recorded (prompt, reply) and of its cache prefix, by the local estimate."
+    run_dir = Path(run_dir)
+    cfg = read_json(run_dir/'config.json')
+    steps, template = recorded_steps(run_dir), cfg.get('prompt', 'kit')
+    prefix, classes = recorded_prefix(steps[0][0], cfg['dataset'], template) if steps else ('', 0)
+    if not all(p.startswith(prefix) for p, _ in steps): raise ValueError(f"{run_dir}: the cache prefix changed")
+    return {'dataset': cfg['dataset'], 'seed': cfg['seed'], 'template': template, 'classes': classes,
+            'steps': len(steps), 'complete': (run_dir/'summary.json').exists(), 'prefix_tokens': count_tokens(prefix),
+            'prompt_tokens': [count_tokens(p) for p, _ in steps], 'reply_tokens': [count_tokens(r) for _, r in steps]}
+
+# %% ../nbs/05b_plan.ipynb #c7791ae6
+def mean(xs) -> float: return sum(xs)/max(1, len(xs))
+
+def price_run(run, model) -> dict:
+    "One run's KD steps at list price, with caching (held across its steps), batches, and both."
+    n = run['steps']
+    if not n: return dict.fromkeys(COST_KEYS[:4], 0.0)
+    return price_calls(model, 1, n, mean(run['prompt_tokens']), run['prefix_tokens'], mean(run['reply_tokens']))
+
+def price_lockstep(runs, model) -> float:
+    "Batches + caching for `runs` of one dataset in lock-step: a batch per step, the prefix shared only inside it."
+    total = 0.0
+    for i in range(max((r['steps'] for r in runs), default=0)):
+        going = [r for r in runs if r['steps'] > i]
+        usd = price_calls(model, 1, len(going), mean([r['prompt_tokens'][i] for r in going]), going[0]['prefix_tokens'],
+                          mean([r['reply_tokens'][i] for r in going]))
+        total += usd['usd_both']
+    return total
+
+def sum_costs(rows) -> dict:
+    "The column sums of cost rows (calls, tokens, dollars), with batches + caching (lock-step) as a share of list."
+    keys = ('runs', 'calls', 'input_tokens', 'output_tokens') + COST_KEYS
+    out = {k: sum(r[k] for r in rows) for k in keys}
+    return {**out, 'share_lockstep': out['usd_lockstep']/out['usd_list'] if out['usd_list'] else None}
+
+def dataset_costs(runs, model) -> dict:
+    "The KD steps of one dataset's `runs` (all sharing one prefix) priced for `model`: tokens and $ four ways."
+    shapes = {(r['template'], r['prefix_tokens'], r['classes']) for r in runs if r['steps']}
+    if len(shapes) > 1: raise ValueError(f"{runs[0]['dataset']}: runs with different prompt prefixes {sorted(shapes)}")
+    template, prefix, classes = next(iter(shapes), ('', 0, 0))
+    per_run = [price_run(r, model) for r in runs]
+    row = {'runs': len(runs), 'calls': sum(r['steps'] for r in runs), 'classes': classes, 'template': template,
+           'prefix_tokens': prefix, 'input_tokens': sum(sum(r['prompt_tokens']) for r in runs),
+           'output_tokens': sum(sum(r['reply_tokens']) for r in runs),
+           'cache_applies': cache_applies(model, prefix), **{k: sum(u[k] for u in per_run) for k in COST_KEYS[:4]}}
+    return {**row, 'usd_lockstep': price_lockstep(runs, model)}
+
+# %% ../nbs/05b_plan.ipynb #4c6372b0
+GRID_TEACHERS = ('bedrock', 'anthropic')   # the paper's teacher (Claude 3 Sonnet on Bedrock), the kit's default
+
+def found_runs(runs_dir, datasets=None, seeds=None, n_samples=1000) -> tuple[list[dict], list[str]]:
+    "Token counts of the PGKD runs under `runs_dir` (those of `datasets` × `seeds`, if given) and the ones missing."
+    base = lambda d: Path(runs_dir)/d/f'n{n_samples}'/'pgkd'
+    datasets = datasets or sorted(p.parent.parent.name for p in Path(runs_dir).glob(f'*/n{n_samples}/pgkd'))
+    dirs = {(d, s): base(d)/f'seed{s}' for d in datasets
+            for s in (seeds if seeds is not None else sorted(int(p.name[4:]) for p in base(d).glob('seed*')))}
+    runs = [run_tokens(p) for p in dirs.values() if (p/'config.json').exists()]
+    return runs, [f'{d} seed {s}' for (d, s), p in dirs.items() if not (p/'config.json').exists()]
+
+def run_record(run) -> dict:
+    "What the report keeps of one run: its name, steps, template, classes and token totals."
+    kept = {k: v for k, v in run.items() if k not in ('prompt_tokens', 'reply_tokens')}
+    return {**kept, 'input_tokens': sum(run['prompt_tokens']), 'output_tokens': sum(run['reply_tokens'])}
+
+def grid_rows(runs, model) -> dict:
+    "{dataset: priced KD steps} and their 'total' for `model`."
+    by = {}
+    for r in runs: by.setdefault(r['dataset'], []).append(r)
+    rows = {d: dataset_costs(rs, model) for d, rs in by.items()}
+    return {**rows, 'total': sum_costs(rows.values())}
+
+def zero_shot_rows(datasets, teacher, test_max, template='kit', data_dir=None) -> dict:
+    "{dataset: the zero-shot column's calls, tokens and $} and their 'total', for `teacher`'s default model."
+    rows = {}
+    for d in datasets:
+        z = plan_zero_shot(d, teacher, test_max=test_max, template=template, data_dir=data_dir)
+        rows[d] = {'runs': 1, 'usd_lockstep': z['usd_both'], **{k: z[k] for k in (
+            'calls', 'classes', 'prefix_tokens', 'input_tokens', 'output_tokens') + COST_KEYS[:4]}}
+    return {**rows, 'total': sum_costs(rows.values())}
+
+def grid_costs(runs_dir, datasets=None, seeds=None, n_samples=1000, test_max=2000, zero_shot=True,
+               teachers=GRID_TEACHERS, template='kit', data_dir=None) -> dict:
+    "The Table 2 grid's KD steps (from the runs' real prompts) and the zero-shot column, priced for each teacher."
+    runs, missing = found_runs(runs_dir, datasets, seeds, n_samples)
+    models = {t: TEACHERS[t].default_model for t in teachers}
+    zs = list(dict.fromkeys(r['dataset'] for r in runs)) if zero_shot else []
+    return {'note': COSTS_NOTE, 'prices_date': PRICES_DATE, 'batch_discount': BATCH_DISCOUNT,
+            'counted_by': f'local estimate ({tokenizer_name()})', 'runs_dir': str(runs_dir), 'models': models,
+            'cache_rates': {t: caches_prompts(m) for t, m in models.items()}, 'test_max': test_max,
+            'template': template, 'runs': [run_record(r) for r in runs], 'missing': missing,
+            'grid': {t: grid_rows(runs, m) for t, m in models.items()},
+            'zero_shot': {t: zero_shot_rows(zs, t, test_max, template, data_dir) for t in teachers} if zs else {}}
+
+# %% ../nbs/05b_plan.ipynb #ea08ad66
+COST_HEAD = ('| dataset | classes | runs | calls | prefix tokens a call | input tokens | output tokens | list $ | '
+             'caching $ | batches $ | both $ (cache held) | both $ (lock-step) | lock-step / list |')
+
+def share(x) -> str: return '—' if x is None else f'{x:.1%}'
+
+def cost_row(name, r) -> str:
+    "One markdown row of a cost table."
+    lock = r.get('share_lockstep', r['usd_lockstep']/r['usd_list'] if r['usd_list'] else None)
+    prefix = f"{r['prefix_tokens']:,}" if 'prefix_tokens' in r else ''
+    return (f"| {name} | {r.get('classes', '')} | {r['runs']} | {r['calls']:,} | {prefix} | {r['input_tokens']:,} | "
+            f"{r['output_tokens']:,} | " + ' | '.join(usd(r[k]) for k in COST_KEYS) + f' | {share(lock)} |')
+
+def cost_table(rows) -> list[str]:
+    "A cost table: one row per dataset, then the total."
+    return [COST_HEAD, '|---' + '|---:'*12 + '|',
+            *[cost_row(d, r) for d, r in rows.items() if d != 'total'], cost_row('**total**', rows['total'])]
+
+def target_line(rows) -> str:
+    "Which datasets meet the target: batches + caching (lock-step) at most half the list price."
+    met = lambda r: r['usd_lockstep'] <= 0.5*r['usd_list'] + 1e-12
+    ok = [d for d, r in rows.items() if d != 'total' and met(r)]
+    no = [d for d, r in rows.items() if d != 'total' and not met(r)]
+    total = f"total {share(rows['total']['share_lockstep'])} — {'met' if met(rows['total']) else 'NOT met'}"
+    return (f"target (batches + caching, lock-step, ≤ 50% of list price): {total}; met on {', '.join(ok) or 'none'}"
+            + (f"; not met on {', '.join(no)}" if no else ''))
+
+def costs_notes(d) -> list[str]:
+    "What the numbers of `d` rest on: runs counted, tokens, replies, the cache prefix and the two batch layouts."
+    runs = d['runs']
+    n_steps, done = sum(r['steps'] for r in runs), sum(r['complete'] for r in runs)
+    no_cache = [f"{t} {m}" for t, m in d['models'].items() if not d['cache_rates'][t]]
+    return [
+        f"_{d['note']}: list prices of {d['prices_date']} (`pgkd_nb.teacher.PRICES`), tokens by the "
+        f"{d['counted_by']}; an estimate, not the provider's tokenizer._", '',
+        f"- runs counted: {len(runs)} ({done} finished), {n_steps:,} KD steps that ran (step 0 asks no teacher); "
+        f"missing: {', '.join(d['missing']) or 'none'}",
+        "- input: each step's recorded `prompt.txt`; output: its `reply.txt`, the simulated teacher's JSON list of "
+        "32 real rows, standing in for an LLM reply of 32 rows",
+        "- prefix: the prompt's first block (instructions, task, label list), `PGKDRequest.cache_prefix`; caching "
+        f"applies only to a prefix of ≥ {CACHE_MIN_TOKENS:,} tokens, and `price_calls` keeps the cheaper of cached "
+        "and uncached",
+        "- both (cache held): each run writes its prefix once and reads it at every later step (steps within the "
+        "cache's lifetime); both (lock-step): one batch per step holding that step of every run, a dataset's seeds "
+        "share the prefix inside the batch, and the cache lapses between batches",
+        f"- zero-shot: the A.2 prompt ({d['template']} wording) of each test row (`stable_subsample`, at most "
+        f"{d['test_max']:,}), the answer one JSON label object; a dataset's rows in one batch (its two 'both' agree)",
+        f"- batches: × {d['batch_discount']} of list price" + (
+            f"; no cache rates in the price table for {', '.join(no_cache)}, so caching = list price there"
+            if no_cache else '')]
+
+def format_costs(d) -> str:
+    "The priced grid `d` (from `grid_costs`) as markdown: what it rests on, then per teacher the grid and zero-shot."
+    out = costs_notes(d)
+    for t, model in d['models'].items():
+        cache = 'cache write/read rates in the table' if d['cache_rates'][t] else 'no cache rates: caching = list price'
+        out += ['', f"### {t} {model} ({cache})", '', f"**Table 2 grid, KD steps** — {target_line(d['grid'][t])}", '',
+                *cost_table(d['grid'][t])]
+        if d['zero_shot']:
+            out += ['', f"**Zero-shot column** ({d['test_max']:,} test rows at most per dataset)", '',
+                    *cost_table(d['zero_shot'][t])]
+    return '\n'.join(out)
+
+def write_costs(d, out_dir, header='') -> Path:
+    "Write `header` + `format_costs(d)` to `out_dir/costs.md` and `d` to `out_dir/costs.json`; the .md path."
+    out = make_dir(out_dir)
+    write_json(out/'costs.json', d)
+    write_text(out/'costs.md', header + format_costs(d) + '\n')
+    return out/'costs.md'

@@ -115,7 +115,7 @@ class Student:
         self.device = pick_device(self.cfg.device)
         self.path = resolve_checkpoint(self.cfg.checkpoint)   # the frozen reference weights and tokenizer
         self.tok = AutoTokenizer.from_pretrained(self.path)
-        self._ids, self._encoder, self._caches, self._int8 = {}, None, {}, (None, None)
+        self._ids, self._encoder, self._caches, self._int8, self._onnx = {}, None, {}, (None, None), None
         self.init_model()
 
     def __repr__(self):
@@ -182,18 +182,29 @@ def frozen_encoder(self):
     return self._encoder
 
 @patch_to(Student)
+def embedder(self, kind):
+    "What encodes `kind`: the torch frozen encoder, or for `embed` the ONNX one that `cfg.encoder` names."
+    if kind != 'embed' or self.cfg.encoder == 'torch': return self.frozen_encoder()
+    if self._onnx is None:
+        from pgkd_nb.encoder import OnnxEncoder     # not at the top: encoder builds on export, which imports student
+        self._onnx = OnnxEncoder(self.path, self.cfg.max_len, self.cfg.encoder, self.cfg.cache_dir)
+    return self._onnx
+
+@patch_to(Student)
 def cache(self, kind):
     "The encoding cache for `kind` ('embed' or 'layer<N>') of this checkpoint, max length and precision."
     if kind not in self._caches:
         ns = {'checkpoint': str(self.cfg.checkpoint), 'path': Path(self.path).name, 'max_len': self.cfg.max_len,
               'kind': kind}
-        ns = json.dumps({**ns, 'quantize': 'int8'} if self.int8 else ns)     # fp32 caches keep their old key
-        self._caches[kind] = EncodingCache(self.cfg.cache_dir, ns)
+        if kind == 'embed' and self.cfg.encoder != 'torch': ns['encoder'] = self.cfg.encoder
+        elif self.int8: ns['quantize'] = 'int8'        # fp32 torch caches keep their old key
+        self._caches[kind] = EncodingCache(self.cfg.cache_dir, json.dumps(ns))
     return self._caches[kind]
 
 @patch_to(Student)
 def _encode_batch(self, enc, ids, kind) -> list:
     "Frozen encodings of one batch of token-id lists: `embed` vectors, or layer N's fp16 hidden states (unpadded)."
+    if not isinstance(enc, nn.Module): return list(enc.run(ids))     # an encoder.OnnxEncoder
     x, mask = self.collate_ids(ids)
     with torch.inference_mode(), self.autocast():
         o = enc(input_ids=x, attention_mask=mask, output_hidden_states=kind != 'embed')
@@ -209,7 +220,7 @@ def encode_frozen(self, texts, kind='embed') -> list:
     cache = self.cache(kind)
     todo = [t for t in dict.fromkeys(texts) if cache.get(t) is None]
     if todo:
-        enc, ids = self.frozen_encoder(), self.token_ids(todo)
+        enc, ids = self.embedder(kind), self.token_ids(todo)
         batches = length_batches([len(i) for i in ids], self.cfg.eval_batch_size)
         for b in self._progress(batches, f'encode ({kind})'):
             cache.put_many([todo[i] for i in b], self._encode_batch(enc, [ids[i] for i in b], kind))

@@ -281,3 +281,49 @@ def test_zero_shot_test_subsample_is_what_the_batch_sends(env, tmp_path, fast_po
     sent = srv.paths('/v1/messages/batches')[0]['body']['requests']
     assert [text_of(r['params']) for r in sent] == [zero_shot_prompt(TASK.labels, r['text'])
                                                     for r in stable_subsample(TASK.test, 5)]
+
+
+def write_wide_run(root, seed, n_steps, labels):
+    "A Table 2 run record as the loop writes it: config, step 0 (no prompt) and `n_steps` KD steps' prompt and reply."
+    from pgkd_nb.prompt import PGKDRequest, build_prompt
+    from pgkd_nb.records import write_json
+    from pgkd_nb.reply import rows_to_reply
+    out = root/'wide'/'n1000'/'pgkd'/f'seed{seed}'
+    (out/'step-000').mkdir(parents=True)
+    write_json(out/'config.json', {'dataset': 'wide', 'seed': seed, 'prompt': 'kit'})
+    rows = [{'text': f'review {i} of seed {seed}', 'label': labels[i]} for i in range(32)]
+    steps = []
+    for i in range(1, n_steps + 1):
+        prompt = build_prompt(PGKDRequest(task='wide', labels=labels, few_shot=rows[:i*4], step=i))
+        reply = rows_to_reply(rows[:10*i])
+        (out/f'step-{i:03d}').mkdir()
+        (out/f'step-{i:03d}'/'prompt.txt').write_text(prompt, encoding='utf-8')
+        (out/f'step-{i:03d}'/'reply.txt').write_text(reply, encoding='utf-8')
+        steps.append((prompt, reply))
+    return steps
+
+
+def test_grid_costs_price_the_recorded_prompts_and_cache_a_long_label_list(tmp_path):
+    from pgkd_nb.plan import format_costs, grid_costs
+    from pgkd_nb.prompt import PGKDRequest, count_tokens
+    from pgkd_nb.teacher import call_cost
+    labels = [f'category {i} of a long product taxonomy, with a descriptive name' for i in range(400)]
+    runs = {0: write_wide_run(tmp_path, 0, 3, labels), 1: write_wide_run(tmp_path, 1, 2, labels)}
+    g = grid_costs(tmp_path, ['wide'], [0, 1, 2], zero_shot=False)
+    assert g['missing'] == ['wide seed 2'] and [r['steps'] for r in g['runs']] == [3, 2]
+    prefix = count_tokens(PGKDRequest(task='wide', labels=labels, few_shot=[]).cache_prefix)
+    assert prefix > 1024 and g['grid']['anthropic']['wide']['prefix_tokens'] == prefix
+    cost = lambda **u: call_cost(u, 'claude-sonnet-5-5')
+    calls = [(count_tokens(p), count_tokens(r)) for steps in runs.values() for p, r in steps]
+    rest = sum(cost(input_tokens=p - prefix, output_tokens=o) for p, o in calls)
+    write, read = cost(cache_creation_input_tokens=prefix), cost(cache_read_input_tokens=prefix)
+    row = g['grid']['anthropic']['wide']
+    assert row['calls'] == 5 and row['input_tokens'] == sum(p for p, _ in calls)
+    assert row['usd_list'] == pytest.approx(sum(cost(input_tokens=p, output_tokens=o) for p, o in calls))
+    assert row['usd_cache'] == pytest.approx(rest + 2*write + 3*read)          # each run: one write, then reads
+    assert row['usd_both'] == pytest.approx(0.5*(rest + 2*write + 3*read))
+    alone = cost(input_tokens=prefix)                                           # a lone call is cheaper uncached
+    assert row['usd_lockstep'] == pytest.approx(0.5*(rest + 2*write + 2*read + alone))  # batches of 2, 2 and 1 calls
+    bedrock = g['grid']['bedrock']['total']
+    assert bedrock['usd_cache'] == bedrock['usd_list'] and bedrock['share_lockstep'] == pytest.approx(0.5)
+    assert 'total 50.0% — met' in format_costs(g) and 'no cache rates' in format_costs(g)

@@ -1,0 +1,65 @@
+"""The ONNX frozen encoder: the same embeddings as torch (fp32), close ones (int8), its own cache, a working student."""
+import json
+import numpy as np
+import pytest
+from pgkd_nb.config import make_config
+from pgkd_nb.data import DEMO_TASK, load_task
+from pgkd_nb.encoder import OnnxEncoder, build_encoder, encoder_dir
+from pgkd_nb.student import Student, tiny_checkpoint
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    return tiny_checkpoint(tmp_path_factory.mktemp('ck')/'tiny')
+
+
+@pytest.fixture(scope='module')
+def rows():
+    return load_task(DEMO_TASK).train[:240]          # real headlines, 41 classes
+
+
+def student(tiny, cache, encoder='torch', **kw):
+    cfg = make_config('cpu', checkpoint=tiny, encoder=encoder, cache_dir=str(cache), progress=False, **kw)
+    return Student(sorted({r['label'] for r in load_task(DEMO_TASK).train}), cfg)
+
+
+def cosine(a, b): return (a*b).sum(1)/np.linalg.norm(a, axis=1)/np.linalg.norm(b, axis=1)
+
+
+def test_onnx_matches_torch(tiny, rows, tmp_path):
+    texts = [r['text'] for r in rows[:64]]
+    ref = student(tiny, tmp_path).embed(texts)
+    fp32 = OnnxEncoder(tiny, 128, 'onnx', tmp_path).embed(texts, batch_size=16)
+    int8 = OnnxEncoder(tiny, 128, 'onnx-int8', tmp_path).embed(texts, batch_size=16)
+    assert fp32.dtype == np.float32 and fp32.shape == ref.shape
+    np.testing.assert_allclose(fp32, ref, atol=1e-4)
+    assert cosine(int8, ref).min() > 0.99
+    np.testing.assert_allclose(student(tiny, tmp_path, 'onnx').embed(texts[:5]), fp32[:5], atol=1e-6)
+
+
+def test_graphs_built_once(tiny, tmp_path):
+    d = build_encoder(tiny, 128, tmp_path)
+    stamp = (d/'encoder.onnx').stat().st_mtime_ns
+    assert build_encoder(tiny, 128, tmp_path) == d and (d/'encoder.onnx').stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in d.iterdir()) == ['encoder.onnx', 'encoder_int8.onnx']
+    assert encoder_dir(tiny, 64, tmp_path) != d
+
+
+def test_cache_namespaces_differ(tiny, tmp_path):
+    ns = {e: student(tiny, tmp_path, e).cache('embed').namespace for e in ('torch', 'onnx', 'onnx-int8')}
+    assert len(set(ns.values())) == 3
+    assert 'encoder' not in json.loads(ns['torch'])                 # torch caches keep their old key
+    assert json.loads(ns['onnx-int8'])['encoder'] == 'onnx-int8'
+    top = student(tiny, tmp_path, 'onnx', mode='top', top_k=1)
+    assert 'encoder' not in json.loads(top.cache('layer1').namespace)   # hidden states stay with torch
+    with pytest.raises(ValueError, match="encoder 'openvino'"): make_config('cpu', encoder='openvino')
+
+
+def test_onnx_student_fits_and_predicts(tiny, rows, tmp_path):
+    s = student(tiny, tmp_path, 'onnx', epochs=5)
+    s.fit(rows[:200], rows[200:])
+    p = s.predict_proba([r['text'] for r in rows[:6]])
+    assert p.shape == (6, len(s.labels)) and np.allclose(p.sum(1), 1, atol=1e-5)
+    s2 = Student.load(s.save(tmp_path/'model'), progress=False)
+    assert s2.cfg.encoder == 'onnx'
+    np.testing.assert_allclose(s2.predict_proba([r['text'] for r in rows[:6]]), p, atol=1e-6)
