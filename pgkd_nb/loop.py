@@ -202,7 +202,7 @@ def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None, source=''
     write_json(out/'test_pgkd.json', pgkd)
     kd = recs[1:]
     name = kd[0]['teacher'] if kd else cfg.teacher
-    summary = {'dataset': cfg.dataset, 'seed': cfg.seed, 'source': source,
+    summary = {'dataset': cfg.dataset, 'seed': cfg.seed, 'source': source, 'labels': list(d0.labels),
                'teacher': {'name': name, 'model': kd[0]['teacher_model'] if kd else cfg.teacher_model,
                            'simulated': bool(kd[0]['simulated']) if kd else cfg.teacher == 'simulated',
                            **spent(recs).totals()},

@@ -25,7 +25,9 @@ __all__ = ['PHASES', 'TEACHING_NOTEBOOKS', 'PROGRESS', 'WIDGET', 'run_labels', '
 
 # %% ../nbs/10_report.ipynb #70d2c01e
 def run_labels(run_dir) -> list[str]:
-    "The class names in model order, from the kept model (or model_0) of the run."
+    "The class names in model order: from the summary, else from the kept model (or model_0) of the run."
+    summary = Path(run_dir)/'summary.json'
+    if summary.exists() and 'labels' in read_json(summary): return read_json(summary)['labels']
     for p in (Path(run_dir)/'best_model', step_path(run_dir, 0)/'model'):
         if (p/'pgkd_student.json').exists(): return read_json(p/'pgkd_student.json')['labels']
     raise ValueError(f"{run_dir}: no saved model with class names (best_model/ or step-000/model/)")

@@ -8,7 +8,7 @@ import pytest
 from pgkd_nb.config import RunConfig, config_from_dict
 
 GOLDEN = Path(__file__).parent/'golden'
-MACHINE = ('finished', 'wall_seconds', 'hardware', 'source')   # source: where the data was read (a path here)
+MACHINE = ('finished', 'wall_seconds', 'hardware', 'source', 'labels')   # source: a path here; labels: added later
 
 
 def comparable(s: dict, out: Path) -> dict:
