@@ -22,8 +22,9 @@ from .measure import timed, measure, cell, md_table, measured_report
 __all__ = ['INSTANCE_PRICES', 'INSTANCE_PRICES_NOTE', 'ZERO_SHOT_MODELS', 'PAPER_TABLE5', 'QUICK_INT8', 'QUICK_MODES', 'CPU_PLAN',
            'GPU_PLAN', 'QUICK_PLAN', 'batch_cost', 'instance_prices', 'bench_model', 'variants', 'text_batches',
            'time_inference', 'time_training', 'bench_rows', 'quick_checkpoint', 'use_threads', 'bench_student',
-           'int8_twin', 'paired_se', 'int8_accuracy', 'bench_modes', 'live_zero_shot', 'bench_zero_shot', 'provenance',
-           'int8_section', 'paper_rows', 'inference_row', 'notes', 'render_table5', 'bench_results', 'run_bench']
+           'time_onnx', 'onnx_rows', 'int8_twin', 'paired_se', 'onnx_int8_labels', 'int8_accuracy', 'bench_modes',
+           'live_zero_shot', 'bench_zero_shot', 'provenance', 'int8_section', 'onnx_int8_line', 'paper_rows',
+           'inference_row', 'notes', 'render_table5', 'bench_results', 'run_bench']
 
 # %% ../nbs/06_bench.ipynb #55dac254
 INSTANCE_PRICES = {'cpu': ('m5.4xlarge', 0.768), 'cuda': ('g5.4xlarge', 1.624)}   # USD per hour
@@ -126,7 +127,7 @@ def _devices(device):
 
 def bench_student(checkpoint='default', max_lens=(128, 512), batch=64, n_batches=20, warmup=3, quick=False,
                   device='auto', train_batch=16, train_steps=3, padding='max_length', budget_s=None, task=None,
-                  prices=None, threads=None, precisions=None, train_warmup=1, verbose=False) -> list[dict]:
+                  prices=None, threads=None, precisions=None, train_warmup=1, verbose=False, onnx=False) -> list[dict]:
     "Latency, throughput, peak memory and cost per batch of `checkpoint` on this machine (see the section above)."
     if quick:
         checkpoint = quick_checkpoint() if checkpoint == 'default' else checkpoint
@@ -155,9 +156,38 @@ def bench_student(checkpoint='default', max_lens=(128, 512), batch=64, n_batches
                 out.append({**base, 'kind': 'train', 'precision': prec, 'max_len': L, 'batch': train_batch,
                             'warmup': train_warmup, **r})
             del m
+        if onnx and dev == 'cpu': out += onnx_rows(model, tok, task.labels, texts, max_lens, base, n_batches, warmup,
+                                                   padding, budget_s)
         del model
         gc.collect()
         if dev == 'cuda': torch.cuda.empty_cache()
+    return out
+
+# %% ../nbs/06_bench.ipynb #18cd61e8
+def time_onnx(session, tok, texts, max_len, batch=64, n=20, warmup=3, padding='max_length', budget_s=None) -> dict:
+    "Latency per batch (tokenize + ONNX Runtime forward, probabilities out) and peak memory, on CPU."
+    batches = itertools.cycle(text_batches(texts, batch, n + warmup))
+    def step():
+        enc = tok(next(batches), padding=padding, truncation=True, max_length=max_len, return_tensors='np')
+        return session.run(None, {k: enc[k].astype(np.int64) for k in ('input_ids', 'attention_mask')})[0]
+    return measure(step, batch, n, warmup, 'cpu', budget_s)
+
+def onnx_rows(model, tok, labels, texts, max_lens, base, n, warmup, padding, budget_s) -> list[dict]:
+    "Inference rows of `model` exported to ONNX (fp32) and quantized (int8), run by ONNX Runtime on CPU."
+    import onnxruntime as ort
+    from pgkd_nb.export import ClassProbabilities, export_onnx, quantize_onnx
+    out = []
+    with tempfile.TemporaryDirectory() as d:
+        fp32 = export_onnx(ClassProbabilities(model).eval(), tok, Path(d)/'model.onnx', labels, max(max_lens))
+        graphs = {'onnx fp32': fp32, 'onnx int8': quantize_onnx(fp32, Path(d)/'model_int8.onnx')}
+        for prec, path in graphs.items():
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = torch.get_num_threads()
+            sess = ort.InferenceSession(str(path), opts, providers=['CPUExecutionProvider'])
+            for L in max_lens:
+                r = time_onnx(sess, tok, texts, L, base['batch'], n, warmup, padding, budget_s)
+                out.append({**base, 'kind': 'inference', 'precision': prec, 'max_len': L, 'warmup': warmup, **r,
+                            'cost_usd': batch_cost(r['median_s'], base['usd_per_h'])})
     return out
 
 # %% ../nbs/06_bench.ipynb #ffc2a381
@@ -172,6 +202,13 @@ def paired_se(fixes, breaks, n) -> float:
     return float(100*np.sqrt(max(fixes + breaks - (fixes - breaks)**2/n, 0))/n)
 
 QUICK_INT8 = dict(n_train=120, n_test=60, max_len=32)   # int8_accuracy's settings in quick runs
+
+def onnx_int8_labels(student, texts, folder) -> list[str]:
+    "Labels of `texts` from `student` exported as `pgkd export --onnx --int8` does, run by ONNX Runtime (int8)."
+    from pgkd_nb.export import export_run, predict
+    student.save(folder/'student')
+    out = export_run(folder/'student', folder/'export', onnx=True, int8=True)
+    return [p['label'] for p in predict(out, texts, runtime='onnx-int8')]
 
 def int8_accuracy(task, checkpoint='default', n_train=500, n_test=1200, max_len=128, seed=0, threads=None,
                   preset='cpu') -> dict:
@@ -189,6 +226,7 @@ def int8_accuracy(task, checkpoint='default', n_train=500, n_test=1200, max_len=
         q = int8_twin(s)
         use_threads(threads)
         p8, s8 = timed(lambda: q.predict_proba(xt))
+        onnx8, so8 = timed(lambda: onnx_int8_labels(s, xt, Path(d)))
     y = s.y(test)
     m32, m8 = metrics(p32, y, task.labels), metrics(p8, y, task.labels)
     ok32, ok8 = p32.argmax(1) == y, p8.argmax(1) == y
@@ -200,7 +238,8 @@ def int8_accuracy(task, checkpoint='default', n_train=500, n_test=1200, max_len=
             'macro_f1_fp32': m32['macro_f1'], 'macro_f1_int8': m8['macro_f1'],
             'delta_points': 100*(m8['accuracy'] - m32['accuracy']), 'se_points': paired_se(fixes, breaks, len(y)),
             'int8_fixes': fixes, 'int8_breaks': breaks, 'agreement': float((p32.argmax(1) == p8.argmax(1)).mean()),
-            'encode_s_fp32': s32, 'encode_s_int8': s8, 'meets_target': 100*(m32['accuracy'] - m8['accuracy']) <= 0.5}
+            'encode_s_fp32': s32, 'encode_s_int8': s8, 'meets_target': 100*(m32['accuracy'] - m8['accuracy']) <= 0.5,
+            'acc_onnx_int8': float(np.mean([p == r['label'] for p, r in zip(onnx8, test)])), 'export_s_onnx_int8': so8}
 
 # %% ../nbs/06_bench.ipynb #3cbe67e1
 QUICK_MODES = dict(max_len=32, n_train=32, n_predict=32, top_k=1, head_epochs=2)   # bench_modes in quick runs
@@ -279,7 +318,15 @@ def int8_section(a, title='## int8 accuracy check (CPU)') -> list[str]:
             f"\nΔ accuracy int8 − fp32: **{a['delta_points']:+.2f} points** (paired standard error "
             f"{a['se_points']:.2f}; int8 fixes {a['int8_fixes']} rows, breaks {a['int8_breaks']}); predictions agree "
             f"on {100*a['agreement']:.1f}% of rows. Target (loss ≤ 0.5 point): "
-            f"{'met' if a['meets_target'] else 'NOT met'}.\n"]
+            f"{'met' if a['meets_target'] else 'NOT met'}.\n"] + onnx_int8_line(a)
+
+def onnx_int8_line(a) -> list[str]:
+    "The ONNX Runtime int8 accuracy of the same student (export + quantize + predict), when measured."
+    if a.get('acc_onnx_int8') is None: return []
+    delta = 100*(a['acc_onnx_int8'] - a['acc_fp32'])
+    return [f"\nThe same student exported to ONNX and quantized to int8 (`pgkd export --onnx --int8`, ONNX Runtime): "
+            f"accuracy {a['acc_onnx_int8']:.4f}, **{delta:+.2f} points** vs fp32 (export, quantization and prediction: "
+            f"{a['export_s_onnx_int8']:.1f} s).\n"]
 
 def _ours(res, dev, prec='fp32', L=512, model='BERT-base'):
     return next((r for r in _inference(res) if (r['device'], r['precision'], r['max_len']) == (dev, prec, L)
@@ -357,7 +404,7 @@ def render_table5(res) -> str:
     return '\n'.join(md) + '\n'
 
 # %% ../nbs/06_bench.ipynb #7684ea4e
-CPU_PLAN = [dict(checkpoint='default', max_lens=(128,), n_batches=20, warmup=3, train_steps=3),
+CPU_PLAN = [dict(checkpoint='default', max_lens=(128,), n_batches=20, warmup=3, train_steps=3, onnx=True),
             dict(checkpoint='default', max_lens=(512,), n_batches=5, warmup=0, train_steps=1, train_warmup=0),
             dict(checkpoint='bert-base', max_lens=(128,), n_batches=5, warmup=0, train_steps=1, train_warmup=0),
             dict(checkpoint='bert-base', max_lens=(512,), n_batches=2, warmup=0, train_steps=0,
@@ -382,7 +429,7 @@ def bench_results(quick=False, device='auto', prices=None, budget=30.0, threads=
     cpu = 'cpu' in _devices(device)
     int8 = int8_accuracy(task, ck, threads=threads, **(QUICK_INT8 if quick else {})) if cpu else None
     modes = bench_modes(task, ck, threads=threads, **(QUICK_MODES if quick else {}))
-    return {'title': _TITLES[quick], 'rows': f"{task.name} test texts ({task.source})", 'prices': prices,
+    return {'title': _TITLES[quick], 'rows': f"{task.name} test texts ({Path(task.source).name})", 'prices': prices,
             'instance_prices_note': INSTANCE_PRICES_NOTE, 'int8_scheme': INT8_SCHEME, 'paper': PAPER_TABLE5,
             'student': student, 'int8': int8, 'modes': modes,
             'zero_shot': bench_zero_shot(task.labels, stratified_sample(task.test, 64, 0)[0])}
