@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys, time
 from pathlib import Path
 from .records import write_json, read_json
-from .teacher import TeacherError, anthropic_reply, worst_case_cost, one_line
+from .teacher import TeacherError, anthropic_reply, prompts_worst_case, one_line
 
 # %% auto #0
 __all__ = ['POLL_FIRST_S', 'POLL_MOST_S', 'check_batch_teacher', 'batch_request', 'batch_worst_case', 'submit_or_attach',
@@ -29,8 +29,7 @@ def batch_request(teacher, custom_id, prompt, req) -> dict:
 
 def batch_worst_case(teacher, prompts) -> float:
     "The most a batch of `prompts` can cost: each at its worst case, at the batch discount."
-    return sum(worst_case_cost(p, teacher.max_tokens, teacher.model, teacher.prices, teacher.prompt_cache, batch=True)
-               for p in prompts)
+    return prompts_worst_case(teacher, prompts, batch=True)
 
 # %% ../nbs/04c_batches.ipynb #f502c67d
 def submit_or_attach(teacher, requests, state_path, prompts) -> str:

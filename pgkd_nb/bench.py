@@ -166,24 +166,22 @@ def bench_student(checkpoint='default', max_lens=(128, 512), batch=64, n_batches
 # %% ../nbs/06_bench.ipynb #18cd61e8
 def time_onnx(session, tok, texts, max_len, batch=64, n=20, warmup=3, padding='max_length', budget_s=None) -> dict:
     "Latency per batch (tokenize + ONNX Runtime forward, probabilities out) and peak memory, on CPU."
+    from pgkd_nb.export import onnx_feed
     batches = itertools.cycle(text_batches(texts, batch, n + warmup))
     def step():
         enc = tok(next(batches), padding=padding, truncation=True, max_length=max_len, return_tensors='np')
-        return session.run(None, {k: enc[k].astype(np.int64) for k in ('input_ids', 'attention_mask')})[0]
+        return session.run(None, onnx_feed(enc))[0]
     return measure(step, batch, n, warmup, 'cpu', budget_s)
 
 def onnx_rows(model, tok, labels, texts, max_lens, base, n, warmup, padding, budget_s) -> list[dict]:
     "Inference rows of `model` exported to ONNX (fp32) and quantized (int8), run by ONNX Runtime on CPU."
-    import onnxruntime as ort
-    from pgkd_nb.export import ClassProbabilities, export_onnx, quantize_onnx
+    from pgkd_nb.export import ClassProbabilities, export_onnx, quantize_onnx, onnx_session
     out = []
     with tempfile.TemporaryDirectory() as d:
         fp32 = export_onnx(ClassProbabilities(model).eval(), tok, Path(d)/'model.onnx', labels, max(max_lens))
         graphs = {'onnx fp32': fp32, 'onnx int8': quantize_onnx(fp32, Path(d)/'model_int8.onnx')}
         for prec, path in graphs.items():
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = torch.get_num_threads()
-            sess = ort.InferenceSession(str(path), opts, providers=['CPUExecutionProvider'])
+            sess = onnx_session(path, torch.get_num_threads())
             for L in max_lens:
                 r = time_onnx(sess, tok, texts, L, base['batch'], n, warmup, padding, budget_s)
                 out.append({**base, 'kind': 'inference', 'precision': prec, 'max_len': L, 'warmup': warmup, **r,

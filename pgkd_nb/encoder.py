@@ -6,25 +6,13 @@
 from __future__ import annotations
 import hashlib, json, os, shutil, tempfile
 from pathlib import Path
-import numpy as np, torch, torch.nn.functional as F
-from torch import nn
+import numpy as np, torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 from .fast import length_batches
-from .student import mean_pool
-from .export import export_onnx, quantize_onnx
+from .export import PooledEncoder, export_onnx, quantize_onnx, onnx_session, onnx_feed
 
 # %% auto #0
-__all__ = ['ONNX_FILES', 'PooledEncoder', 'encoder_dir', 'write_graphs', 'build_encoder', 'OnnxEncoder']
-
-# %% ../nbs/01a_encoder.ipynb #b2983eca
-class PooledEncoder(nn.Module):
-    "A frozen encoder as (input_ids, attention_mask) → mean-pooled, L2-normalised embeddings."
-    def __init__(self, encoder):
-        super().__init__()
-        self.encoder = encoder
-    def forward(self, input_ids, attention_mask):
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return F.normalize(mean_pool(hidden, attention_mask), dim=-1)
+__all__ = ['ONNX_FILES', 'encoder_dir', 'write_graphs', 'build_encoder', 'OnnxEncoder']
 
 # %% ../nbs/01a_encoder.ipynb #9726de63
 ONNX_FILES = {'onnx': 'encoder.onnx', 'onnx-int8': 'encoder_int8.onnx'}
@@ -58,23 +46,18 @@ def build_encoder(path, max_len, cache_dir='~/.cache/pgkd_nb') -> Path:
 class OnnxEncoder:
     "The frozen encoder with mean pooling, run by onnxruntime: `runtime` 'onnx' (fp32) or 'onnx-int8'."
     def __init__(self, path, max_len=128, runtime='onnx', cache_dir='~/.cache/pgkd_nb', threads=None):
-        import onnxruntime as ort
         if runtime not in ONNX_FILES: raise ValueError(f"runtime {runtime!r}: choose 'onnx' or 'onnx-int8'")
         self.path, self.max_len, self.runtime = str(path), max_len, runtime
         self.tok = AutoTokenizer.from_pretrained(path)
         self.dim = AutoConfig.from_pretrained(path).hidden_size
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or torch.get_num_threads()
         self.file = build_encoder(path, max_len, cache_dir)/ONNX_FILES[runtime]
-        self.session = ort.InferenceSession(str(self.file), opts, providers=['CPUExecutionProvider'])
+        self.session = onnx_session(self.file, threads or torch.get_num_threads())
 
     def __repr__(self): return f"OnnxEncoder({Path(self.path).name}, {self.runtime}, max_len={self.max_len})"
 
     def run(self, ids) -> np.ndarray:
         "Embeddings of one batch of token-id lists, shape (n, hidden)."
-        x = self.tok.pad({'input_ids': ids}, return_tensors='np')
-        feed = {k: x[k].astype(np.int64) for k in ('input_ids', 'attention_mask')}
-        return self.session.run(None, feed)[0]
+        return self.session.run(None, onnx_feed(self.tok.pad({'input_ids': ids}, return_tensors='np')))[0]
 
     def embed(self, texts, batch_size=128) -> np.ndarray:
         "Embeddings of `texts`, shape (n, hidden) float32: tokenized once, run in length-sorted batches."

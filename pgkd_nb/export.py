@@ -19,11 +19,12 @@ from .student import Student, mean_pool, resolve_checkpoint
 
 # %% auto #0
 __all__ = ['EXPORT_FILE', 'ONNX_FP32', 'ONNX_INT8', 'LIMITS', 'SIMULATED_LIMIT', 'ROW_COLUMNS', 'RUNTIMES', 'student_dir',
-           'student_meta', 'ClassProbabilities', 'MeanPoolHead', 'probability_graph', 'export_tokenizer', 'export_hf',
-           'export_onnx', 'label_onnx', 'quantize_onnx', 'run_record', 'f1_table', 'metrics_table', 'provenance',
-           'usage', 'model_card', 'listing', 'check_out', 'export_info', 'export_run', 'teacher_rows', 'dataset_card',
-           'export_rows', 'push_to_hub', 'pick_runtime', 'export_labels', 'Predictor', 'top_labels', 'predict',
-           'read_texts', 'rows_in', 'write_predictions', 'predict_file']
+           'student_meta', 'ClassProbabilities', 'PooledEncoder', 'MeanPoolHead', 'probability_graph',
+           'export_tokenizer', 'export_hf', 'export_onnx', 'label_onnx', 'quantize_onnx', 'onnx_session', 'onnx_feed',
+           'run_record', 'f1_table', 'metrics_table', 'provenance', 'usage', 'model_card', 'listing', 'check_out',
+           'export_info', 'export_run', 'teacher_rows', 'dataset_card', 'export_rows', 'push_to_hub', 'pick_runtime',
+           'export_labels', 'Predictor', 'top_labels', 'predict', 'read_texts', 'rows_in', 'write_predictions',
+           'predict_file']
 
 # %% ../nbs/09_export.ipynb #d64be926
 EXPORT_FILE = 'pgkd_export.json'     # what the export holds: labels, max length, mode, formats (read by `predict`)
@@ -50,14 +51,22 @@ class ClassProbabilities(nn.Module):
     def forward(self, input_ids, attention_mask):
         return torch.softmax(self.model(input_ids=input_ids, attention_mask=attention_mask).logits, -1)
 
-class MeanPoolHead(nn.Module):
-    "`head` mode as one graph: the frozen encoder, masked mean pooling, L2 normalisation, the linear head, softmax."
-    def __init__(self, encoder, head):
+class PooledEncoder(nn.Module):
+    "A frozen encoder as (input_ids, attention_mask) → mean-pooled, L2-normalised embeddings (`Student.embed`)."
+    def __init__(self, encoder):
         super().__init__()
-        self.encoder, self.head = encoder, head
+        self.encoder = encoder
     def forward(self, input_ids, attention_mask):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return torch.softmax(self.head(F.normalize(mean_pool(hidden, attention_mask), dim=-1)), -1)
+        return F.normalize(mean_pool(hidden, attention_mask), dim=-1)
+
+class MeanPoolHead(nn.Module):
+    "`head` mode as one graph: the pooled frozen encoder, the linear head, softmax."
+    def __init__(self, encoder, head):
+        super().__init__()
+        self.pooled, self.head = PooledEncoder(encoder), head
+    def forward(self, input_ids, attention_mask):
+        return torch.softmax(self.head(self.pooled(input_ids, attention_mask)), -1)
 
 def probability_graph(d) -> nn.Module:
     "The fp32 eval-mode graph of the student saved in `d` (eager attention: what ONNX export traces)."
@@ -120,6 +129,17 @@ def quantize_onnx(src, dst) -> Path:
     quantize_dynamic(str(prepared), str(dst), weight_type=QuantType.QInt8)
     prepared.unlink()
     return Path(dst)
+
+def onnx_session(path, threads=None):
+    "An ONNX Runtime CPU session for the graph at `path` (`threads`: intra-op threads; None: onnxruntime's choice)."
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    if threads: opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=['CPUExecutionProvider'])
+
+def onnx_feed(enc) -> dict:
+    "The int64 `input_ids` and `attention_mask` a graph of `export_onnx` takes, from a tokenizer's numpy output."
+    return {k: np.asarray(enc[k]).astype(np.int64) for k in ('input_ids', 'attention_mask')}
 
 # %% ../nbs/09_export.ipynb #dc5d96f9
 def run_record(run) -> dict:
@@ -358,18 +378,15 @@ class Predictor:
         self.labels, self.max_len = export_labels(model)
         self.tok = AutoTokenizer.from_pretrained(model)
         if self.runtime == 'torch': self.model = AutoModelForSequenceClassification.from_pretrained(model).eval()
-        else:
-            import onnxruntime as ort
-            onnx_file = ONNX_FP32 if self.runtime == 'onnx' else ONNX_INT8
-            self.session = ort.InferenceSession(str(self.path/onnx_file), providers=['CPUExecutionProvider'])
+        else: self.session = onnx_session(self.path/(ONNX_FP32 if self.runtime == 'onnx' else ONNX_INT8))
 
-    def batch(self, ids, mask) -> np.ndarray:
-        "Probabilities of one padded batch of token ids."
+    def batch(self, feed) -> np.ndarray:
+        "Probabilities of one padded batch (`onnx_feed` of the tokenizer's output)."
         if self.runtime == 'torch':
             with torch.inference_mode():
-                logits = self.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits
+                logits = self.model(**{k: torch.from_numpy(v) for k, v in feed.items()}).logits
             return torch.softmax(logits.float(), -1).numpy()
-        return self.session.run(['probabilities'], {'input_ids': ids, 'attention_mask': mask})[0]
+        return self.session.run(['probabilities'], feed)[0]
 
     def proba(self, texts, batch_size=64, progress=False) -> np.ndarray:
         "Probabilities, shape (n, classes): texts tokenized once, run in length-sorted batches."
@@ -379,8 +396,7 @@ class Predictor:
         out = np.zeros((len(texts), len(self.labels)), np.float32)
         batches = length_batches([len(i) for i in ids], batch_size)
         for b in tqdm(batches, desc='predict', leave=False, disable=not progress or len(batches) < 3):
-            x = self.tok.pad({'input_ids': [ids[i] for i in b]}, return_tensors='np')
-            out[b] = self.batch(x['input_ids'].astype(np.int64), x['attention_mask'].astype(np.int64))
+            out[b] = self.batch(onnx_feed(self.tok.pad({'input_ids': [ids[i] for i in b]}, return_tensors='np')))
         return out
 
 # %% ../nbs/09_export.ipynb #93d1ad1d

@@ -165,10 +165,11 @@ def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_ste
         out = open_run(cfg, out)
         if (out/'summary.json').exists(): return read_json(out/'summary.json')
         task = task or run_task(cfg)
-        check_plan_budget(cfg, spent(completed_steps(out)).cost_usd, max(0, len(completed_steps(out)) - 1), task)
+        done = completed_steps(out)                       # the steps a killed run left, if any
+        check_plan_budget(cfg, spent(done).cost_usd, max(0, len(done) - 1), task)
         d0 = sample_d0(task, cfg.n_samples, cfg.seed)
         student = Student(task.labels, cfg.student_config(progress=progress))
-        if completed_steps(out): load_last_model(out, student, completed_steps(out))   # resume
+        if done: load_last_model(out, student, done)      # resume
         else: fit_model0(out, cfg, d0, student)
         history, last_val, recs = run_state(out, d0)
         teacher = teacher or build_teacher(cfg, d0, student, spent_usd=spent(recs).cost_usd)

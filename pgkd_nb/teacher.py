@@ -14,10 +14,10 @@ from .reply import parse_rows
 __all__ = ['PRICES_DATE', 'BATCH_DISCOUNT', 'PRICES', 'REGION_PREFIXES', 'USAGE_KEYS', 'PROMPT_OVERHEAD_TOKENS', 'TIMEOUT_S',
            'MAX_RETRIES', 'RETRY_STATUSES', 'MAX_RETRY_AFTER', 'TEACHERS', 'TeacherReply', 'TeacherError',
            'BudgetExceeded', 'CacheMiss', 'price_of', 'caches_prompts', 'call_cost', 'Ledger', 'prompt_token_bound',
-           'worst_case_cost', 'request_key', 'normalize_endpoint', 'ResponseCache', 'is_retryable', 'retry_after',
-           'retry_delay', 'one_line', 'Teacher', 'env_key', 'aws_region', 'anthropic_reply', 'message_content',
-           'AnthropicTeacher', 'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher', 'ReplayTeacher', 'register_teacher',
-           'make_teacher']
+           'worst_case_cost', 'prompts_worst_case', 'request_key', 'normalize_endpoint', 'ResponseCache',
+           'is_retryable', 'retry_after', 'retry_delay', 'one_line', 'Teacher', 'env_key', 'aws_region',
+           'anthropic_reply', 'message_content', 'AnthropicTeacher', 'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher',
+           'ReplayTeacher', 'register_teacher', 'make_teacher']
 
 # %% ../nbs/04_teacher.ipynb #bbeeccc7
 @dataclass
@@ -151,6 +151,11 @@ def worst_case_cost(prompt, max_tokens, model, prices=None, cache=False, batch=F
              'output_tokens': max_tokens}
     return call_cost(usage, model, prices, batch) or 0.0
 
+def prompts_worst_case(teacher, prompts, batch=False) -> float:
+    "The most calls on `prompts` can cost with `teacher`'s model, prices, `max_tokens`, caching (and `batch`)."
+    return sum(worst_case_cost(p, teacher.max_tokens, teacher.model, teacher.prices, teacher.prompt_cache, batch=batch)
+               for p in prompts)
+
 # %% ../nbs/04_teacher.ipynb #b3f43f26
 def request_key(teacher, model, prompt, params, endpoint=None) -> str:
     "The cache key of one request: SHA-256 of teacher, endpoint, model, prompt and generation parameters."
@@ -262,7 +267,7 @@ class Teacher:
         "Raise `BudgetExceeded` unless the worst case of one call on `prompt` fits in what is left of the budget."
         bound = prompt_token_bound(prompt)
         what = f"a {self.model} call (≤ {bound} prompt tokens + {self.max_tokens} max output tokens)"
-        self.ledger.check(worst_case_cost(prompt, self.max_tokens, self.model, self.prices, self.prompt_cache), what)
+        self.ledger.check(prompts_worst_case(self, [prompt]), what)
 
     def complete_with_retries(self, prompt, req) -> tuple[str, dict]:
         "`complete`, tried again up to `max_retries` times after an error that may pass."

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from sklearn.metrics import accuracy_score, f1_score
 from .data import load_task, stable_subsample
 from .prompt import zero_shot_prompt, zero_shot_prefix, parse_zero_shot
-from .teacher import Teacher, TEACHERS, Ledger, make_teacher, worst_case_cost, TIMEOUT_S, MAX_RETRIES
+from .teacher import Teacher, TEACHERS, Ledger, make_teacher, prompts_worst_case, TIMEOUT_S, MAX_RETRIES
 from .batches import run_batch
 from .records import write_json, write_text, read_json, make_dir, hardware
 
@@ -119,9 +119,7 @@ def run_zero_shot(teacher, dataset, out, test_max=None, data_dir=None, seed=0, t
 # %% ../nbs/05a_zeroshot.ipynb #7cb7676f
 def check_set_budget(teacher, prompts):
     "Raise `BudgetExceeded` unless the worst case of calls on all `prompts` fits in what is left of the budget."
-    worst = sum(worst_case_cost(p, teacher.max_tokens, teacher.model, teacher.prices, teacher.prompt_cache)
-                for p in prompts)
-    teacher.ledger.check(worst, f"{len(prompts)} concurrent {teacher.model} calls")
+    teacher.ledger.check(prompts_worst_case(teacher, prompts), f"{len(prompts)} concurrent {teacher.model} calls")
 
 def answers_in_order(teacher, prompts, req, concurrency=1):
     "The teacher's answers to `prompts`, in order, `concurrency` calls at a time (each set within the budget)."
