@@ -4,14 +4,15 @@
 
 # %% ../nbs/04c_batches.ipynb #40a2f712
 from __future__ import annotations
-import sys, time
+import re, sys, threading, time
 from pathlib import Path
 from .records import write_json, read_json
-from .teacher import TeacherError, anthropic_reply, prompts_worst_case, one_line
+from .teacher import Teacher, TeacherError, anthropic_reply, prompts_worst_case, one_line
 
 # %% auto #0
 __all__ = ['POLL_FIRST_S', 'POLL_MOST_S', 'check_batch_teacher', 'batch_request', 'batch_worst_case', 'submit_or_attach',
-           'progress_line', 'wait_for_batch', 'cancel_batch', 'batch_results', 'retry_single', 'run_batch']
+           'progress_line', 'wait_for_batch', 'cancel_batch', 'batch_results', 'retry_single', 'run_batch',
+           'lockstep_batch', 'LockStep', 'custom_id', 'LockStepTeacher']
 
 # %% ../nbs/04c_batches.ipynb #1f3ad520
 POLL_FIRST_S, POLL_MOST_S = 5.0, 60.0   # seconds between polls: from the first, doubling up to the most
@@ -99,3 +100,61 @@ def run_batch(teacher, items, state_path, progress=True) -> dict:
         answers[cid] = teacher.count(rec, cached=False, batch=True)
     Path(state_path).unlink(missing_ok=True)
     return answers
+
+# %% ../nbs/04c_batches.ipynb #fe6309a4
+def lockstep_batch(teacher, items, state_dir, progress=True) -> dict:
+    "Answers to `items` as one batch; the requests a batch left in flight (by a killed process) holds come from it."
+    state = Path(state_dir)/'batch.json'
+    in_flight = set(read_json(state)['custom_ids']) if state.exists() else set()
+    old = [it for it in items if it[0] in in_flight]
+    answers = run_batch(teacher, old, state, progress) if old else {}
+    state.unlink(missing_ok=True)         # answered (and cached), or held nothing asked now
+    new = [it for it in items if it[0] not in in_flight]
+    if new: answers.update(run_batch(teacher, new, state, progress))
+    return answers
+
+class LockStep:
+    "One teacher for a grid's runs on threads: once every run still going has asked, their requests go out together."
+    def __init__(self, teacher, state_dir, runs: int, send=lockstep_batch, progress=True):
+        self.teacher, self.dir, self.send, self.progress = teacher, Path(state_dir), send, progress
+        self.going, self.asked, self.answers, self.rounds = runs, {}, {}, []
+        self.cond = threading.Condition()
+
+    def ask(self, cid, prompt, req) -> dict:
+        "The answer to one run's request, once the batch holding it has ended (what the batch raised, raised)."
+        with self.cond:
+            self.asked[cid] = (prompt, req)
+            self._send_when_all_asked()
+            self.cond.wait_for(lambda: cid in self.answers)
+            answer = self.answers.pop(cid)
+        if isinstance(answer, Exception): raise answer
+        return answer
+
+    def leave(self):
+        "A run has ended: the others no longer wait for it."
+        with self.cond:
+            self.going -= 1
+            self._send_when_all_asked()
+
+    def _send_when_all_asked(self):
+        if not self.asked or len(self.asked) < self.going: return
+        items, self.asked = [(cid, p, r) for cid, (p, r) in sorted(self.asked.items())], {}
+        self.rounds.append([cid for cid, _, _ in items])
+        try: got = self.send(self.teacher, items, self.dir, self.progress)
+        except Exception as e: got = {cid: e for cid, _, _ in items}
+        self.answers.update(got)
+        self.cond.notify_all()
+
+# %% ../nbs/04c_batches.ipynb #ae6e377f
+def custom_id(run_name, step) -> str:
+    "A Message Batches custom id (`[A-Za-z0-9_-]{1,64}`) for step `step` of the run `run_name`."
+    tail = f"-s{step}"
+    return re.sub(r'[^A-Za-z0-9_-]+', '-', str(run_name))[:64 - len(tail)] + tail
+
+class LockStepTeacher:
+    "One run's view of a `LockStep`: the shared teacher's `generate`, its call gathered into the step's batch."
+    def __init__(self, lockstep: LockStep, run_name): self.lockstep, self.run_name = lockstep, run_name
+    def __getattr__(self, name): return getattr(self.lockstep.teacher, name)
+    def ask(self, prompt, req) -> dict: return self.lockstep.ask(custom_id(self.run_name, req.step), prompt, req)
+    def leave(self): self.lockstep.leave()
+    generate = Teacher.generate

@@ -12,12 +12,12 @@ from .teacher import TEACHERS, TeacherError
 import pgkd_nb.simulated  # noqa: F401  (the simulated teacher registers itself in TEACHERS)
 
 # %% auto #0
-__all__ = ['ZERO_SHOT_FIELDS', 'INSPECT_FIELDS', 'USER_ERRORS', 'SUBCOMMANDS', 'Parser', 'add_fields', 'add_run_flags', 'cmd_run',
-           'cmd_show', 'add_report_flags', 'cmd_report', 'accuracy_noise', 'demo_epilogue', 'cmd_demo', 'llm_teachers',
-           'add_zero_shot_flags', 'cmd_zero_shot', 'add_inspect_flags', 'cmd_inspect', 'add_export_flags', 'cmd_export',
-           'add_predict_flags', 'cmd_predict', 'add_plan_flags', 'cmd_plan', 'add_bench_flags', 'cmd_bench',
-           'add_speedups_flags', 'cmd_speedups', 'add_reproduce_flags', 'cmd_reproduce', 'parser', 'quiet_broken_pipe',
-           'main']
+__all__ = ['ZERO_SHOT_FIELDS', 'INSPECT_FIELDS', 'REPRO_TEACHER_FIELDS', 'REPRO_DEFAULTS', 'USER_ERRORS', 'SUBCOMMANDS', 'Parser',
+           'add_fields', 'add_run_flags', 'cmd_run', 'cmd_show', 'add_report_flags', 'cmd_report', 'accuracy_noise',
+           'demo_epilogue', 'cmd_demo', 'llm_teachers', 'add_zero_shot_flags', 'cmd_zero_shot', 'add_inspect_flags',
+           'cmd_inspect', 'add_export_flags', 'cmd_export', 'add_predict_flags', 'cmd_predict', 'add_plan_flags',
+           'cmd_plan', 'add_bench_flags', 'cmd_bench', 'add_speedups_flags', 'cmd_speedups', 'add_reproduce_flags',
+           'cmd_reproduce', 'parser', 'quiet_broken_pipe', 'main']
 
 # %% ../nbs/07_cli.ipynb #cbe96154
 class Parser(argparse.ArgumentParser):
@@ -256,6 +256,10 @@ def cmd_speedups(a) -> int:
     print(f"wrote {Path(r['out'])/'speedups.md'} and speedups.json")
     return 0
 
+REPRO_TEACHER_FIELDS = ('teacher', 'teacher_model', 'base_url', 'teacher_cache', 'prompt')
+REPRO_DEFAULTS = {'prompt': ' (default: paper with an LLM teacher, as the paper ran it)', 'teacher_model': '',
+                  'base_url': '', 'teacher_cache': ' (default: ~/.cache/pgkd_nb/teacher)'}
+
 def add_reproduce_flags(p):
     "The flags of `pgkd reproduce`."
     p.add_argument('--preset', default='smoke',
@@ -277,18 +281,32 @@ def add_reproduce_flags(p):
     g.add_argument('--cpus-per-run', type=float, default=1, metavar='C', help='CPUs Ray reserves for each run')
     g.add_argument('--gpus-per-run', type=float, default=0, metavar='G',
                    help='GPUs Ray reserves for each run (1: one run per GPU)')
-    g.add_argument('--calls-per-minute', type=float, metavar='N',
-                   help='LLM teacher, ray backend: calls of all runs together start at most N a minute')
-    g.add_argument('--grid-budget-usd', type=float, metavar='USD',
-                   help="LLM teacher, ray backend: no call starts once all runs together spent USD")
+    g.add_argument('--shared-out', action='store_true',
+                   help='ray: --runs is on storage every worker sees; tasks write (and resume) runs there directly')
+    t = p.add_argument_group('an LLM teacher (the presets use the simulated one)')
+    add_fields(t, REPRO_TEACHER_FIELDS)
+    p.set_defaults(**dict.fromkeys(REPRO_TEACHER_FIELDS))   # unset: the preset's (an LLM is sent --prompt paper)
+    for act in t._group_actions:
+        act.help = act.help.split(' (default: ')[0] + REPRO_DEFAULTS.get(act.dest, " (default: the preset's)")
+    t.add_argument('--batch', action='store_true',
+                   help='anthropic: the grid in lock-step, step i of every run as one Message Batch (half price)')
+    t.add_argument('--concurrency', type=int, metavar='N',
+                   help='per-request calls: N runs at a time on threads, sharing one teacher and one budget')
+    t.add_argument('--calls-per-minute', type=float, metavar='N',
+                   help='calls of all runs together start at most N a minute')
+    t.add_argument('--grid-budget-usd', type=float, metavar='USD',
+                   help="one budget for the grid: refused up front if the plan's upper bound passes it, and no "
+                        "call (or batch) starts whose worst case would")
 
 def cmd_reproduce(a) -> int:
     "pgkd reproduce: Tables 2, 3, 4, 6 and Figure 3 as papermill notebooks, rendered into reports/<preset>/."
     from pgkd_nb.repro import reproduce, ReproError
     try:
-        reproduce(a.preset, a.only, a.out, a.runs, a.jobs, a.datasets, a.notebooks, backend=a.backend,
-                  address=a.address, cpus_per_run=a.cpus_per_run, gpus_per_run=a.gpus_per_run,
-                  calls_per_minute=a.calls_per_minute, grid_budget_usd=a.grid_budget_usd)
+        reproduce(a.preset, a.only, a.out, a.runs, a.jobs, a.datasets, a.notebooks, teacher=a.teacher,
+                  teacher_model=a.teacher_model, base_url=a.base_url, teacher_cache=a.teacher_cache, prompt=a.prompt,
+                  backend=a.backend, address=a.address, cpus_per_run=a.cpus_per_run, gpus_per_run=a.gpus_per_run,
+                  calls_per_minute=a.calls_per_minute, grid_budget_usd=a.grid_budget_usd, batch=a.batch,
+                  concurrency=a.concurrency, shared_out=a.shared_out)
     except ReproError as e:
         sys.stderr.write(f"pgkd reproduce: {e}\n")
         return 1

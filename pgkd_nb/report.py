@@ -299,7 +299,7 @@ def index_row(run_dir, report, out) -> dict:
 
 def write_index(runs_dir, out) -> Path:
     "Write the report of every finished run under `runs_dir` and an `index.html` at `out` linking them all."
-    runs = sorted(p.parent for p in Path(runs_dir).rglob('summary.json'))
+    runs = sorted(p.parent for p in Path(runs_dir).rglob('summary.json') if (p.parent/'step-000').exists())  # PGKD runs
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = [index_row(d, write_report(d), out) for d in runs]

@@ -17,18 +17,18 @@ from .loop import build_teacher
 from .zeroshot import run_zero_shot
 from .report import write_index
 from .grid import (RUN_KEYS, VARIANTS, VARIANT_NAMES, GRID_PARAMS, RunSpec, plan, run_kwargs, run_missing,
-                          check_backend)
+                          check_backend, check_sharing)
 
 # %% auto #0
 __all__ = ['TABLES', 'ALL_DATASETS', 'SIZES', 'REPRO_PRESETS', 'METRICS', 'METRIC_NAMES', 'CONTROL', 'INTERVAL_NOTE',
            'CONTROL_NOTE', 'PAPER_NAMES', 'PAPER_TABLE2', 'LIU', 'PAPER_TABLE3', 'PAPER_TABLE4', 'PAPER_TABLE6',
-           'TABLE4_METRICS', 'SIMULATED_NOTE', 'REPO_DIR', 'NOTEBOOK_PARAMS', 'NOTEBOOK_DIR', 'TABLE_ALIASES',
-           'check_preset', 'default_runs', 'repro_settings', 'feasible_sizes', 'table_plan', 'zero_shot_results',
-           'zero_shot_note', 'results_row', 'results_frame', 'mean_sd', 'pm', 'paired_t', 'delta_cells', 'seed_diffs',
-           'arm_cells', 'n_classes', 'metric_rows', 'table2', 'table3', 'table4', 'table6', 'band', 'plot_fig3',
-           'shown_path', 'git_commit', 'preset_phrase', 'provenance', 'markdown', 'write_report', 'notebook_params',
-           'control_twins', 'TableReport', 'table_report', 'ReproError', 'as_names', 'selected_tables', 'report_dir',
-           'run_notebook', 'reproduce']
+           'TABLE4_METRICS', 'SIMULATED_NOTE', 'REPO_DIR', 'TEACHER_PARAMS', 'NOTEBOOK_PARAMS', 'NOTEBOOK_DIR',
+           'TABLE_ALIASES', 'check_preset', 'default_runs', 'repro_settings', 'feasible_sizes', 'table_plan',
+           'zero_shot_results', 'zero_shot_note', 'results_row', 'results_frame', 'mean_sd', 'pm', 'paired_t',
+           'delta_cells', 'seed_diffs', 'arm_cells', 'n_classes', 'metric_rows', 'table2', 'table3', 'table4', 'table6',
+           'band', 'plot_fig3', 'shown_path', 'git_commit', 'preset_phrase', 'provenance', 'markdown', 'write_report',
+           'notebook_params', 'control_twins', 'TableReport', 'table_report', 'ReproError', 'as_names',
+           'selected_tables', 'report_dir', 'run_notebook', 'reproduce']
 
 # %% ../nbs/08_repro.ipynb #5671f271
 TABLES = ('table4', 'table2', 'table3', 'table6_fig3')   # in reproduction order: Table 4's control runs first
@@ -71,6 +71,7 @@ def repro_settings(repro_preset='smoke', table='table2', runs_dir=None, **overri
     s = {'repro_preset': repro_preset, 'table': table, 'datasets': p['datasets'][table], 'seeds': p['seeds'],
          'n_samples': p['n_samples'], 'sizes': p['sizes'], **p['run']}
     s.update({k: v for k, v in overrides.items() if v is not None})
+    if s['teacher'] != 'simulated': s.setdefault('prompt', 'paper')   # an LLM is sent the paper's own words (A.1)
     s['runs_dir'] = str(Path(runs_dir or default_runs(repro_preset)).resolve())
     return s
 
@@ -92,14 +93,17 @@ def table_plan(table, s) -> list[RunSpec]:
 
 # %% ../nbs/08_repro.ipynb #4206f59e
 def zero_shot_results(s, datasets=None, run=True) -> dict:
-    "{dataset: zero-shot summary} from `<runs>/<dataset>/zero-shot/`, running missing ones if the teacher is an LLM."
+    "{dataset: zero-shot summary} from `<runs>/<dataset>/zero-shot/`, running missing ones if the teacher is an LLM"
+    " (as the grid sends its calls: `batch`, `concurrency`)."
     out, llm = {}, s.get('teacher', 'simulated') != 'simulated'
     for d in datasets or s['datasets']:
         p = Path(s['runs_dir'])/d/'zero-shot'
         if (p/'summary.json').exists(): out[d] = read_json(p/'summary.json')
         elif llm and run:
             cfg = RunConfig(**run_kwargs(s))
-            out[d] = run_zero_shot(build_teacher(cfg, None, None), d, p, cfg.test_max, cfg.data_dir, progress=False)
+            out[d] = run_zero_shot(build_teacher(cfg, None, None), d, p, cfg.test_max, cfg.data_dir, progress=False,
+                                   template=cfg.prompt, batch=bool(s.get('batch')),
+                                   concurrency=s.get('concurrency') or 1)
     return out
 
 def zero_shot_note(zero_shot: dict) -> str:
@@ -364,7 +368,9 @@ def provenance(title, s, summaries: dict, seconds: float) -> str:
              f"Generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')} by pgkd_nb {__version__}, "
              f"git commit {git_commit()}, {preset_phrase(s)}.", '']
     if sim: lines += [SIMULATED_NOTE, '']
-    lines += [f"- teacher: {', '.join(teachers) or s.get('teacher')}" + (' — SIMULATED' if sim else ''),
+    wording = ', '.join(sorted({x['config'].get('prompt', 'kit') for x in r}))
+    lines += [f"- teacher: {', '.join(teachers) or s.get('teacher')}" + (' — SIMULATED' if sim else '')
+              + f"; prompt wording: {wording}",
               f"- student: {', '.join(students)}; student preset `{s.get('preset')}`",
               f"- seeds: {listed({x['seed'] for x in r})} (arms: mean ± sample std over seeds); "
               f"n_samples: {listed({x['config']['n_samples'] for x in r})}; "
@@ -397,9 +403,9 @@ def write_report(out_dir, name, table: pd.DataFrame, runs: pd.DataFrame, header:
     return list(files)
 
 # %% ../nbs/08_repro.ipynb #fe264a95
-NOTEBOOK_PARAMS = ('repro_preset', 'out_dir', 'runs_dir', 'jobs', 'datasets', 'seeds', 'n_samples', 'teacher',
-                   'teacher_model', 'checkpoint', 'preset', 'kd_steps', 'test_max', 'pool_max', 'sizes',
-                   *GRID_PARAMS)
+TEACHER_PARAMS = ('teacher', 'teacher_model', 'base_url', 'teacher_cache', 'prompt')
+NOTEBOOK_PARAMS = ('repro_preset', 'out_dir', 'runs_dir', 'jobs', 'datasets', 'seeds', 'n_samples', *TEACHER_PARAMS,
+                   'checkpoint', 'preset', 'kd_steps', 'test_max', 'pool_max', 'sizes', *GRID_PARAMS)
 
 def notebook_params(namespace: dict) -> dict:
     "The reproduction parameters found in `namespace` (a notebook's `globals()`)."
@@ -430,6 +436,7 @@ def table_report(table, repro_preset='smoke', out_dir=None, runs_dir=None, jobs=
     started = time.time()
     grid = {k: settings.pop(k) for k in GRID_PARAMS if k in settings}
     s = repro_settings(repro_preset, table, runs_dir, **settings)
+    s.update(batch=grid.get('batch', False), concurrency=grid.get('concurrency'))   # how the LLM's calls go
     specs = table_plan(table, s)
     specs += control_twins(specs, s['runs_dir'])
     log(f"{len(specs)} runs under {shown_path(s['runs_dir'])}")
@@ -478,14 +485,19 @@ def _mtimes(folder) -> dict:
     return {p: p.stat().st_mtime_ns for p in sorted(Path(folder).iterdir()) if p.is_file()}
 
 def reproduce(preset='smoke', only=None, out='reports', runs=None, jobs=1, datasets=None, notebooks=None,
-              backend='local', address=None, cpus_per_run=1, gpus_per_run=0, calls_per_minute=None,
-              grid_budget_usd=None) -> list[Path]:
+              teacher=None, teacher_model=None, base_url=None, teacher_cache=None, prompt=None, **grid) -> list[Path]:
     "Execute the reproduction notebooks into OUT/<preset>/ (or OUT/<preset>-partial/); the files they wrote."
     check_preset(preset)
     if jobs < 1: raise ValueError(f"jobs {jobs}: must be at least 1")
-    check_backend(backend, address, cpus_per_run, gpus_per_run)
-    grid = dict(backend=backend, address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
-                calls_per_minute=calls_per_minute, grid_budget_usd=grid_budget_usd)
+    bad = sorted(set(grid) - set(GRID_PARAMS))
+    if bad: raise TypeError(f"reproduce: unknown setting(s) {bad}")
+    grid = {'backend': 'local', 'cpus_per_run': 1, 'gpus_per_run': 0, **grid}
+    check_backend(grid['backend'], grid.get('address'), grid['cpus_per_run'], grid['gpus_per_run'])
+    check_sharing(grid['backend'], grid.get('batch'), grid.get('concurrency'))
+    if (grid.get('batch') or grid.get('concurrency')) and teacher in (None, 'simulated'):
+        raise ValueError("--batch and --concurrency are for an LLM teacher: add --teacher anthropic (and its model)")
+    teacher_settings = dict(teacher=teacher, teacher_model=teacher_model, base_url=base_url,
+                            teacher_cache=teacher_cache, prompt=prompt)
     names, datasets = selected_tables(only), as_names(datasets)
     sources = {name: Path(notebooks or NOTEBOOK_DIR)/f'{name}.ipynb' for name in names}
     missing = [src for src in sources.values() if not src.exists()]
@@ -495,7 +507,7 @@ def reproduce(preset='smoke', only=None, out='reports', runs=None, jobs=1, datas
     runs = str(Path(runs or default_runs(preset)).resolve())
     params = dict(repro_preset=preset, out_dir=str(dest), runs_dir=runs, jobs=jobs)
     if datasets: params['datasets'] = datasets
-    if backend != 'local': params.update({k: v for k, v in grid.items() if v is not None})
+    params.update({k: v for k, v in {**teacher_settings, **grid}.items() if v not in (None, False)})
     written = []
     for name, src in sources.items():
         print(f"pgkd reproduce: {name} (preset {preset}, runs {runs}) ...", flush=True)

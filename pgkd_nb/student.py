@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_student.ipynb #facb3b25
 from __future__ import annotations
-import hashlib, json, math, os, time
+import hashlib, json, math, os, threading, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
@@ -20,9 +20,10 @@ from .data import text_key
 
 hf_logging.set_verbosity_error()   # transformers' notices and download bars would bury the run's own output
 hf_logging.disable_progress_bar()
+SEEDED = threading.RLock()         # torch's seeded RNG is one per process: students on threads take turns (fit, init)
 
 # %% auto #0
-__all__ = ['resolve_checkpoint', 'tiny_checkpoint', 'EncodingCache', 'metrics', 'mean_pool', 'pad_stack', 'Student',
+__all__ = ['SEEDED', 'resolve_checkpoint', 'tiny_checkpoint', 'EncodingCache', 'metrics', 'mean_pool', 'pad_stack', 'Student',
            'warmup_linear']
 
 # %% ../nbs/01_student.ipynb #8b03ea51
@@ -128,6 +129,9 @@ class Student:
 
     def init_model(self):
         "Fresh weights: the checkpoint's encoder and a new head (seeded)."
+        with SEEDED: self._init_model()
+
+    def _init_model(self):
         torch.manual_seed(self.cfg.seed)
         if self.cfg.mode == 'head':
             dim = AutoConfig.from_pretrained(self.path).hidden_size
@@ -342,8 +346,8 @@ def fit(self, train, val, restart=False, seed=None) -> dict:
     "Train on `train` with early stopping on `val` loss; the best epoch's weights are restored."
     if self.cfg.mode == 'head' and self.device.type == 'cpu':
         self.features([r["text"] for r in train + val])   # encode new texts with every thread first
-        with threads(1): return self._fit(train, val, restart, seed)   # measured: 1 thread is 2-3x faster here
-    return self._fit(train, val, restart, seed)
+        with SEEDED, threads(1): return self._fit(train, val, restart, seed)   # measured: 1 thread is 2-3x faster
+    with SEEDED: return self._fit(train, val, restart, seed)
 
 @patch_to(Student)
 def param_groups(self) -> list[dict]:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_teacher.ipynb #0ddcb32e
 from __future__ import annotations
-import hashlib, json, os, sys, tempfile, threading, time
+import contextlib, hashlib, json, os, sys, tempfile, threading, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from .prompt import PGKDRequest, build_prompt, count_tokens
@@ -243,6 +243,7 @@ class Teacher:
         self.prompt_cache = self.can_cache and (auto if prompt_cache is None else bool(prompt_cache))
         self.ledger = Ledger(budget_usd, cost_usd=float(spent_usd))
         self.lock = threading.Lock()  # concurrent calls add to one ledger
+        self.reserved_usd = 0.0        # worst cases of the calls in flight (see `reserve`)
         self.key_name = self.name    # the teacher name in cache keys (a replay teacher uses the recorded one)
         self.endpoint = None         # the server in cache keys (an SDK teacher: the base URL its client uses)
 
@@ -258,16 +259,23 @@ class Teacher:
 
     def call(self, prompt, req, key) -> dict:
         "Ask the model (within the budget, retrying what may pass): a record with the raw reply, usage and seconds."
-        self.check_budget(prompt)
-        t0 = time.perf_counter()
-        raw, usage = self.complete_with_retries(prompt, req)
-        return {'raw': raw, 'usage': usage, 'seconds': round(time.perf_counter() - t0, 3)}
-
-    def check_budget(self, prompt):
-        "Raise `BudgetExceeded` unless the worst case of one call on `prompt` fits in what is left of the budget."
         bound = prompt_token_bound(prompt)
         what = f"a {self.model} call (≤ {bound} prompt tokens + {self.max_tokens} max output tokens)"
-        self.ledger.check(prompts_worst_case(self, [prompt]), what)
+        with self.reserve(prompts_worst_case(self, [prompt]), what):
+            t0 = time.perf_counter()
+            raw, usage = self.complete_with_retries(prompt, req)
+        return {'raw': raw, 'usage': usage, 'seconds': round(time.perf_counter() - t0, 3)}
+
+    @contextlib.contextmanager
+    def reserve(self, usd, what='the next call'):
+        "Hold `usd` (a call's worst case) of the budget while the block runs; `BudgetExceeded` if it does not fit."
+        with self.lock:                   # calls in flight on other threads count at their worst case
+            beside = ' with the calls in flight' if self.reserved_usd else ''
+            self.ledger.check(self.reserved_usd + usd, what + beside)
+            self.reserved_usd += usd
+        try: yield
+        finally:
+            with self.lock: self.reserved_usd -= usd
 
     def complete_with_retries(self, prompt, req) -> tuple[str, dict]:
         "`complete`, tried again up to `max_retries` times after an error that may pass."

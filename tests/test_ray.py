@@ -130,6 +130,35 @@ def test_killed_worker_is_retried_and_a_restarted_driver_runs_only_what_is_missi
     assert not differences(again, local), differences(again, local)[:5]
 
 
+class Stop(Exception): pass
+
+
+def stop_after_step_1(i, rec):
+    if i == 1: raise Stop
+
+
+def test_shared_out_writes_in_place_and_resumes_a_partial_run(cluster, grid):
+    "--shared-out: the task writes the run where the driver would, and resumes a run a dead worker left."
+    from pgkd_nb.grid import spec_config
+    from pgkd_nb.loop import run_pgkd
+    from pgkd_nb.repro import REPRO_PRESETS
+    tmp, settings, local = grid
+    s = {**settings('shared'), 'kd_steps': 2}
+    specs = table_plan('table2', s)
+    partial = specs[0].path(s['runs_dir'])
+    with pytest.raises(Stop): run_pgkd(spec_config(specs[0], s), partial, progress=False, on_step=stop_after_step_1)
+    step1 = (partial/'step-001'/'step.json').stat().st_mtime_ns
+    got = run_missing(specs, s, backend='ray', shared_out=True, log=lambda m: None)
+    assert (partial/'step-001'/'step.json').stat().st_mtime_ns == step1          # step 1 kept, not redone
+    assert (partial/'step-002').exists() and (partial/'run.log').read_text().count('# ') == 1
+    plain = {**settings('plain'), 'kd_steps': 2}
+    want = run_missing(specs, plain, log=lambda m: None)                      # the same grid, uninterrupted, local
+    for sp in specs:
+        a, b = comparable(got[sp], s['runs_dir']), comparable(want[sp], plain['runs_dir'])
+        assert not differences(a, b), (sp, differences(a, b)[:5])
+    assert REPRO_PRESETS['smoke']['run']['kd_steps'] == 1                   # (the grid above asked for 2)
+
+
 class Fake:
     "A teacher that costs $0.5 a call."
     calls = 0
