@@ -7,7 +7,8 @@ from __future__ import annotations
 import re, sys, threading, time
 from pathlib import Path
 from .records import write_json, read_json
-from .teacher import Teacher, TeacherError, anthropic_reply, prompts_worst_case, one_line
+from .teacher import Teacher, anthropic_reply, one_line
+from .costs import TeacherError, prompts_worst_case
 
 # %% auto #0
 __all__ = ['POLL_FIRST_S', 'POLL_MOST_S', 'check_batch_teacher', 'batch_request', 'batch_worst_case', 'submit_or_attach',

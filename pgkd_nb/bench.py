@@ -15,7 +15,7 @@ from .student import Student, make_config, resolve_checkpoint, tiny_checkpoint, 
 from .fast import pick_device, quantize_int8, INT8_SCHEME
 from . import prompt as _prompt
 from .prompt import zero_shot_prompt, count_tokens, parse_zero_shot
-from .teacher import PRICES_DATE, call_cost
+from .costs import PRICES_DATE, call_cost
 from .measure import timed, measure, cell, md_table, measured_report
 
 # %% auto #0

@@ -8,7 +8,8 @@ import argparse, json, math, os, sys
 from pathlib import Path
 from .config import RunConfig, run_flags, config_from_args
 from .records import RecordError, read_json, format_summary
-from .teacher import TEACHERS, TeacherError
+from .costs import TeacherError
+from .teacher import TEACHERS
 import pgkd_nb.simulated  # noqa: F401  (the simulated teacher registers itself in TEACHERS)
 
 # %% auto #0
@@ -153,7 +154,7 @@ def add_inspect_flags(p):
 
 def cmd_inspect(a) -> int:
     "pgkd inspect --data FILE: rows, classes, lengths, duplicates and the D0/pool/test sizes a run would use."
-    from pgkd_nb.data import inspect_data, format_inspect
+    from pgkd_nb.files import inspect_data, format_inspect
     if not a.data:
         raise ValueError("pgkd inspect needs --data: a .csv, .tsv, .jsonl(.gz) or .parquet file, or hf:ID")
     print(format_inspect(inspect_data(a.data, a.text_col, a.label_col, a.test_data, a.labels, a.n_samples, a.seed)))

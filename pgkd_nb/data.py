@@ -4,20 +4,16 @@
 
 # %% ../nbs/00_data.ipynb #8c6215f9
 from __future__ import annotations
-import csv, gzip, hashlib, io, json, os, random
-from collections import Counter, defaultdict
+import gzip, hashlib, json, os, random
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PKG_DIR', 'EMBEDDED_DIR', 'DEMO_TASK', 'TASK_FILES', 'HUB_SPECS', 'TABLE_FORMATS', 'MIN_CLASS_ROWS', 'data_dirs',
-           'check_task_dir', 'find_task_dir', 'read_jsonl', 'read_labels', 'Task', 'dedup_task', 'check_classes',
-           'load_local', 'load_hub', 'load_task', 'allocate', 'by_label', 'stratified_sample', 'text_key',
-           'stable_subsample', 'D0', 'split_train_val', 'sample_d0', 'write_rows', 'write_subset', 'Table',
-           'table_format', 'decode_utf8', 'read_file', 'hub_dataset', 'hub_table', 'read_table', 'column_names',
-           'check_columns', 'join_text', 'table_rows', 'class_order', 'check_known', 'check_two_classes',
-           'check_stratifiable', 'data_name', 'source_tables', 'held_out_split', 'load_data', 'percentiles', 'd0_plan',
-           'inspect_data', 'format_inspect']
+__all__ = ['PKG_DIR', 'EMBEDDED_DIR', 'DEMO_TASK', 'TASK_FILES', 'HUB_SPECS', 'data_dirs', 'check_task_dir', 'find_task_dir',
+           'read_jsonl', 'read_labels', 'Task', 'drop_repeats', 'dedup_task', 'check_classes', 'load_local',
+           'hub_label', 'load_hub', 'load_task', 'allocate', 'by_label', 'stratified_sample', 'text_key',
+           'stable_subsample', 'D0', 'split_train_val', 'sample_d0', 'write_rows', 'write_subset']
 
 # %% ../nbs/00_data.ipynb #6cbf5389
 PKG_DIR = Path(__file__).resolve().parent if '__file__' in globals() else Path('../pgkd_nb').resolve()
@@ -97,7 +93,7 @@ class Task:
     def __repr__(self):
         return f"Task({self.name!r}: {len(self.labels)} classes, {len(self.train)} train, {len(self.test)} test)"
 
-def _drop_repeats(rows, banned=frozenset()) -> tuple[list, int, int]:
+def drop_repeats(rows, banned=frozenset()) -> tuple[list, int, int]:
     "The rows whose text is neither in `banned` nor in an earlier row; how many were banned, how many repeats."
     kept, seen, n_banned, n_repeats = [], set(), 0, 0
     for r in rows:
@@ -110,8 +106,8 @@ def _drop_repeats(rows, banned=frozenset()) -> tuple[list, int, int]:
 
 def dedup_task(task) -> Task:
     "Drop repeated train texts and train texts also in test, counting both in `task.dropped`."
-    train, n_leak, n_dup = _drop_repeats(task.train, banned={r['text'] for r in task.test})
-    test, _, n_tdup = _drop_repeats(task.test)
+    train, n_leak, n_dup = drop_repeats(task.train, banned={r['text'] for r in task.test})
+    test, _, n_tdup = drop_repeats(task.test)
     task.train, task.test = train, test
     task.dropped.update({'train_duplicates': n_dup, 'train_in_test': n_leak, 'test_duplicates': n_tdup})
     return task
@@ -144,7 +140,7 @@ HUB_SPECS = {
     'amazon_hierarchical': ('shivanandmn/hierarchical-text-classification', ['Title', 'Text'], 'Cat3'),
 }
 
-def _hub_label(label, names) -> str:
+def hub_label(label, names) -> str:
     "A Hub label as a class name: an integer id is looked up in the `ClassLabel` names."
     return names[label] if names and isinstance(label, int) else str(label)
 
@@ -153,7 +149,7 @@ def _hub_rows(split, text_cols, label_col, names) -> list[dict]:
     rows = []
     for ex in split:
         text = ' '.join(' '.join(str(ex[c]) for c in text_cols if ex.get(c)).split())
-        rows.append({'text': text, 'label': _hub_label(ex[label_col], names)})
+        rows.append({'text': text, 'label': hub_label(ex[label_col], names)})
     return [r for r in rows if r['text']]
 
 def load_hub(name, load_dataset=None) -> Task:
@@ -308,239 +304,3 @@ def write_subset(task, out_dir, n_train, n_test, seed=0, note='') -> Path:
         f"`pgkd_nb.data.write_subset(task, out_dir, n_train={n_train}, n_test={n_test}, seed={seed})`: "
         f"{len(train)} train and {len(test)} test rows, {len(task.labels)} classes.\n\n{note}\n", encoding='utf-8')
     return out
-
-# %% ../nbs/00_data.ipynb #19d18e5a
-TABLE_FORMATS = ('.csv', '.tsv', '.jsonl', '.jsonl.gz', '.parquet')
-
-@dataclass
-class Table:
-    "Records (dicts) of one data file or Hub split, its column names, and each record's line or row number."
-    name: str
-    columns: list
-    records: list
-    lines: list
-    features: dict = field(default_factory=dict)
-    sep: str = ':'      # `file:line` for text files; ' row ' for Parquet files and Hub splits
-    def where(self, i) -> str: return f"{self.name}{self.sep}{self.lines[i]}"
-
-def table_format(path) -> str:
-    "The format of a data file from its name, else a `ValueError` listing the formats read."
-    fmt = next((f for f in sorted(TABLE_FORMATS, key=len, reverse=True) if str(path).lower().endswith(f)), None)
-    if fmt is None:
-        raise ValueError(f"{path}: unknown data format; use one of {', '.join(TABLE_FORMATS)} "
-                         "or hf:ID[:config] for a Hugging Face dataset")
-    return fmt
-
-def decode_utf8(path, data: bytes) -> str:
-    "`data` as text, else a `ValueError` naming the line of the first byte that is not UTF-8, and the fix."
-    try: return data.decode('utf-8-sig')
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b'\n') + 1
-        raise ValueError(f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8, e.g. "
-                         f"`iconv -f latin1 -t utf-8 {Path(path).name} > fixed{table_format(path)}`") from None
-
-# %% ../nbs/00_data.ipynb #cc80b20c
-def _csv_table(path, text, sep) -> Table:
-    reader = csv.DictReader(io.StringIO(text, newline=''), delimiter=sep)
-    records, lines = [], []
-    for rec in reader:
-        records.append(rec)
-        lines.append(reader.line_num)
-    return Table(str(path), list(reader.fieldnames or []), records, lines)
-
-def _jsonl_table(path, text) -> Table:
-    records, lines = [], []
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip(): continue
-        try: rec = json.loads(line)
-        except json.JSONDecodeError as e: raise ValueError(f"{path}:{i}: not valid JSON ({e.msg})") from None
-        if not isinstance(rec, dict): raise ValueError(f"{path}:{i}: each line must be a JSON object")
-        records.append(rec)
-        lines.append(i)
-    return Table(str(path), list(dict.fromkeys(k for r in records for k in r)), records, lines)
-
-def read_file(path) -> Table:
-    "A data file (.csv, .tsv, .jsonl, .jsonl.gz or .parquet) as a `Table`."
-    path, fmt = Path(path), table_format(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path}: no such file")
-    if fmt == '.parquet':
-        import pyarrow.parquet as pq
-        t = pq.read_table(path)
-        return Table(str(path), t.column_names, t.to_pylist(), list(range(1, t.num_rows + 1)), sep=' row ')
-    data = path.read_bytes()
-    text = decode_utf8(path, gzip.decompress(data) if fmt == '.jsonl.gz' else data)
-    if fmt in ('.csv', '.tsv'): return _csv_table(path, text, '\t' if fmt == '.tsv' else ',')
-    return _jsonl_table(path, text)
-
-# %% ../nbs/00_data.ipynb #1e9b8a7b
-def hub_dataset(spec, load_dataset=None):
-    "The `DatasetDict` of `hf:ID[:config]` through `datasets.load_dataset` (injectable for tests)."
-    if load_dataset is None:
-        try: from datasets import load_dataset
-        except ImportError: raise ImportError("hf: data needs `pip install datasets`") from None
-    hub_id, _, config = spec[3:].partition(':')
-    return load_dataset(hub_id, config) if config else load_dataset(hub_id)
-
-def hub_table(spec, ds, split) -> Table:
-    "Split `split` of a loaded Hub dataset as a `Table`, else a `ValueError` listing the splits there are."
-    if split not in ds: raise ValueError(f"{spec}: no {split!r} split; splits found: {sorted(ds)}")
-    part = ds[split]
-    records = [dict(r) for r in part]
-    return Table(f"{spec} ({split})", list(part.column_names), records, list(range(1, len(records) + 1)),
-                 dict(getattr(part, 'features', None) or {}), sep=' row ')
-
-def read_table(spec, split='train', load_dataset=None) -> Table:
-    "A data file, or split `split` of `hf:ID[:config]`, as a `Table`."
-    if str(spec).startswith('hf:'): return hub_table(spec, hub_dataset(spec, load_dataset), split)
-    return read_file(spec)
-
-# %% ../nbs/00_data.ipynb #12b1e949
-def column_names(text_col) -> list[str]:
-    "Text columns from 'a' or 'a,b' (or a list)."
-    cols = text_col.split(',') if isinstance(text_col, str) else list(text_col)
-    return [c.strip() for c in cols if c.strip()]
-
-def check_columns(table, text_cols, label_col=None):
-    "A `ValueError` naming the missing columns and those found, when `table` lacks one of the columns asked for."
-    missing = [c for c in [*text_cols, *([label_col] if label_col else [])] if c not in table.columns]
-    if missing:
-        raise ValueError(f"{table.name}: no column {', '.join(map(repr, missing))}; columns found: "
-                         f"{', '.join(map(repr, table.columns))}; pass --text-col / --label-col with one of them")
-
-def join_text(rec, text_cols) -> str:
-    "The text columns of a record joined with a space, whitespace collapsed ('' when all are empty)."
-    return ' '.join(' '.join(str(rec[c]) for c in text_cols if rec.get(c) not in (None, '')).split())
-
-def table_rows(table, text_cols, label_col) -> tuple[list, list, int]:
-    "Rows `{'text','label'}` of `table`, the record index of each, and how many had an empty text (left out)."
-    check_columns(table, text_cols, label_col)
-    names = list(getattr(table.features.get(label_col), 'names', None) or [])
-    rows, index, n_empty = [], [], 0
-    for i, rec in enumerate(table.records):
-        label = rec.get(label_col)
-        if label is None or str(label).strip() == '':
-            raise ValueError(f"{table.where(i)}: empty label in column {label_col!r}; give the row a label or remove "
-                             "it")
-        text = join_text(rec, text_cols)
-        if not text:
-            n_empty += 1
-            continue
-        rows.append({'text': text, 'label': _hub_label(label, names).strip()})
-        index.append(i)
-    return rows, index, n_empty
-
-# %% ../nbs/00_data.ipynb #a9bd1a9f
-MIN_CLASS_ROWS = 2    # a stratified held-out split needs a train row and a test row of every class
-
-def class_order(rows, labels=None, names=()) -> list[str]:
-    "The class names in id order: `labels` (a list or 'a,b,c') when given, else the Hub's names, else sorted."
-    if labels is None: return list(names) or sorted({r['label'] for r in rows})
-    order = column_names(labels)
-    if len(set(order)) != len(order):
-        raise ValueError(f"--labels {','.join(order)}: a class is named twice; list each class once")
-    return order
-
-def check_known(table, rows, index, known, what, fix):
-    "A `ValueError` at the first row whose label is not in `known`, saying `what` it is not in and the `fix`."
-    bad = next((j for j, r in enumerate(rows) if r['label'] not in known), None)
-    if bad is not None:
-        shown = ', '.join(sorted(known)[:20]) + (', …' if len(known) > 20 else '')
-        raise ValueError(f"{table.where(index[bad])}: label {rows[bad]['label']!r} is not {what} ({shown}); {fix}")
-
-def check_two_classes(table, rows, label_col):
-    "A `ValueError` when every row has the same label."
-    found = {r['label'] for r in rows}
-    if len(found) < 2:
-        raise ValueError(f"{table.name}: every row has the label {next(iter(found), None)!r} (column {label_col!r}); "
-                         "a classifier needs at least two classes: check --label-col or add rows of other classes")
-
-def check_stratifiable(table, rows):
-    "A `ValueError` naming the classes with too few rows for a stratified held-out test split."
-    small = {l: n for l, n in Counter(r['label'] for r in rows).items() if n < MIN_CLASS_ROWS}
-    if small:
-        raise ValueError(f"{table.name}: class(es) {small} have fewer than {MIN_CLASS_ROWS} rows, too few for a "
-                         "stratified held-out test split; add rows of those classes, remove them, or pass --test FILE")
-
-# %% ../nbs/00_data.ipynb #38497577
-def data_name(path) -> str:
-    "A task name for `path`: the file name without its extensions, or the Hub id."
-    return str(path)[3:] if str(path).startswith('hf:') else Path(str(path)).name.split('.')[0]
-
-def source_tables(path, test=None, load_dataset=None) -> tuple[Table, Table|None]:
-    "The train table, and the test table: `test`, else a Hub dataset's test (or validation) split, else None."
-    if not str(path).startswith('hf:'):
-        return read_file(path), (read_table(test, 'test', load_dataset) if test else None)
-    ds = hub_dataset(path, load_dataset)
-    if test: return hub_table(path, ds, 'train'), read_table(test, 'test', load_dataset)
-    split = next((s for s in ('test', 'validation') if s in ds), None)
-    return hub_table(path, ds, 'train'), hub_table(path, ds, split) if split else None
-
-def held_out_split(table, rows, seed=0, test_frac=0.2) -> tuple[list, list, int]:
-    "(train, test, repeats dropped): `rows` without repeated texts, split stratified and seeded."
-    rows, _, n_dup = _drop_repeats(rows)
-    check_stratifiable(table, rows)
-    train, test = split_train_val(rows, test_frac, seed)
-    return train, test, n_dup
-
-def load_data(path, text_col='text', label_col='label', test=None, labels=None, seed=0, test_frac=0.2,
-              load_dataset=None) -> Task:
-    "A `Task` from your own data: a file or `hf:ID[:config]`, checked; empty texts and duplicates dropped and counted."
-    text_cols = column_names(text_col)
-    train_t, test_t = source_tables(path, test, load_dataset)
-    train, index, n_empty = table_rows(train_t, text_cols, label_col)
-    order = class_order(train, labels, getattr(train_t.features.get(label_col), 'names', None) or ())
-    if labels is not None: check_known(train_t, train, index, set(order), 'in --labels', 'add it to --labels')
-    check_two_classes(train_t, train, label_col)
-    dropped, n_dup = {'empty_text': n_empty}, 0
-    if test_t is None:
-        train, test_rows, n_dup = held_out_split(train_t, train, seed, test_frac)
-        source = f"{path}; test: a stratified {test_frac:.0%} held-out split of it (seed {seed})"
-    else:
-        test_rows, tindex, dropped['test_empty_text'] = table_rows(test_t, text_cols, label_col)
-        check_known(test_t, test_rows, tindex, {r['label'] for r in train}, f'in the training data {train_t.name}',
-                    'add training rows of that class, or remove the test row')
-        source = f"{path}; test: {test_t.name}"
-    task = dedup_task(Task(data_name(path), order, train, test_rows, source=source, dropped=dropped))
-    task.dropped['train_duplicates'] += n_dup
-    return check_classes(task)
-
-# %% ../nbs/00_data.ipynb #2fe9c544
-def percentiles(values, qs=(5, 50, 95)) -> dict:
-    "Nearest-rank percentiles of `values` and their maximum, as {'p5': …, 'p50': …, 'p95': …, 'max': …}."
-    v = sorted(values)
-    if not v: return {}
-    return {**{f'p{q}': v[min(len(v) - 1, len(v)*q//100)] for q in qs}, 'max': v[-1]}
-
-def d0_plan(task, n_samples, seed=0) -> dict:
-    "How many rows a run with `n_samples` would use for D0 train/val, the pool and test, or the error it would meet."
-    try: d0 = sample_d0(task, n_samples, seed)
-    except ValueError as e: return {'error': str(e)}
-    return {'train': len(d0.train), 'val': len(d0.val), 'pool': len(d0.pool), 'test': len(d0.test)}
-
-def inspect_data(path, text_col='text', label_col='label', test=None, labels=None, n_samples=1000, seed=0,
-                 test_frac=0.2, load_dataset=None) -> dict:
-    "What `load_data` makes of your data, and what a run with `n_samples` would use: before spending anything."
-    task = load_data(path, text_col, label_col, test, labels, 0, test_frac, load_dataset)   # as a run: one split
-    texts = [r['text'] for r in task.train + task.test]
-    train, test = Counter(r['label'] for r in task.train), Counter(r['label'] for r in task.test)
-    dup = sum(v for k, v in task.dropped.items() if 'dup' in k or k == 'train_in_test')
-    return {'name': task.name, 'source': task.source, 'rows': {'train': len(task.train), 'test': len(task.test)},
-            'classes': len(task.labels), 'per_class': {l: {'train': train[l], 'test': test[l]} for l in task.labels},
-            'words': percentiles([len(t.split()) for t in texts]), 'chars': percentiles([len(t) for t in texts]),
-            'duplicates': dup, 'empty': sum(v for k, v in task.dropped.items() if 'empty' in k),
-            'dropped': dict(task.dropped), 'n_samples': n_samples, 'plan': d0_plan(task, n_samples, seed)}
-
-def format_inspect(d) -> str:
-    "`inspect_data`'s dict as text for the screen."
-    per = ', '.join(f"{q} {v}" for q, v in d['words'].items())
-    lines = [f"{d['name']}: {d['rows']['train']} train rows, {d['rows']['test']} test rows, {d['classes']} classes",
-             f"source: {d['source']}",
-             f"dropped at load: {d['empty']} empty texts, {d['duplicates']} duplicates {d['dropped']}",
-             f"text length in words: {per}", '', f"{'class':30}{'train':>8}{'test':>8}"]
-    lines += [f"{l[:30]:30}{c['train']:>8}{c['test']:>8}" for l, c in d['per_class'].items()]
-    plan = d['plan']
-    lines.append('')
-    if 'error' in plan: lines.append(f"a run with --n-samples {d['n_samples']} would fail: {plan['error']}")
-    else: lines.append(f"a run with --n-samples {d['n_samples']} uses D0 {plan['train']} train + {plan['val']} val, "
-                       f"a pool of {plan['pool']} rows and {plan['test']} test rows")
-    return '\n'.join(lines)

@@ -12,7 +12,7 @@ from pathlib import Path
 from .student import tiny_checkpoint
 from .config import RunConfig
 from .records import atomic_dir, make_dir, completed_steps
-from .teacher import BudgetExceeded, BATCH_DISCOUNT
+from .costs import BudgetExceeded, BATCH_DISCOUNT
 from .batches import LockStep, LockStepTeacher, check_batch_teacher
 from .plan import plan_run
 from .loop import run_pgkd, run_task, build_teacher, spent

@@ -8,14 +8,16 @@ import shutil, time
 from dataclasses import asdict
 from pathlib import Path
 from tqdm.auto import tqdm
-from .data import load_task, load_data, sample_d0, stable_subsample
+from .data import load_task, sample_d0, stable_subsample
+from .files import load_data
 from .config import RunConfig, RUNTIME_FIELDS, check_config, config_from_dict
 from .records import (RecordError, write_json, read_json, step_path, write_step, completed_steps, run_lock,
                              make_dir, hardware_line)
 from .student import Student
 from .miner import mine, few_shot
 from .prompt import PGKDRequest, withhold_blocked
-from .teacher import Ledger, make_teacher
+from .costs import Ledger
+from .teacher import make_teacher
 from .plan import check_plan_budget
 import pgkd_nb.simulated  # noqa: F401  (the simulated teacher registers itself with make_teacher)
 

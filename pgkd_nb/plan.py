@@ -12,8 +12,9 @@ from .prompt import (PGKDRequest, build_prompt, cache_prefix, count_tokens, toke
                             zero_shot_prompt)
 from .records import make_dir, read_json, write_json, write_text
 from .reply import rows_to_reply
-from .teacher import (PRICES, PRICES_DATE, BATCH_DISCOUNT, TEACHERS, Teacher, BudgetExceeded,
-                      caches_prompts, call_cost, worst_case_cost, prompt_token_bound, message_content)
+from .costs import (PRICES, PRICES_DATE, BATCH_DISCOUNT, BudgetExceeded, caches_prompts, call_cost,
+                           worst_case_cost, prompt_token_bound)
+from .teacher import TEACHERS, Teacher, message_content
 
 # %% auto #0
 __all__ = ['ESTIMATE_NOTE', 'CACHE_MIN_TOKENS', 'STEP_SECONDS', 'OUTPUT_TOKENS_PER_S', 'CALL_SECONDS', 'CACHE_TTL_S',
@@ -163,7 +164,7 @@ def format_plan(d) -> str:
     waits = f"each of {n} batches in turn waits" if n > 1 else 'the batch waits'
     lines += ['', f"expected wall time: ≈ {format_wall(d['wall_s'])} calling per request; with batches {waits} "
               "typically under an hour, at most 24 h",
-              f"prices: list prices of {d['prices_date']} (pgkd_nb.teacher.PRICES); computed, not billed"]
+              f"prices: list prices of {d['prices_date']} (pgkd_nb.costs.PRICES); computed, not billed"]
     if d['note']: lines.append(f"note: {d['note']}")
     return '\n'.join(lines)
 
@@ -350,7 +351,7 @@ def costs_notes(d) -> list[str]:
     n_steps, done = sum(r['steps'] for r in runs), sum(r['complete'] for r in runs)
     no_cache = [f"{t} {m}" for t, m in d['models'].items() if not d['cache_rates'][t]]
     return [
-        f"_{d['note']}: list prices of {d['prices_date']} (`pgkd_nb.teacher.PRICES`), tokens by the "
+        f"_{d['note']}: list prices of {d['prices_date']} (`pgkd_nb.costs.PRICES`), tokens by the "
         f"{d['counted_by']}; an estimate, not the provider's tokenizer._", '',
         f"- runs counted: {len(runs)} ({done} finished), {n_steps:,} KD steps that ran (step 0 asks no teacher); "
         f"missing: {', '.join(d['missing']) or 'none'}",

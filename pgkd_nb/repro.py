@@ -4,31 +4,27 @@
 
 # %% ../nbs/08_repro.ipynb #2a87714f
 from __future__ import annotations
-import json, math, subprocess, time
+import subprocess, time
 from dataclasses import dataclass, replace
 from pathlib import Path
 import pandas as pd
-from scipy.stats import t as student_t
 from . import __version__
-from .data import DEMO_TASK, PKG_DIR, load_task, find_task_dir
+from .data import DEMO_TASK, PKG_DIR, load_task
 from .config import RunConfig
 from .records import read_json, write_text, hardware_line
 from .loop import build_teacher
 from .zeroshot import run_zero_shot
 from .report import write_index
-from .grid import (RUN_KEYS, VARIANTS, VARIANT_NAMES, GRID_PARAMS, RunSpec, plan, run_kwargs, run_missing,
-                          check_backend, check_sharing)
+from .grid import (RUN_KEYS, VARIANTS, GRID_PARAMS, RunSpec, plan, run_kwargs, run_missing, check_backend,
+                          check_sharing)
+from .tables import CONTROL, INTERVAL_NOTE, CONTROL_NOTE, results_frame
 
 # %% auto #0
-__all__ = ['TABLES', 'ALL_DATASETS', 'SIZES', 'REPRO_PRESETS', 'METRICS', 'METRIC_NAMES', 'CONTROL', 'INTERVAL_NOTE',
-           'CONTROL_NOTE', 'PAPER_NAMES', 'PAPER_TABLE2', 'LIU', 'PAPER_TABLE3', 'PAPER_TABLE4', 'PAPER_TABLE6',
-           'TABLE4_METRICS', 'SIMULATED_NOTE', 'REPO_DIR', 'TEACHER_PARAMS', 'NOTEBOOK_PARAMS', 'NOTEBOOK_DIR',
-           'TABLE_ALIASES', 'check_preset', 'default_runs', 'repro_settings', 'feasible_sizes', 'table_plan',
-           'zero_shot_results', 'zero_shot_note', 'results_row', 'results_frame', 'mean_sd', 'pm', 'paired_t',
-           'delta_cells', 'seed_diffs', 'arm_cells', 'n_classes', 'metric_rows', 'table2', 'table3', 'table4', 'table6',
-           'band', 'plot_fig3', 'shown_path', 'git_commit', 'preset_phrase', 'provenance', 'markdown', 'write_report',
-           'notebook_params', 'control_twins', 'TableReport', 'table_report', 'ReproError', 'as_names',
-           'selected_tables', 'report_dir', 'run_notebook', 'reproduce']
+__all__ = ['TABLES', 'ALL_DATASETS', 'SIZES', 'REPRO_PRESETS', 'SIMULATED_NOTE', 'REPO_DIR', 'TEACHER_PARAMS', 'NOTEBOOK_PARAMS',
+           'NOTEBOOK_DIR', 'TABLE_ALIASES', 'check_preset', 'default_runs', 'repro_settings', 'feasible_sizes',
+           'table_plan', 'zero_shot_results', 'zero_shot_note', 'shown_path', 'git_commit', 'preset_phrase',
+           'provenance', 'markdown', 'write_report', 'notebook_params', 'control_twins', 'TableReport', 'table_report',
+           'ReproError', 'as_names', 'selected_tables', 'report_dir', 'run_notebook', 'reproduce']
 
 # %% ../nbs/08_repro.ipynb #5671f271
 TABLES = ('table4', 'table2', 'table3', 'table6_fig3')   # in reproduction order: Table 4's control runs first
@@ -112,213 +108,6 @@ def zero_shot_note(zero_shot: dict) -> str:
         return "LLM zero-shot: not run — no LLM teacher is configured (the teacher is simulated); no value is made up."
     return "LLM zero-shot: " + '; '.join(f"{d}: {z['teacher']['name']} {z['teacher']['model']}, {z['n_test']} test rows"
                                          for d, z in zero_shot.items())
-
-# %% ../nbs/08_repro.ipynb #e71b36c7
-METRICS = ('accuracy', 'macro_f1', 'weighted_f1')
-METRIC_NAMES = {'accuracy': 'accuracy', 'macro_f1': 'macro F1', 'weighted_f1': 'weighted F1'}
-
-def results_row(spec: RunSpec, r: dict) -> dict:
-    "One run as a row: its spec, test metrics of baseline and PGKD, and bookkeeping."
-    return {'dataset': spec.dataset, 'n_samples': spec.n_samples, 'variant': spec.variant, 'seed': spec.seed,
-            **{f'{arm}_{m}': r[arm][m] for arm in ('baseline', 'pgkd') for m in METRICS},
-            'best_step': r['best_step'], 'n_added': r['n_added'], 'n_test': r['n_test'], 'n_pool': r['n_pool'],
-            'teacher': r['teacher']['name'], 'simulated': r['teacher']['simulated'], 'wall_seconds': r['wall_seconds']}
-
-def results_frame(summaries: dict) -> pd.DataFrame:
-    "One row per run (`results_row`) of {spec: summary}."
-    return pd.DataFrame([results_row(sp, r) for sp, r in summaries.items()])
-
-def mean_sd(values) -> tuple[float, float|None]:
-    "Mean and sample standard deviation of `values` (None for the std of a single value)."
-    v = [float(x) for x in values]
-    m = sum(v)/len(v)
-    return m, (math.sqrt(sum((x - m)**2 for x in v)/(len(v) - 1)) if len(v) > 1 else None)
-
-def pm(values) -> str:
-    "Mean ± sample std of `values` at 3 decimals ('-' when empty, the mean alone for one value)."
-    if not len(values): return '-'
-    m, sd = mean_sd(values)
-    return f'{m:.3f}' if sd is None else f'{m:.3f} ± {sd:.3f}'
-
-# %% ../nbs/08_repro.ipynb #4403aa31
-CONTROL = 'random'          # grid.VARIANTS' control: as many pool rows per step, drawn at random, no guidance
-INTERVAL_NOTE = ("Δ cells: mean of the per-seed differences (arms paired by seed: same D0, same model_0) with its "
-                 "95% paired t interval, mean ± t(0.975, n−1)·sd/√n over the n seeds both arms ran; "
-                 "one seed gives no interval (n=1).")
-CONTROL_NOTE = ("PGKD − random rows: +PGKD minus the random-rows control (as many pool rows per step, drawn at random, "
-                "no guidance) on the same seeds; outside Table 4 it is read from control runs found finished in the "
-                "runs folder, 'not run' where there are none.")
-
-def paired_t(diffs, level=0.95) -> tuple[float, float|None]:
-    "Mean of per-seed differences and the half-width of its paired t interval at `level` (None for one seed)."
-    m, sd = mean_sd(diffs)
-    if sd is None: return m, None
-    return m, float(student_t.ppf((1 + level)/2, len(diffs) - 1))*sd/math.sqrt(len(diffs))
-
-def delta_cells(diffs, name='Δ') -> dict:
-    "Cells `name` (the mean difference) and `name 95% CI` (its paired t interval); 'not run' without a pair."
-    if not len(diffs): return {name: 'not run', f'{name} 95% CI': '-'}
-    m, h = paired_t(diffs)
-    return {name: f'{m:+.3f}', f'{name} 95% CI': '(n=1: no interval)' if h is None else f'[{m - h:+.3f}, {m + h:+.3f}]'}
-
-def seed_diffs(g: pd.DataFrame, metric, other=('pgkd', 'baseline')) -> pd.Series:
-    "PGKD − `other` (variant, arm) of `metric` per (size, seed) that both ran in the runs `g` of one dataset."
-    def by_seed(variant, arm):
-        return g[g.variant == variant].set_index(['n_samples', 'seed'])[f'{arm}_{metric}'].astype(float)
-    return (by_seed('pgkd', 'pgkd') - by_seed(*other)).dropna()
-
-def arm_cells(g: pd.DataFrame, metric) -> dict:
-    "Seeds, baseline, +PGKD, Δ and PGKD − random rows cells of `metric` over the runs `g` of one dataset and size."
-    p = g[g.variant == 'pgkd']
-    return {'seeds': len(p), 'baseline': pm(p[f'baseline_{metric}']), '+PGKD': pm(p[f'pgkd_{metric}']),
-            **delta_cells(seed_diffs(g, metric)),
-            **delta_cells(seed_diffs(g, metric, (CONTROL, 'pgkd')), 'PGKD − random rows')}
-
-# %% ../nbs/08_repro.ipynb #c62a0817
-PAPER_NAMES = {'ag_news': 'AG-news', 'yahoo_answers': 'Yahoo Answers', 'huffpost': 'Huffington Post',
-               'amazon_hierarchical': 'AMZN Reviews', 'imdb': 'IMDB', 'inshorts': 'Inshorts'}
-PAPER_TABLE2 = {  # dataset -> method -> [(mean, std) per metric]; SOTA has accuracy only
-    'ag_news': {'BERT-base': [(.884, .012), (.884, .013), (.884, .011)],
-                'BERT-base + PGKD': [(.895, .014), (.894, .018), (.894, .015)],
-                'Claude-3 zero-shot': [(.826, .020), (.821, .016), (.822, .012)],
-                'SOTA': (.955, 'full shot, Yang et al. 2019')},
-    'yahoo_answers': {'BERT-base': [(.649, .013), (.657, .017), (.657, .015)],
-                      'BERT-base + PGKD': [(.685, .015), (.688, .019), (.688, .011)],
-                      'Claude-3 zero-shot': [(.680, .016), (.676, .018), (.676, .017)],
-                      'SOTA': (.776, 'full shot, Sun et al. 2019')},
-    'huffpost': {'BERT-base': [(.474, .011), (.214, .014), (.411, .013)],
-                 'BERT-base + PGKD': [(.519, .012), (.330, .018), (.495, .020)],
-                 'Claude-3 zero-shot': [(.442, .015), (.332, .019), (.435, .016)],
-                 'SOTA': (.653, '5-way 5-shot, Chen et al. 2022')},
-    'amazon_hierarchical': {'BERT-base': [(.320, .014), (.074, .019), (.244, .011)],
-                            'BERT-base + PGKD': [(.443, .017), (.159, .012), (.382, .014)],
-                            'Claude-3 zero-shot': [(.416, .012), (.364, .016), (.414, .013)],
-                            'SOTA': (.495, '5-shot, Zhang et al. 2022')}}
-LIU = 'quoted from Liu et al. 2024 via the paper'
-PAPER_TABLE3 = [  # (method, source, imdb, inshorts): weighted F1
-    ('Full Shot', 'paper', .949, .970), ('BERT-base (n=1000)', 'paper', .872, .933),
-    ('BERT-base + PGKD (n=1000)', 'paper', .908, .943), ('No Augment (1-shot)', LIU, .583, .640),
-    ('EDA (1-shot)', LIU, .618, .677), ('ZeroGen (1-shot)', LIU, .508, .833), ('SunGen (1-shot)', LIU, .576, .810),
-    ('Gradual (1-shot)', LIU, .685, .760), ('AugGPT (1-shot)', LIU, .690, .790), ('EvoKD (1-shot)', LIU, .798, .851),
-    ('EvoKD + Init (1-shot)', LIU, .835, .868)]
-PAPER_TABLE4 = {'pgkd': {'ag_news': .895, 'yahoo_answers': .685, 'huffpost': .519, 'amazon_hierarchical': .443},
-                'no_val': {'ag_news': .893, 'yahoo_answers': .669, 'huffpost': .501, 'amazon_hierarchical': .419},
-                'no_hn': {'ag_news': .887, 'yahoo_answers': .675, 'huffpost': .510, 'amazon_hierarchical': .433}}
-PAPER_TABLE6 = {  # dataset -> n_samples -> (baseline acc, macro F1, weighted F1, PGKD acc, macro F1, weighted F1)
-    'ag_news': {1000: (.884, .884, .884, .895, .894, .894), 2500: (.899, .899, .899, .910, .909, .909),
-                5000: (.903, .903, .903, .911, .911, .911), 10000: (.914, .914, .914, .917, .917, .917)},
-    'yahoo_answers': {1000: (.649, .657, .657, .685, .688, .688), 2500: (.700, .693, .693, .708, .705, .704),
-                      5000: (.702, .697, .697, .719, .707, .709), 10000: (.721, .716, .716, .725, .718, .721)},
-    'huffpost': {1000: (.474, .214, .411, .519, .330, .495), 2500: (.537, .343, .519, .553, .394, .541),
-                 5000: (.551, .378, .547, .564, .425, .564), 10000: (.601, .387, .561, .605, .476, .604)},
-    'amazon_hierarchical': {1000: (.320, .074, .244, .443, .159, .382), 2500: (.541, .243, .491, .602, .340, .567),
-                            5000: (.648, .404, .622, .666, .436, .649), 10000: (.687, .451, .662, .694, .476, .679)}}
-
-# %% ../nbs/08_repro.ipynb #d6aa048b
-def _paper(v) -> str:
-    if v is None: return '-'
-    return f'{v[0]:.3f} ± {v[1]:.3f}' if isinstance(v, tuple) else f'{v:.3f}'
-
-def n_classes(dataset) -> int|None:
-    "The number of classes of a local task, None when it is not found locally."
-    d = find_task_dir(dataset)
-    return len(json.loads((d/'labels.json').read_text())) if d else None
-
-def metric_rows(runs: pd.DataFrame, metrics=METRICS):
-    "Per dataset, size (run order) and metric with PGKD runs: (dataset, size, metric, its runs, its first cells)."
-    for (d, n), g in runs.groupby(['dataset', 'n_samples'], sort=False):
-        if not (g.variant == 'pgkd').any(): continue
-        for m in metrics:
-            yield d, n, m, g, {'dataset': d, 'classes': n_classes(d), 'n_samples': n, 'metric': METRIC_NAMES[m],
-                               **arm_cells(g, m)}
-
-def table2(runs: pd.DataFrame, zero_shot: dict|None = None) -> pd.DataFrame:
-    "Table 2: baseline vs +PGKD per dataset and metric, the LLM zero-shot column and the paper's columns."
-    out = []
-    for d, n, m, _, cells in metric_rows(runs):
-        p, i = PAPER_TABLE2.get(d, {}) if n == 1000 else {}, METRICS.index(m)
-        zs = (zero_shot or {}).get(d, {}).get('zero_shot', {}).get(m)
-        sota = p.get('SOTA') if m == 'accuracy' else None
-        out.append({**cells, 'LLM zero-shot': f'{zs:.3f}' if zs is not None else 'not run',
-                    **{f'paper: {k}': _paper(p[k][i]) if p else '-'
-                       for k in ('BERT-base', 'BERT-base + PGKD', 'Claude-3 zero-shot')},
-                    'paper: SOTA': f'{sota[0]:.3f} ({sota[1]})' if sota else '-'})
-    return pd.DataFrame(out)
-
-def table3(runs: pd.DataFrame) -> pd.DataFrame:
-    "Table 3: weighted F1, this kit's baseline, +PGKD and paired lifts next to the paper's and the quoted rows."
-    g = runs[runs.variant == 'pgkd']
-    ds = list(dict.fromkeys(g.dataset))
-    n = ', '.join(map(str, sorted(set(g.n_samples))))
-    ours = [{'method': f"{name} (n={n})", 'source': 'this reproduction',
-             **{d: pm(g[g.dataset == d][f'{arm}_weighted_f1']) for d in ds}}
-            for arm, name in (('baseline', 'student'), ('pgkd', 'student + PGKD'))]
-    def lift(d, other):
-        cells = delta_cells(seed_diffs(runs[runs.dataset == d], 'weighted_f1', other))
-        return 'not run' if cells['Δ'] == 'not run' else ' '.join(cells.values())
-    source = 'this reproduction: mean [paired 95% t interval]'
-    lifts = [{'method': name, 'source': source, **{d: lift(d, o) for d in ds}}
-             for o, name in ((('pgkd', 'baseline'), 'Δ: student + PGKD − student'),
-                             ((CONTROL, 'pgkd'), 'student + PGKD − random rows'))]
-    idx = {'imdb': 2, 'inshorts': 3}
-    paper = [{'method': r[0], 'source': r[1], **{d: f'{r[idx[d]]:.3f}' if d in idx else '-' for d in ds}}
-             for r in PAPER_TABLE3]
-    return pd.DataFrame(ours + lifts + paper)
-
-TABLE4_METRICS = ('accuracy', 'macro_f1')
-
-def table4(runs: pd.DataFrame) -> pd.DataFrame:
-    "Table 4: PGKD, its ablations and the random control (same seeds) per dataset and metric, with the paper's values."
-    out = []
-    for d, n, m, g, cells in metric_rows(runs, TABLE4_METRICS):
-        others = {VARIANT_NAMES[v]: pm(g[g.variant == v][f'pgkd_{m}']) for v in VARIANTS if v != 'pgkd'}
-        paper = {f'paper: {VARIANT_NAMES[v]}': _paper(p.get(d)) if (m, n) == ('accuracy', 1000) else '-'
-                 for v, p in PAPER_TABLE4.items()}
-        out.append({**cells, **others, **paper})
-    return pd.DataFrame(out)
-
-def table6(runs: pd.DataFrame) -> pd.DataFrame:
-    "Table 6 in long form: baseline and +PGKD per dataset, training-sample size and metric, with the paper's values."
-    out = []
-    for d, n, m, _, cells in metric_rows(runs):
-        p, i = PAPER_TABLE6.get(d, {}).get(n), METRICS.index(m)
-        out.append({**cells, 'paper: BERT-base': f'{p[i]:.3f}' if p else '-',
-                    'paper: BERT-base + PGKD': f'{p[i + len(METRICS)]:.3f}' if p else '-'})
-    return pd.DataFrame(out).sort_values(['dataset', 'n_samples'], kind='stable').reset_index(drop=True)
-
-# %% ../nbs/08_repro.ipynb #7f9292f2
-def band(ax, x, stats, label, color):
-    "A line of means with a shaded band of ± half-widths; `stats` are (mean, half-width or None) per x."
-    m, h = pd.Series([s[0] for s in stats]), pd.Series([s[1] for s in stats], dtype=float)
-    ax.plot(x, m, marker='o', color=color, label=label)
-    ax.fill_between(x, m - h, m + h, color=color, alpha=.2, linewidth=0)
-
-def plot_fig3(runs: pd.DataFrame, path, simulated=True) -> Path:
-    "Write Figure 3 as a PNG: accuracy vs n_samples (± std bands) over PGKD − baseline (paired 95% t band)."
-    from matplotlib.figure import Figure
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    ds = list(dict.fromkeys(runs[runs.variant == 'pgkd'].dataset))
-    fig = Figure(figsize=(5*len(ds), 7))
-    FigureCanvasAgg(fig)
-    for (top, low), d in zip(fig.subplots(2, len(ds), squeeze=False, sharex='col').T, ds):
-        by_size = {n: g for n, g in runs[runs.dataset == d].groupby('n_samples') if (g.variant == 'pgkd').any()}
-        for arm, label, color in (('baseline', 'student', 'C0'), ('pgkd', 'student + PGKD', 'C1')):
-            stats = [mean_sd(g[g.variant == 'pgkd'][f'{arm}_accuracy']) for g in by_size.values()]
-            band(top, list(by_size), stats, f'{label} (mean ± std)', color)
-        p = PAPER_TABLE6.get(d, {})
-        for i, label, color in ((0, 'paper: BERT-base', 'C0'), (3, 'paper: BERT-base + PGKD', 'C1')):
-            if p: top.plot(list(p), [v[i] for v in p.values()], '--', color=color, alpha=.5, label=label)
-        lifts = [paired_t(seed_diffs(g, 'accuracy')) for g in by_size.values()]
-        band(low, list(by_size), lifts, 'PGKD − student (paired 95% t interval)', 'C2')
-        low.axhline(0, color='grey', linewidth=.8)
-        top.set(ylabel='test accuracy', title=f"{d}" + (' (teacher SIMULATED)' if simulated else ''))
-        low.set(xlabel='annotated samples (n_samples)', ylabel='Δ test accuracy')
-        for ax in (top, low):
-            ax.grid(alpha=.3)
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return Path(path)
 
 # %% ../nbs/08_repro.ipynb #95cb5728
 SIMULATED_NOTE = ("**Teacher: SIMULATED** — no LLM was called. The simulated teacher answers each PGKD step with "

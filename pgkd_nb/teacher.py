@@ -5,19 +5,18 @@
 # %% ../nbs/04_teacher.ipynb #0ddcb32e
 from __future__ import annotations
 import contextlib, hashlib, json, os, sys, tempfile, threading, time
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from pathlib import Path
 from .prompt import PGKDRequest, build_prompt, count_tokens
 from .reply import parse_rows
+from .costs import (PRICES, USAGE_KEYS, TeacherError, Ledger, price_of, caches_prompts, call_cost,
+                           prompt_token_bound, prompts_worst_case)
 
 # %% auto #0
-__all__ = ['PRICES_DATE', 'BATCH_DISCOUNT', 'PRICES', 'REGION_PREFIXES', 'USAGE_KEYS', 'PROMPT_OVERHEAD_TOKENS', 'TIMEOUT_S',
-           'MAX_RETRIES', 'RETRY_STATUSES', 'MAX_RETRY_AFTER', 'TEACHERS', 'TeacherReply', 'TeacherError',
-           'BudgetExceeded', 'CacheMiss', 'price_of', 'caches_prompts', 'call_cost', 'Ledger', 'prompt_token_bound',
-           'worst_case_cost', 'prompts_worst_case', 'request_key', 'normalize_endpoint', 'ResponseCache',
-           'is_retryable', 'retry_after', 'retry_delay', 'one_line', 'Teacher', 'env_key', 'aws_region',
-           'anthropic_reply', 'message_content', 'AnthropicTeacher', 'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher',
-           'ReplayTeacher', 'register_teacher', 'make_teacher']
+__all__ = ['TIMEOUT_S', 'MAX_RETRIES', 'RETRY_STATUSES', 'MAX_RETRY_AFTER', 'TEACHERS', 'TeacherReply', 'CacheMiss',
+           'request_key', 'normalize_endpoint', 'ResponseCache', 'is_retryable', 'retry_after', 'retry_delay',
+           'one_line', 'Teacher', 'env_key', 'aws_region', 'anthropic_reply', 'message_content', 'AnthropicTeacher',
+           'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher', 'ReplayTeacher', 'register_teacher', 'make_teacher']
 
 # %% ../nbs/04_teacher.ipynb #bbeeccc7
 @dataclass
@@ -36,125 +35,8 @@ class TeacherReply:
     model: str
     simulated: bool
 
-class TeacherError(RuntimeError):
-    "A teacher could not produce a reply (missing key, failed API call, missing cache entry)."
-
-class BudgetExceeded(TeacherError):
-    "The next call could take the run past its budget; raised before the call is made."
-
 class CacheMiss(TeacherError):
     "A replay teacher found no recorded reply for a request."
-
-# %% ../nbs/04_teacher.ipynb #166ce777
-PRICES_DATE = '2026-11'   # list prices in USD per million tokens, as checked then; `prices=` updates
-BATCH_DISCOUNT = 0.5      # Anthropic Message Batches and Bedrock batch inference: half the list price
-PRICES = {                # (input, output, cache write, cache read); no cache rates = no prompt caching here
-    'claude-sonnet-5-5': (2.0, 10.0, 2.5, 0.2), 'claude-sonnet-5': (2.0, 10.0, 2.5, 0.2),
-    'claude-opus-5-5': (4.0, 20.0, 5.0, 0.4), 'claude-opus-5': (5.0, 25.0, 6.25, 0.5),
-    'claude-haiku-4-5': (1.0, 5.0, 1.25, 0.1), 'claude-sonnet-4-6': (3.0, 15.0, 3.75, 0.3),
-    'claude-sonnet-4-5': (3.0, 15.0, 3.75, 0.3), 'claude-opus-4-5': (5.0, 25.0, 6.25, 0.5),
-    'anthropic.claude-3-sonnet-20240229-v1:0': (3.0, 15.0),      # the paper's teacher, on Bedrock
-    'anthropic.claude-3-haiku-20240307-v1:0': (0.25, 1.25),
-    'meta.llama3-8b-instruct-v1:0': (0.30, 0.60),                # Table 5's cheap LLM, on Bedrock
-}
-REGION_PREFIXES = ('us', 'eu', 'apac', 'global', 'jp', 'au')   # Bedrock cross-region model ids: `us.anthropic...`
-USAGE_KEYS = ('input_tokens', 'output_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens')
-
-def price_of(model, prices=None) -> tuple|None:
-    "(input, output[, cache write, cache read]) USD per million tokens for `model`, or None if unknown."
-    prices = PRICES if prices is None else prices
-    head, _, rest = str(model).partition('.')
-    m = rest if rest and head in REGION_PREFIXES else str(model)
-    if m in prices: return tuple(prices[m])
-    for k, p in prices.items():
-        if m.startswith(k + '-') and len(m) == len(k) + 9 and m[len(k)+1:].isdigit(): return tuple(p)   # a date suffix
-    return None
-
-def caches_prompts(model, prices=None) -> bool:
-    "Whether the price table gives `model` cache write and read rates (so its prompts may be cached)."
-    p = price_of(model, prices)
-    return p is not None and len(p) >= 4
-
-def call_cost(usage, model, prices=None, batch=False) -> float|None:
-    "Dollars for `usage` tokens of `model` (cache writes and reads too; `batch`: at the batch discount), or None."
-    p = price_of(model, prices)
-    if p is None: return None
-    rates = p if len(p) >= 4 else (*p[:2], p[0], p[0])
-    cost = sum((usage.get(k) or 0)*r for k, r in zip(USAGE_KEYS, rates)) / 1e6
-    return cost*BATCH_DISCOUNT if batch else cost
-
-# %% ../nbs/04_teacher.ipynb #34990441
-@dataclass
-class Ledger:
-    "What a teacher spent in this run; `check` enforces the optional budget."
-    budget_usd: float|None = None
-    calls: int = 0               # live calls (cached replies are counted in `cached`)
-    cached: int = 0
-    failed: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_write_tokens: int = 0  # prompt tokens written to the provider's prompt cache (billed at the write rate)
-    cache_read_tokens: int = 0   # prompt tokens read from it (billed at the read rate)
-    cost_usd: float = 0.0
-    seconds: float = 0.0
-
-    @classmethod
-    def from_records(cls, records, budget_usd=None) -> Ledger:
-        "A ledger of recorded answers (dicts with 'usage', 'cost_usd', 'cached'; one with an 'error' failed)."
-        led = cls(budget_usd)
-        for r in records:
-            if r.get('error'): led.failed += 1
-            else: led.add(r.get('usage') or {}, r.get('cost_usd') or 0.0, 0.0, bool(r.get('cached')))
-        return led
-
-    def check(self, estimate_usd, what='the next call'):
-        "Raise `BudgetExceeded` if spending `estimate_usd` more could exceed the budget."
-        if self.budget_usd is not None and self.cost_usd + estimate_usd > self.budget_usd:
-            raise BudgetExceeded(f"budget ${self.budget_usd:.2f}: ${self.cost_usd:.4f} spent, and {what} could cost "
-                                 f"up to ${estimate_usd:.4f}; stopping before the call (raise budget_usd or lower "
-                                 "max_tokens)")
-
-    def add(self, usage, cost_usd, seconds, cached):
-        "Count one answer: its dollars, and for a live call its tokens and seconds (a cached one is not billed)."
-        self.cost_usd += cost_usd
-        if cached:
-            self.cached += 1
-            return
-        self.calls += 1
-        self.seconds += seconds
-        self.input_tokens += usage.get('input_tokens', 0)
-        self.output_tokens += usage.get('output_tokens', 0)
-        self.cache_write_tokens += usage.get('cache_creation_input_tokens') or 0
-        self.cache_read_tokens += usage.get('cache_read_input_tokens') or 0
-
-    def totals(self) -> dict:
-        "Replies (cached ones too), cache hits, tokens billed (prompt-cache tokens if any) and dollars."
-        t = {'calls': self.calls + self.cached, 'cached_calls': self.cached, 'input_tokens': self.input_tokens,
-             'output_tokens': self.output_tokens, 'cost_usd': round(self.cost_usd, 6)}
-        if self.cache_write_tokens or self.cache_read_tokens:
-            t.update(cache_write_tokens=self.cache_write_tokens, cache_read_tokens=self.cache_read_tokens)
-        return t
-
-    def as_dict(self) -> dict: return asdict(self)
-
-# %% ../nbs/04_teacher.ipynb #b7a1c2d5
-PROMPT_OVERHEAD_TOKENS = 64   # chat framing around one user message (role markers, BOS, assistant header)
-
-def prompt_token_bound(prompt) -> int:
-    "At least the tokens `prompt` is billed as: its UTF-8 bytes (or the token count, if larger) plus the framing."
-    n_bytes = len(prompt.encode('utf-8'))
-    return max(n_bytes, count_tokens(prompt)) + PROMPT_OVERHEAD_TOKENS
-
-def worst_case_cost(prompt, max_tokens, model, prices=None, cache=False, batch=False) -> float:
-    "The most one call can cost: the prompt's bound at the input (`cache`: cache-write) price, plus `max_tokens`."
-    usage = {'cache_creation_input_tokens' if cache else 'input_tokens': prompt_token_bound(prompt),
-             'output_tokens': max_tokens}
-    return call_cost(usage, model, prices, batch) or 0.0
-
-def prompts_worst_case(teacher, prompts, batch=False) -> float:
-    "The most calls on `prompts` can cost with `teacher`'s model, prices, `max_tokens`, caching (and `batch`)."
-    return sum(worst_case_cost(p, teacher.max_tokens, teacher.model, teacher.prices, teacher.prompt_cache, batch=batch)
-               for p in prompts)
 
 # %% ../nbs/04_teacher.ipynb #b3f43f26
 def request_key(teacher, model, prompt, params, endpoint=None) -> str:

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 from sklearn.metrics import accuracy_score, f1_score
 from .data import load_task, stable_subsample
 from .prompt import zero_shot_prompt, zero_shot_prefix, parse_zero_shot
-from .teacher import Teacher, TEACHERS, Ledger, make_teacher, prompts_worst_case, TIMEOUT_S, MAX_RETRIES
+from .costs import Ledger, prompts_worst_case
+from .teacher import Teacher, TEACHERS, make_teacher, TIMEOUT_S, MAX_RETRIES
 from .batches import run_batch
 from .records import write_json, write_text, read_json, make_dir, hardware
 

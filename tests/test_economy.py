@@ -14,7 +14,8 @@ from pgkd_nb.config import RunConfig
 from pgkd_nb.data import DEMO_TASK, load_task, stable_subsample
 from pgkd_nb.plan import check_plan_budget, format_plan, plan_run, usd
 from pgkd_nb.prompt import zero_shot_prefix, zero_shot_prompt
-from pgkd_nb.teacher import BudgetExceeded, make_teacher
+from pgkd_nb.costs import BudgetExceeded
+from pgkd_nb.teacher import make_teacher
 from pgkd_nb.zeroshot import read_predictions, run_zero_shot
 
 TASK = load_task(DEMO_TASK)
@@ -306,7 +307,7 @@ def write_wide_run(root, seed, n_steps, labels):
 def test_grid_costs_price_the_recorded_prompts_and_cache_a_long_label_list(tmp_path):
     from pgkd_nb.plan import format_costs, grid_costs
     from pgkd_nb.prompt import PGKDRequest, count_tokens
-    from pgkd_nb.teacher import call_cost
+    from pgkd_nb.costs import call_cost
     labels = [f'category {i} of a long product taxonomy, with a descriptive name' for i in range(400)]
     runs = {0: write_wide_run(tmp_path, 0, 3, labels), 1: write_wide_run(tmp_path, 1, 2, labels)}
     g = grid_costs(tmp_path, ['wide'], [0, 1, 2], zero_shot=False)

@@ -12,7 +12,7 @@ from test_economy import FakeAnthropic, fake_tokens, text_of, TASK
 from pgkd_nb.data import DEMO_TASK
 from pgkd_nb.grid import GridError, RunSpec, run_missing
 from pgkd_nb.reply import rows_to_reply
-from pgkd_nb.teacher import BudgetExceeded, call_cost
+from pgkd_nb.costs import BudgetExceeded, call_cost
 
 SMOKE = dict(preset='tiny', checkpoint='tiny', kd_steps=2, patience=5, gen_batch=8, n_mined=4, n_few_shot=4,
              test_max=200, pool_max=1000, student={'mode': 'head', 'epochs': 10, 'lr': 1e-2, 'patience': 2,

@@ -13,7 +13,7 @@ ray = pytest.importorskip('ray')
 
 from pgkd_nb.grid import LimitedTeacher, check_address, check_backend, provider_limit, run_missing  # noqa: E402
 from pgkd_nb.repro import repro_settings, reproduce, table_plan  # noqa: E402
-from pgkd_nb.teacher import BudgetExceeded  # noqa: E402
+from pgkd_nb.costs import BudgetExceeded  # noqa: E402
 
 TIME_FIELDS = ('hardware', 'finished', 'wall_seconds')
 

@@ -11,8 +11,9 @@ import nbformat
 import pandas as pd
 import pytest
 from pgkd_nb.data import DEMO_TASK
-from pgkd_nb.repro import (REPRO_PRESETS, REPO_DIR, TABLES, VARIANTS, VARIANT_NAMES, PAPER_TABLE3, PAPER_TABLE4,
-                           INTERVAL_NOTE, ReproError, delta_cells, paired_t, reproduce)
+from pgkd_nb.grid import VARIANTS, VARIANT_NAMES
+from pgkd_nb.repro import REPRO_PRESETS, REPO_DIR, TABLES, ReproError, reproduce
+from pgkd_nb.tables import PAPER_TABLE3, PAPER_TABLE4, INTERVAL_NOTE, delta_cells, paired_t
 from pgkd_nb.cli import main as pgkd_main
 
 SMOKE = REPRO_PRESETS['smoke']

@@ -8,7 +8,7 @@ from pgkd_nb.loop import spent
 from pgkd_nb.records import completed_steps, format_summary
 from pgkd_nb.reply import rows_to_reply
 from pgkd_nb.student import tiny_checkpoint
-from pgkd_nb.teacher import BudgetExceeded
+from pgkd_nb.costs import BudgetExceeded
 
 from test_teacher_servers import ROWS, FakeServer, openai_ok
 

@@ -12,7 +12,8 @@ from conftest import KEY          # the fake key the `env` fixture sets: it must
 from pgkd_nb.data import load_task, DEMO_TASK
 from pgkd_nb.prompt import PGKDRequest, build_prompt
 from pgkd_nb.reply import rows_to_reply
-from pgkd_nb.teacher import BudgetExceeded, CacheMiss, TeacherError, make_teacher, prompt_token_bound
+from pgkd_nb.costs import BudgetExceeded, TeacherError, prompt_token_bound
+from pgkd_nb.teacher import CacheMiss, make_teacher
 
 TASK = load_task(DEMO_TASK)
 ROWS = TASK.train[100:132]                   # real labelled rows as the teacher's answer
