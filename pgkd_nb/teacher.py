@@ -129,10 +129,17 @@ class Teacher:
         self.key_name = self.name    # the teacher name in cache keys (a replay teacher uses the recorded one)
         self.endpoint = None         # the server in cache keys (an SDK teacher: the base URL its client uses)
 
+    base_url_env, default_url = None, None   # an SDK teacher: the variable naming its server, and the SDK's default
+
     @classmethod
     def endpoint_for(cls, base_url=None, region=None) -> str|None:
-        "The endpoint this kind of teacher uses for `base_url` (and `region`), as cache keys hold it."
-        return normalize_endpoint(base_url)
+        "The endpoint this kind of teacher uses for `base_url` (and `region`), as cache keys hold it: the SDK's order."
+        env = os.environ.get(cls.base_url_env) if cls.base_url_env else None
+        return normalize_endpoint(base_url or env or cls.default_url)
+
+    def connect(self, client):
+        "Use the SDK `client`; cache keys name the server it really talks to."
+        self.client, self.endpoint = client, normalize_endpoint(client.base_url)
 
     def params(self, req) -> dict:
         return {'temperature': self.temperature, 'max_tokens': self.max_tokens, 'seed': req.seed}
@@ -254,17 +261,12 @@ def message_content(prompt, prefix='') -> str|list:
 class AnthropicTeacher(Teacher):
     "Claude through the Anthropic Messages API."
     name, default_model, default_max_tokens, can_cache = 'anthropic', 'claude-sonnet-5-5', 8192, True
+    base_url_env, default_url = 'ANTHROPIC_BASE_URL', 'https://api.anthropic.com'
     def __init__(self, model=None, base_url=None, timeout=TIMEOUT_S, max_retries=MAX_RETRIES, **kw):
         import anthropic
         super().__init__(model, timeout=timeout, max_retries=max_retries, **kw)
         key = env_key('ANTHROPIC_API_KEY')
-        self.client = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
-        self.endpoint = normalize_endpoint(self.client.base_url)
-
-    @classmethod
-    def endpoint_for(cls, base_url=None, region=None) -> str:
-        "`base_url`, else `ANTHROPIC_BASE_URL`, else the Anthropic API (the SDK's order)."
-        return normalize_endpoint(base_url or os.environ.get('ANTHROPIC_BASE_URL') or 'https://api.anthropic.com')
+        self.connect(anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0, timeout=timeout))
 
     def message_params(self, prompt, req) -> dict:
         "The Messages API request for `prompt` (its fixed start, `req.cache_prefix`, cached when `prompt_cache`)."
@@ -279,17 +281,17 @@ class AnthropicTeacher(Teacher):
 class BedrockTeacher(AnthropicTeacher):
     "Claude on Amazon Bedrock (the paper's teacher), through the same SDK."
     name, default_model, default_max_tokens = 'bedrock', 'anthropic.claude-3-sonnet-20240229-v1:0', 4096
+    base_url_env = 'ANTHROPIC_BEDROCK_BASE_URL'
     def __init__(self, model=None, region=None, base_url=None, timeout=TIMEOUT_S, max_retries=MAX_RETRIES, **kw):
         import anthropic
         Teacher.__init__(self, model, timeout=timeout, max_retries=max_retries, **kw)
-        self.client = anthropic.AnthropicBedrock(aws_region=region, base_url=base_url, max_retries=0, timeout=timeout)
-        self.endpoint = normalize_endpoint(self.client.base_url)
+        self.connect(anthropic.AnthropicBedrock(aws_region=region, base_url=base_url, max_retries=0, timeout=timeout))
 
     @classmethod
     def endpoint_for(cls, base_url=None, region=None) -> str:
-        "`base_url`, else `ANTHROPIC_BEDROCK_BASE_URL`, else the Bedrock runtime of `region` (or the environment's)."
-        url = base_url or os.environ.get('ANTHROPIC_BEDROCK_BASE_URL')
-        return normalize_endpoint(url or f'https://bedrock-runtime.{region or aws_region()}.amazonaws.com')
+        "As the base class, the default being the Bedrock runtime of `region` (or the environment's)."
+        default = f'https://bedrock-runtime.{region or aws_region()}.amazonaws.com'
+        return normalize_endpoint(base_url or os.environ.get(cls.base_url_env) or default)
 
 # %% ../nbs/04_teacher.ipynb #c27f6937
 def _openai_usage(u, prompt, raw) -> dict:
@@ -298,19 +300,13 @@ def _openai_usage(u, prompt, raw) -> dict:
 
 class OpenAITeacher(Teacher):
     "Any OpenAI-compatible chat-completions server (vLLM, llama.cpp server, Ollama, OpenAI)."
-    name = 'openai'
+    name, base_url_env, default_url = 'openai', 'OPENAI_BASE_URL', 'https://api.openai.com/v1'
     def __init__(self, model=None, base_url=None, api_key_env='OPENAI_API_KEY', timeout=TIMEOUT_S,
                  max_retries=MAX_RETRIES, **kw):
         import openai
         super().__init__(model, timeout=timeout, max_retries=max_retries, **kw)
         key = env_key(api_key_env) if base_url is None else os.environ.get(api_key_env, '').strip() or 'not-needed'
-        self.client = openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout)
-        self.endpoint = normalize_endpoint(self.client.base_url)
-
-    @classmethod
-    def endpoint_for(cls, base_url=None, region=None) -> str:
-        "`base_url`, else `OPENAI_BASE_URL`, else OpenAI's API (the SDK's order)."
-        return normalize_endpoint(base_url or os.environ.get('OPENAI_BASE_URL') or 'https://api.openai.com/v1')
+        self.connect(openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout))
 
     def complete(self, prompt, req):
         extra = {} if self.temperature is None else {'temperature': self.temperature}
