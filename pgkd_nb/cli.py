@@ -42,6 +42,7 @@ def add_run_flags(p, out_default=None):
     p.add_argument('--out', default=out_default,
                    help='run directory (re-running on it resumes; default runs/<dataset>-seed<seed>)')
     p.add_argument('--quiet', action='store_true', help='no progress bars (not a run setting)')
+    p.add_argument('--dry-run', action='store_true', help='print what the run will cost and take (pgkd plan) and stop')
     return p
 
 # %% ../nbs/07_cli.ipynb #de0bba9f
@@ -49,6 +50,7 @@ def cmd_run(a) -> int:
     "pgkd run: run or resume PGKD and print the run's table."
     from pgkd_nb.loop import run_pgkd
     cfg = config_from_args(a)
+    if a.dry_run: return cmd_plan(a)
     out = Path(a.out or f"runs/{cfg.dataset}-seed{cfg.seed}")
     s = run_pgkd(cfg, out, progress=not a.quiet)
     print(format_summary(s))
@@ -107,6 +109,7 @@ def cmd_demo(a) -> int:
     "pgkd demo: PGKD on the embedded 41-class HuffPost subset, simulated teacher, CPU preset."
     print(f"PGKD demo: dataset {a.dataset} (embedded), teacher SIMULATED (real labelled pool rows, no LLM), "
           f"student preset {a.preset}")
+    if a.dry_run: return cmd_run(a)
     cmd_run(a)
     print(demo_epilogue(read_json(Path(a.out)/'summary.json'), a.out))
     return 0
@@ -216,8 +219,8 @@ def add_plan_flags(p):
 def cmd_plan(a) -> int:
     "pgkd plan: what `pgkd run` with the same flags will cost and take, before it starts (computed, not billed)."
     from pgkd_nb.plan import plan_run, format_plan
-    d = plan_run(config_from_args(a), count='local' if a.local_count else 'auto')
-    print(json.dumps(d, indent=1) if a.json else format_plan(d))
+    d = plan_run(config_from_args(a), count='local' if getattr(a, 'local_count', False) else 'auto')
+    print(json.dumps(d, indent=1) if getattr(a, 'json', False) else format_plan(d))      # (also `run --dry-run`)
     return 0
 
 def add_bench_flags(p):
@@ -273,6 +276,8 @@ def add_reproduce_flags(p):
                    '(table6 and fig3 name the last)')
     p.add_argument('--notebooks', help='folder holding the reproduction notebooks (default: the packaged ones)')
     p.add_argument('--datasets', help="comma-separated datasets instead of the preset's (a partial reproduction)")
+    p.add_argument('--dry-run', action='store_true',
+                   help="print what the runs still missing will cost in teacher calls (per dataset) and stop")
     g = p.add_argument_group('where runs go')
     g.add_argument('--backend', choices=['local', 'ray'], default='local',
                    help="local: this machine's processes (--jobs); "
@@ -307,7 +312,7 @@ def cmd_reproduce(a) -> int:
                   teacher_model=a.teacher_model, base_url=a.base_url, teacher_cache=a.teacher_cache, prompt=a.prompt,
                   backend=a.backend, address=a.address, cpus_per_run=a.cpus_per_run, gpus_per_run=a.gpus_per_run,
                   calls_per_minute=a.calls_per_minute, grid_budget_usd=a.grid_budget_usd, batch=a.batch,
-                  concurrency=a.concurrency, shared_out=a.shared_out)
+                  concurrency=a.concurrency, shared_out=a.shared_out, dry_run=a.dry_run)
     except ReproError as e:
         sys.stderr.write(f"pgkd reproduce: {e}\n")
         return 1

@@ -9,12 +9,13 @@ from dataclasses import dataclass, field, fields
 from .data import DEMO_TASK
 
 # %% auto #0
-__all__ = ['DEFAULT_CHECKPOINT', 'STUDENT_PRESETS', 'RUNTIME_FIELDS', 'RETRAIN_DEFAULTS', 'RENAMED_FIELDS', 'StudentConfig',
-           'make_config', 'setting', 'RunConfig', 'flag', 'check_config', 'config_from_dict', 'parse_value',
-           'key_values', 'run_flags', 'config_from_args']
+__all__ = ['DEFAULT_CHECKPOINT', 'INT8_RECIPE', 'STUDENT_PRESETS', 'RUNTIME_FIELDS', 'RETRAIN_DEFAULTS', 'RENAMED_FIELDS',
+           'StudentConfig', 'make_config', 'setting', 'RunConfig', 'flag', 'check_config', 'config_from_dict',
+           'parse_value', 'key_values', 'run_flags', 'config_from_args']
 
 # %% ../nbs/00b_config.ipynb #f27e3208
 DEFAULT_CHECKPOINT = 'sentence-transformers/all-MiniLM-L6-v2'
+INT8_RECIPE = {'per_channel': True}   # how encoder='onnx-int8' quantizes (export.quantize_onnx); in its cache keys
 
 @dataclass
 class StudentConfig:

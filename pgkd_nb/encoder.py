@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np, torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 from .fast import length_batches
+from .config import INT8_RECIPE
 from .export import PooledEncoder, export_onnx, quantize_onnx, onnx_session, onnx_feed
 
 # %% auto #0
@@ -17,16 +18,17 @@ __all__ = ['ONNX_FILES', 'encoder_dir', 'write_graphs', 'build_encoder', 'OnnxEn
 # %% ../nbs/01a_encoder.ipynb #9726de63
 ONNX_FILES = {'onnx': 'encoder.onnx', 'onnx-int8': 'encoder_int8.onnx'}
 
+
 def encoder_dir(path, max_len, cache_dir='~/.cache/pgkd_nb') -> Path:
-    "The cache folder of checkpoint `path`'s ONNX encoder at `max_len`."
-    key = json.dumps({'checkpoint': str(path), 'max_len': max_len})
+    "The cache folder of checkpoint `path`'s ONNX encoder at `max_len` (and the int8 recipe)."
+    key = json.dumps({'checkpoint': str(path), 'max_len': max_len, 'int8': INT8_RECIPE})
     return Path(cache_dir).expanduser()/'onnx-encoder'/hashlib.sha1(key.encode()).hexdigest()[:16]
 
 def write_graphs(path, max_len, folder):
-    "Trace the pooled encoder of `path` to `folder`/encoder.onnx and quantize it to encoder_int8.onnx."
+    "Trace the pooled encoder of `path` to `folder`/encoder.onnx and quantize it (per channel) to encoder_int8.onnx."
     graph = PooledEncoder(AutoModel.from_pretrained(path, attn_implementation='eager')).eval()
     export_onnx(graph, AutoTokenizer.from_pretrained(path), folder/ONNX_FILES['onnx'], [], max_len)
-    quantize_onnx(folder/ONNX_FILES['onnx'], folder/ONNX_FILES['onnx-int8'])
+    quantize_onnx(folder/ONNX_FILES['onnx'], folder/ONNX_FILES['onnx-int8'], **INT8_RECIPE)
 
 def build_encoder(path, max_len, cache_dir='~/.cache/pgkd_nb') -> Path:
     "The folder holding `path`'s pooled encoder as ONNX fp32 and int8 graphs, built on first use."

@@ -12,7 +12,8 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 from . import __version__
-from .data import check_columns, column_names, data_name, decode_utf8, join_text, read_file, text_key
+from .data import text_key
+from .files import check_columns, column_names, data_name, decode_utf8, join_text, read_file
 from .fast import length_batches
 from .records import atomic_dir, completed_steps, read_json, step_path, teacher_line, write_json
 from .student import Student, mean_pool, resolve_checkpoint
@@ -120,13 +121,15 @@ def label_onnx(path, labels, max_len):
     onnx.helper.set_model_props(m, {'id2label': json.dumps(dict(enumerate(labels))), 'max_len': str(max_len)})
     onnx.save(m, str(path))
 
-def quantize_onnx(src, dst) -> Path:
-    "Dynamic int8 quantization of an ONNX graph's weights (onnxruntime's `quantize_dynamic`)."
+def quantize_onnx(src, dst, per_channel=False, exclude=()) -> Path:
+    """Dynamic int8 quantization of an ONNX graph's weights (onnxruntime's `quantize_dynamic`): one scale per weight
+    tensor, or per output column with `per_channel`; the nodes named in `exclude` stay fp32."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
     prepared = Path(dst).with_suffix('.prep.onnx')
     quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)   # graph clean-up, as onnxruntime advises
-    quantize_dynamic(str(prepared), str(dst), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(prepared), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
+                     nodes_to_exclude=list(exclude))
     prepared.unlink()
     return Path(dst)
 

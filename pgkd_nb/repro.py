@@ -5,6 +5,7 @@
 # %% ../nbs/08_repro.ipynb #2a87714f
 from __future__ import annotations
 import subprocess, time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 import pandas as pd
@@ -12,11 +13,13 @@ from . import __version__
 from .data import DEMO_TASK, PKG_DIR, load_task
 from .config import RunConfig
 from .records import read_json, write_text, hardware_line
-from .loop import build_teacher
+from .loop import build_teacher, run_task
+from .plan import plan_run, price_calls, sum_costs, zero_shot_rows, cost_table, usd, format_wall
+from .costs import PRICES_DATE, BATCH_DISCOUNT
 from .zeroshot import run_zero_shot
 from .report import write_index
 from .grid import (RUN_KEYS, VARIANTS, GRID_PARAMS, RunSpec, plan, run_kwargs, run_missing, check_backend,
-                          check_sharing)
+                          check_sharing, spec_config)
 from .tables import CONTROL, INTERVAL_NOTE, CONTROL_NOTE, results_frame
 
 # %% auto #0
@@ -24,7 +27,8 @@ __all__ = ['TABLES', 'ALL_DATASETS', 'SIZES', 'REPRO_PRESETS', 'SIMULATED_NOTE',
            'NOTEBOOK_DIR', 'TABLE_ALIASES', 'check_preset', 'default_runs', 'repro_settings', 'feasible_sizes',
            'table_plan', 'zero_shot_results', 'zero_shot_note', 'shown_path', 'git_commit', 'preset_phrase',
            'provenance', 'markdown', 'write_report', 'notebook_params', 'control_twins', 'TableReport', 'table_report',
-           'ReproError', 'as_names', 'selected_tables', 'report_dir', 'run_notebook', 'reproduce']
+           'ReproError', 'as_names', 'selected_tables', 'report_dir', 'run_notebook', 'reproduce', 'grid_plan_row',
+           'add_rows', 'plan_reproduction', 'format_reproduction_plan']
 
 # %% ../nbs/08_repro.ipynb #5671f271
 TABLES = ('table4', 'table2', 'table3', 'table6_fig3')   # in reproduction order: Table 4's control runs first
@@ -274,7 +278,8 @@ def _mtimes(folder) -> dict:
     return {p: p.stat().st_mtime_ns for p in sorted(Path(folder).iterdir()) if p.is_file()}
 
 def reproduce(preset='smoke', only=None, out='reports', runs=None, jobs=1, datasets=None, notebooks=None,
-              teacher=None, teacher_model=None, base_url=None, teacher_cache=None, prompt=None, **grid) -> list[Path]:
+              teacher=None, teacher_model=None, base_url=None, teacher_cache=None, prompt=None, dry_run=False,
+              **grid) -> list[Path]|dict:
     "Execute the reproduction notebooks into OUT/<preset>/ (or OUT/<preset>-partial/); the files they wrote."
     check_preset(preset)
     if jobs < 1: raise ValueError(f"jobs {jobs}: must be at least 1")
@@ -287,6 +292,10 @@ def reproduce(preset='smoke', only=None, out='reports', runs=None, jobs=1, datas
         raise ValueError("--batch and --concurrency are for an LLM teacher: add --teacher anthropic (and its model)")
     teacher_settings = dict(teacher=teacher, teacher_model=teacher_model, base_url=base_url,
                             teacher_cache=teacher_cache, prompt=prompt)
+    if dry_run:
+        d = plan_reproduction(preset, only, runs, datasets, **{k: v for k, v in teacher_settings.items() if v})
+        print(format_reproduction_plan(d, jobs))
+        return d
     names, datasets = selected_tables(only), as_names(datasets)
     sources = {name: Path(notebooks or NOTEBOOK_DIR)/f'{name}.ipynb' for name in names}
     missing = [src for src in sources.values() if not src.exists()]
@@ -307,3 +316,55 @@ def reproduce(preset='smoke', only=None, out='reports', runs=None, jobs=1, datas
     written.append(write_index(runs, dest/'index.html'))      # one HTML page per run, linked from here
     print(f"reports in {dest}/: " + ', '.join(sorted(p.name for p in dest.iterdir() if p.suffix in ('.md', '.png'))))
     return written
+
+# %% ../nbs/08_repro.ipynb #e935bbcc
+def grid_plan_row(one, k) -> dict:
+    "A cost-table row for `k` runs planned like `one` (a run's plan): four ways of paying, lock-step, upper bound."
+    shape = (one['prompt_tokens'], one['prefix_tokens'], one['reply_tokens'])
+    priced = price_calls(one['model'], k, one['calls'], *shape)
+    if priced['usd_list'] is None: raise ValueError(f"no price for {one['model']!r} in the price table")
+    per_batch = price_calls(one['model'], 1, k, *shape)['usd_both']        # one KD step of the k runs in one batch
+    return {'runs': k, 'calls': k*one['calls'], 'classes': one['classes'], 'prefix_tokens': one['prefix_tokens'],
+            'input_tokens': k*one['input_tokens'], 'output_tokens': k*one['output_tokens'], **priced,
+            'usd_lockstep': per_batch*one['calls'], 'usd_upper': k*one['usd_upper'], 'wall_s': k*one['wall_s']}
+
+def add_rows(a, b) -> dict:
+    "Two cost-table rows of one dataset added up."
+    if a is None: return b
+    return {**b, **{k: a[k] + b[k] for k in b if k not in ('classes', 'prefix_tokens')}}
+
+def plan_reproduction(preset='smoke', only=None, runs=None, datasets=None, **teacher) -> dict:
+    "What `reproduce` with these settings would cost in teacher calls, per dataset, before anything runs."
+    rows, seen, zero, one = {}, set(), {}, None
+    for table in selected_tables(only):
+        s = repro_settings(preset, table, runs, datasets=as_names(datasets), **teacher)
+        todo = [sp for sp in table_plan(table, s) if sp not in seen and 'teacher' not in VARIANTS[sp.variant]
+                and not (sp.path(s['runs_dir'])/'summary.json').exists()]
+        seen.update(todo)
+        for (d, n, v), k in Counter((sp.dataset, sp.n_samples, sp.variant) for sp in todo).items():
+            cfg = spec_config(RunSpec(d, 0, v, n), s)
+            one = plan_run(cfg, run_task(cfg), count='local')
+            rows[d] = add_rows(rows.get(d), grid_plan_row(one, k))
+        if table == 'table2' and s['teacher'] != 'simulated':
+            missing = [d for d in s['datasets'] if d not in zero_shot_results(s, run=False)]
+            zero = zero_shot_rows(missing, s['teacher'], s['test_max'], s.get('prompt', 'kit')) if missing else {}
+    return {'preset': preset, 'tables': selected_tables(only), 'runs': len(seen),
+            'model': one and one['model'], 'teacher': one and one['teacher'], 'note': one and one['note'],
+            'grid': {**rows, 'total': sum_costs(rows.values())} if rows else {}, 'zero_shot': zero,
+            'usd_upper': sum(r['usd_upper'] for r in rows.values()), 'wall_s': sum(r['wall_s'] for r in rows.values()),
+            'kd_steps': one and one['calls'], 'prices_date': PRICES_DATE}
+
+def format_reproduction_plan(d, jobs=1) -> str:
+    "The plan `d` as `pgkd reproduce --dry-run` prints it."
+    if not d['grid']: return f"plan: pgkd reproduce --preset {d['preset']}: every run is recorded; nothing to pay"
+    lines = [f"plan: pgkd reproduce --preset {d['preset']} ({', '.join(d['tables'])}): {d['runs']} runs to go, "
+             f"teacher {d['teacher']} {d['model']}; tokens by the local estimate from each run's step-1 prompt", '',
+             *cost_table(d['grid'])]
+    if d['zero_shot']: lines += ['', "Table 2's zero-shot column:", '', *cost_table(d['zero_shot'])]
+    up, wall = d['usd_upper'], format_wall(d['wall_s']/max(1, jobs))
+    lines += ['', f"upper bound (every KD call at its worst case): {usd(up)}, {usd(up*BATCH_DISCOUNT)} with --batch — "
+              "what --grid-budget-usd is checked against", f"expected wall time: ≈ {wall} per request with {jobs} at "
+              f"a time; with --batch {d['kd_steps']} batches in turn, each typically under an hour",
+              f"prices: list prices of {d['prices_date']} (pgkd_nb.costs.PRICES); computed, not billed"]
+    if d['note']: lines.append(f"note: {d['note']}")
+    return '\n'.join(lines)

@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, BertConfig
 from transformers.utils import logging as hf_logging
 from .fast import pick_device, threads, length_batches, quantize_int8, fingerprint
-from .config import DEFAULT_CHECKPOINT, StudentConfig, make_config
+from .config import DEFAULT_CHECKPOINT, INT8_RECIPE, StudentConfig, make_config
 from .data import text_key
 
 hf_logging.set_verbosity_error()   # transformers' notices and download bars would bury the run's own output
@@ -201,6 +201,7 @@ def cache(self, kind):
         ns = {'checkpoint': str(self.cfg.checkpoint), 'path': Path(self.path).name, 'max_len': self.cfg.max_len,
               'kind': kind}
         if kind == 'embed' and self.cfg.encoder != 'torch': ns['encoder'] = self.cfg.encoder
+        if ns.get('encoder') == 'onnx-int8': ns['int8'] = INT8_RECIPE    # a new recipe never reads old vectors
         elif self.int8: ns['quantize'] = 'int8'        # fp32 torch caches keep their old key
         self._caches[kind] = EncodingCache(self.cfg.cache_dir, json.dumps(ns))
     return self._caches[kind]

@@ -1,10 +1,13 @@
 """The ONNX frozen encoder: the same embeddings as torch (fp32), close ones (int8), its own cache, a working student."""
 import json
 import numpy as np
+import onnx
 import pytest
 from pgkd_nb.config import make_config
 from pgkd_nb.data import DEMO_TASK, load_task
+from pgkd_nb import encoder
 from pgkd_nb.encoder import OnnxEncoder, build_encoder, encoder_dir
+from pgkd_nb.export import quantize_onnx
 from pgkd_nb.student import Student, tiny_checkpoint
 
 
@@ -45,11 +48,30 @@ def test_graphs_built_once(tiny, tmp_path):
     assert encoder_dir(tiny, 64, tmp_path) != d
 
 
+def int8_zero_points(path):
+    "Each MatMulInteger's weight zero-point shape: (n_columns,) per channel, () or (1,) per tensor."
+    g = onnx.load(str(path)).graph
+    dims = {i.name: tuple(i.dims) for i in g.initializer}
+    return {n.name: dims[n.input[3]] for n in g.node if n.op_type == 'MatMulInteger'}
+
+
+def test_int8_graph_is_per_channel(tiny, tmp_path, monkeypatch):
+    d = build_encoder(tiny, 128, tmp_path)
+    zp = int8_zero_points(d/'encoder_int8.onnx')
+    assert '/encoder/encoder/layer.0/output/dense/MatMul_quant' in zp                  # FFN output quantized too
+    assert all(len(s) == 1 and s[0] > 1 for s in zp.values()), zp                       # one scale per column
+    per_tensor = int8_zero_points(quantize_onnx(d/'encoder.onnx', tmp_path/'pt.onnx'))  # export's default
+    assert per_tensor.keys() == zp.keys() and all(int(np.prod(s)) == 1 for s in per_tensor.values())
+    monkeypatch.setattr(encoder, 'INT8_RECIPE', {})
+    assert encoder_dir(tiny, 128, tmp_path) != d                   # graphs of another recipe are never reused
+
+
 def test_cache_namespaces_differ(tiny, tmp_path):
     ns = {e: student(tiny, tmp_path, e).cache('embed').namespace for e in ('torch', 'onnx', 'onnx-int8')}
     assert len(set(ns.values())) == 3
     assert 'encoder' not in json.loads(ns['torch'])                 # torch caches keep their old key
     assert json.loads(ns['onnx-int8'])['encoder'] == 'onnx-int8'
+    assert json.loads(ns['onnx-int8'])['int8'] == {'per_channel': True}   # vectors of another int8 recipe not reused
     top = student(tiny, tmp_path, 'onnx', mode='top', top_k=1)
     assert 'encoder' not in json.loads(top.cache('layer1').namespace)   # hidden states stay with torch
     with pytest.raises(ValueError, match="encoder 'openvino'"): make_config('cpu', encoder='openvino')

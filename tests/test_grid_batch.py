@@ -138,3 +138,18 @@ def test_pgkd_reproduce_batch_with_an_llm_teacher(env, tmp_path):
     assert f'teacher: anthropic ({MODEL}); prompt wording: paper' in md and 'SIMULATED' not in md
     prompt = (tmp_path/'runs'/DEMO_TASK/'n120'/'pgkd'/'seed0'/'step-001'/'prompt.txt').read_text()
     assert prompt.startswith('You are a Teacher model for a Student LM')                  # Appendix A.1's words
+
+
+def test_dry_runs_price_before_anything_runs(env, tmp_path, capsys):
+    "`pgkd run --dry-run` prints the plan and trains nothing; `pgkd reproduce --dry-run` prices the missing runs."
+    from pgkd_nb.cli import main
+    assert main(['run', '--dataset', DEMO_TASK, '--teacher', 'anthropic', '--base-url', 'http://127.0.0.1:9',
+                 '--out', str(tmp_path/'run'), '--dry-run']) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f'plan: pgkd run --dataset {DEMO_TASK}') and not (tmp_path/'run').exists()
+    assert main(['reproduce', '--preset', 'smoke', '--only', 'table2', '--runs', str(tmp_path/'runs'),
+                 '--teacher', 'anthropic', '--dry-run']) == 0
+    out = capsys.readouterr().out
+    assert 'plan: pgkd reproduce --preset smoke (table2): 2 runs to go, teacher anthropic' in out
+    assert "Table 2's zero-shot column" in out and 'with --batch' in out
+    assert not list((tmp_path/'runs').glob(f'{DEMO_TASK}/**/config.json'))   # no run started (smoke's tiny BERT only)
