@@ -6,25 +6,24 @@
 from __future__ import annotations
 import gc, itertools, json, os, random, sys, tempfile
 from contextlib import nullcontext
-from dataclasses import replace
 from pathlib import Path
-import numpy as np, torch, torch.nn.functional as F
+import torch, torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig
-from .data import load_task, stratified_sample, sample_d0, DEMO_TASK
-from .student import Student, make_config, resolve_checkpoint, tiny_checkpoint, metrics, DEFAULT_CHECKPOINT
-from .fast import pick_device, quantize_int8, INT8_SCHEME
+from .data import load_task, stratified_sample, DEMO_TASK
+from .student import Student, make_config, resolve_checkpoint, tiny_checkpoint, DEFAULT_CHECKPOINT
+from .fast import pick_device, quantize_int8, use_threads, INT8_SCHEME
 from . import prompt as _prompt
 from .prompt import zero_shot_prompt, count_tokens, parse_zero_shot
 from .costs import PRICES_DATE, call_cost
 from .measure import timed, measure, cell, md_table, measured_report
+from .accuracy import QUICK_INT8, int8_accuracy, int8_section
 
 # %% auto #0
-__all__ = ['INSTANCE_PRICES', 'INSTANCE_PRICES_NOTE', 'ZERO_SHOT_MODELS', 'PAPER_TABLE5', 'QUICK_INT8', 'QUICK_MODES', 'CPU_PLAN',
-           'GPU_PLAN', 'QUICK_PLAN', 'batch_cost', 'instance_prices', 'bench_model', 'variants', 'text_batches',
-           'time_inference', 'time_training', 'bench_rows', 'quick_checkpoint', 'use_threads', 'bench_student',
-           'time_onnx', 'onnx_rows', 'int8_twin', 'paired_se', 'onnx_int8_labels', 'int8_accuracy', 'bench_modes',
-           'live_zero_shot', 'bench_zero_shot', 'provenance', 'int8_section', 'onnx_int8_line', 'paper_rows',
-           'inference_row', 'notes', 'render_table5', 'bench_results', 'run_bench']
+__all__ = ['INSTANCE_PRICES', 'INSTANCE_PRICES_NOTE', 'ZERO_SHOT_MODELS', 'PAPER_TABLE5', 'QUICK_MODES', 'CPU_PLAN', 'GPU_PLAN',
+           'QUICK_PLAN', 'batch_cost', 'instance_prices', 'bench_model', 'variants', 'text_batches', 'time_inference',
+           'time_training', 'bench_rows', 'quick_checkpoint', 'bench_student', 'time_onnx', 'onnx_rows', 'bench_modes',
+           'live_zero_shot', 'bench_zero_shot', 'provenance', 'paper_rows', 'inference_row', 'notes', 'render_table5',
+           'bench_results', 'run_bench']
 
 # %% ../nbs/06_bench.ipynb #55dac254
 INSTANCE_PRICES = {'cpu': ('m5.4xlarge', 0.768), 'cuda': ('g5.4xlarge', 1.624)}   # USD per hour
@@ -117,10 +116,6 @@ def quick_checkpoint() -> Path:
     "The tiny random BERT of quick runs, made once in the temporary folder."
     return tiny_checkpoint(Path(tempfile.gettempdir())/'pgkd_nb_tiny_bert')
 
-def use_threads(n=None):
-    "Set torch's CPU threads to `n` (None: leave as is); re-applied after building a Student, in case it sets its own."
-    if n: torch.set_num_threads(int(n))
-
 def _devices(device):
     if device == 'auto': return ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
     return [device]
@@ -188,57 +183,6 @@ def onnx_rows(model, tok, labels, texts, max_lens, base, n, warmup, padding, bud
                             'cost_usd': batch_cost(r['median_s'], base['usd_per_h'])})
     return out
 
-# %% ../nbs/06_bench.ipynb #ffc2a381
-def int8_twin(student) -> Student:
-    "A second student with `student`'s current weights that predicts with `quantize='int8'`; `student` is untouched."
-    q = Student(student.labels, replace(student.cfg, quantize='int8'))
-    q.model.load_state_dict(student.model.state_dict())
-    return q
-
-def paired_se(fixes, breaks, n) -> float:
-    "Paired (McNemar) standard error, in points, of an accuracy difference with `fixes` and `breaks` out of `n`."
-    return float(100*np.sqrt(max(fixes + breaks - (fixes - breaks)**2/n, 0))/n)
-
-QUICK_INT8 = dict(n_train=120, n_test=60, max_len=32)   # int8_accuracy's settings in quick runs
-
-def onnx_int8_labels(student, texts, folder) -> list[str]:
-    "Labels of `texts` from `student` exported as `pgkd export --onnx --int8` does, run by ONNX Runtime (int8)."
-    from pgkd_nb.export import export_run, predict
-    student.save(folder/'student')
-    out = export_run(folder/'student', folder/'export', onnx=True, int8=True)
-    return [p['label'] for p in predict(out, texts, runtime='onnx-int8')]
-
-def int8_accuracy(task, checkpoint='default', n_train=500, n_test=1200, max_len=128, seed=0, threads=None,
-                  preset='cpu') -> dict:
-    "Test accuracy of a student trained in fp32, predicting in fp32 vs with `quantize='int8'` (same weights)."
-    d0 = sample_d0(task, n=min(n_train, len(task.train)), seed=seed)
-    test = stratified_sample(task.test, n_test, seed)[0]
-    xt = [r['text'] for r in test]
-    with tempfile.TemporaryDirectory() as d:
-        cfg = make_config(preset, checkpoint=checkpoint, max_len=max_len, cache_dir=d, device='cpu', progress=False,
-                          quantize=None)
-        s = Student(task.labels, cfg)
-        use_threads(threads)
-        s.fit(d0.train, d0.val)
-        p32, s32 = timed(lambda: s.predict_proba(xt))
-        q = int8_twin(s)
-        use_threads(threads)
-        p8, s8 = timed(lambda: q.predict_proba(xt))
-        onnx8, so8 = timed(lambda: onnx_int8_labels(s, xt, Path(d)))
-    y = s.y(test)
-    m32, m8 = metrics(p32, y, task.labels), metrics(p8, y, task.labels)
-    ok32, ok8 = p32.argmax(1) == y, p8.argmax(1) == y
-    fixes, breaks = int((ok8 & ~ok32).sum()), int((~ok8 & ok32).sum())
-    name = Path(s.path).name if checkpoint != 'default' else 'all-MiniLM-L6-v2'
-    return {'task': task.name, 'student': f"{name} (preset {preset}, mode {s.cfg.mode})",
-            'n_train': len(d0.train), 'n_val': len(d0.val), 'n_test': len(test), 'max_len': max_len,
-            'acc_fp32': m32['accuracy'], 'acc_int8': m8['accuracy'],
-            'macro_f1_fp32': m32['macro_f1'], 'macro_f1_int8': m8['macro_f1'],
-            'delta_points': 100*(m8['accuracy'] - m32['accuracy']), 'se_points': paired_se(fixes, breaks, len(y)),
-            'int8_fixes': fixes, 'int8_breaks': breaks, 'agreement': float((p32.argmax(1) == p8.argmax(1)).mean()),
-            'encode_s_fp32': s32, 'encode_s_int8': s8, 'meets_target': 100*(m32['accuracy'] - m8['accuracy']) <= 0.5,
-            'acc_onnx_int8': float(np.mean([p == r['label'] for p, r in zip(onnx8, test)])), 'export_s_onnx_int8': so8}
-
 # %% ../nbs/06_bench.ipynb #3cbe67e1
 QUICK_MODES = dict(max_len=32, n_train=32, n_predict=32, top_k=1, head_epochs=2)   # bench_modes in quick runs
 
@@ -305,26 +249,6 @@ def provenance(res, inputs, raw) -> list[str]:
             "cores).\n",
             f"**Provenance**: {res['date']}, `{res['command']}`, {res['seconds']:.0f} s; {inputs}. "
             f"Raw numbers: `{raw}`.\n"]
-
-def int8_section(a, title='## int8 accuracy check (CPU)') -> list[str]:
-    "The report's lines on `int8_accuracy` results `a`."
-    head = ['encoder', 'accuracy', 'macro F1', 'predict s (n_test texts)']
-    rows = [['fp32', cell(a['acc_fp32'], 4), cell(a['macro_f1_fp32'], 4), cell(a['encode_s_fp32'], 1)],
-            ['int8 (dynamic)', cell(a['acc_int8'], 4), cell(a['macro_f1_int8'], 4), cell(a['encode_s_int8'], 1)]]
-    return [f'\n{title}\n', f"{a['student']} trained on {a['n_train']} + {a['n_val']} real {a['task']} rows, tested on "
-            f"{a['n_test']} real test rows, max length {a['max_len']}.\n", md_table(head, rows),
-            f"\nΔ accuracy int8 − fp32: **{a['delta_points']:+.2f} points** (paired standard error "
-            f"{a['se_points']:.2f}; int8 fixes {a['int8_fixes']} rows, breaks {a['int8_breaks']}); predictions agree "
-            f"on {100*a['agreement']:.1f}% of rows. Target (loss ≤ 0.5 point): "
-            f"{'met' if a['meets_target'] else 'NOT met'}.\n"] + onnx_int8_line(a)
-
-def onnx_int8_line(a) -> list[str]:
-    "The ONNX Runtime int8 accuracy of the same student (export + quantize + predict), when measured."
-    if a.get('acc_onnx_int8') is None: return []
-    delta = 100*(a['acc_onnx_int8'] - a['acc_fp32'])
-    return [f"\nThe same student exported to ONNX and quantized to int8 (`pgkd export --onnx --int8`, ONNX Runtime): "
-            f"accuracy {a['acc_onnx_int8']:.4f}, **{delta:+.2f} points** vs fp32 (export, quantization and prediction: "
-            f"{a['export_s_onnx_int8']:.1f} s).\n"]
 
 def _ours(res, dev, prec='fp32', L=512, model='BERT-base'):
     return next((r for r in _inference(res) if (r['device'], r['precision'], r['max_len']) == (dev, prec, L)

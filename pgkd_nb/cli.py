@@ -200,7 +200,7 @@ def add_predict_flags(p):
 
 def cmd_predict(a) -> int:
     "pgkd predict MODEL INPUT: label, probability and top-k per text into a CSV, batched and length-sorted."
-    from pgkd_nb.export import predict_file
+    from pgkd_nb.predict import predict_file
     r = predict_file(a.model, a.input, a.text_col, a.out, a.label_col, a.batch_size, a.top_k, a.runtime,
                      progress=not a.quiet)
     acc = f"; accuracy {r['accuracy']:.4f} against column {a.label_col!r}" if 'accuracy' in r else ''

@@ -9,7 +9,7 @@ import numpy as np, torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['INT8_SCHEME', 'pick_device', 'threads', 'length_batches', 'ffn_output', 'quantize_int8', 'fingerprint']
+__all__ = ['INT8_SCHEME', 'pick_device', 'threads', 'use_threads', 'length_batches', 'ffn_output', 'quantize_int8', 'fingerprint']
 
 # %% ../nbs/00a_fast.ipynb #18122180
 def pick_device(device='auto') -> torch.device:
@@ -26,6 +26,10 @@ class threads:
         torch.set_num_threads(max(1, min(self.n, self.old)))
 
     def __exit__(self, *a): torch.set_num_threads(self.old)
+
+def use_threads(n=None):
+    "Set torch's CPU threads to `n` (None: leave as is); re-applied after building a Student, in case it sets its own."
+    if n: torch.set_num_threads(int(n))
 
 # %% ../nbs/00a_fast.ipynb #04d77d33
 def length_batches(lengths, batch_size, shuffle=False, seed=0) -> list[list[int]]:

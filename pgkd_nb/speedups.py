@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np, torch
 from .data import load_task, stratified_sample, sample_d0, DEMO_TASK
 from .student import Student, make_config
-from .fast import threads, length_batches
+from .fast import threads, length_batches, use_threads
 from .config import RunConfig
 from .records import read_json, step_path
 from .loop import run_pgkd
 from .measure import cell, md_table, measured_report, time_runs, timed
-from .bench import QUICK_INT8, int8_accuracy, int8_section, int8_twin, provenance, quick_checkpoint, use_threads
+from .accuracy import QUICK_INT8, int8_accuracy, int8_section, int8_twin
+from .bench import provenance, quick_checkpoint
 
 # %% auto #0
 __all__ = ['STEP_SETTINGS', 'PHASES', 'QUICK', 'comparison', 'rate', 'forward_all', 'inference_comparisons',

@@ -4,27 +4,26 @@
 
 # %% ../nbs/01_student.ipynb #facb3b25
 from __future__ import annotations
-import hashlib, json, math, os, threading, time
+import json, math, threading, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 from fastcore.basics import patch_to
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, BertConfig
 from transformers.utils import logging as hf_logging
 from .fast import pick_device, threads, length_batches, quantize_int8, fingerprint
 from .config import DEFAULT_CHECKPOINT, INT8_RECIPE, StudentConfig, make_config
-from .data import text_key
+from .cache import EncodingCache
+from .metrics import metrics
 
 hf_logging.set_verbosity_error()   # transformers' notices and download bars would bury the run's own output
 hf_logging.disable_progress_bar()
 SEEDED = threading.RLock()         # torch's seeded RNG is one per process: students on threads take turns (fit, init)
 
 # %% auto #0
-__all__ = ['SEEDED', 'resolve_checkpoint', 'tiny_checkpoint', 'EncodingCache', 'metrics', 'mean_pool', 'pad_stack', 'Student',
-           'warmup_linear']
+__all__ = ['SEEDED', 'resolve_checkpoint', 'tiny_checkpoint', 'mean_pool', 'pad_stack', 'Student', 'warmup_linear']
 
 # %% ../nbs/01_student.ipynb #8b03ea51
 def resolve_checkpoint(name: str) -> str:
@@ -48,48 +47,6 @@ def tiny_checkpoint(path, hidden=32, layers=2, seed=0) -> str:
     AutoModel.from_config(cfg).save_pretrained(path)
     tok.save_pretrained(path)
     return str(path)
-
-# %% ../nbs/01_student.ipynb #cde2842b
-class EncodingCache:
-    "Text → array cache for one namespace, kept in memory and persisted as atomic .npz shards."
-    def __init__(self, root, namespace: str):
-        self.dir = Path(root).expanduser()/hashlib.sha1(namespace.encode()).hexdigest()[:16]
-        self.namespace, self.mem = namespace, {}
-        if self.dir.exists():
-            for f in sorted(self.dir.glob('shard-*.npz')):
-                with np.load(f) as z: self.mem.update({k: z[k] for k in z.files})
-
-    def __len__(self): return len(self.mem)
-
-    def get(self, text): return self.mem.get(text_key(text))
-
-    def put_many(self, texts, arrays):
-        "Keep `arrays` under their `texts` and write them to a new shard."
-        new = {text_key(t): np.asarray(a) for t, a in zip(texts, arrays)}
-        self.mem.update(new)
-        if not new: return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir/'NAMESPACE').write_text(self.namespace)
-        name = f"shard-{time.time_ns()}-{os.getpid()}"
-        tmp = self.dir/f".{name}.tmp.npz"   # not matched by shard-*.npz while being written
-        np.savez(tmp, **new)
-        os.replace(tmp, self.dir/f"{name}.npz")
-
-# %% ../nbs/01_student.ipynb #6bc0ce1e
-def metrics(probs, y, labels) -> dict:
-    "Loss, accuracy, macro/weighted F1, per-class report and confusion matrix for probabilities `probs`."
-    probs, y = np.asarray(probs, dtype=np.float64), np.asarray(y)
-    pred = probs.argmax(1)
-    present = sorted(set(y.tolist()) | set(pred.tolist()))
-    loss = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None)).mean()) if len(y) else float('nan')
-    report = classification_report(y, pred, labels=present, target_names=[labels[i] for i in present],
-                                   output_dict=True, zero_division=0)
-    report.setdefault('accuracy', accuracy_score(y, pred))
-    confusion = confusion_matrix(y, pred, labels=list(range(len(labels)))).tolist()
-    return {'loss': loss, 'accuracy': float(accuracy_score(y, pred)),
-            'macro_f1': float(f1_score(y, pred, average='macro', zero_division=0)),
-            'weighted_f1': float(f1_score(y, pred, average='weighted', zero_division=0)),
-            'report': report, 'confusion': confusion, 'n': int(len(y))}
 
 # %% ../nbs/01_student.ipynb #208ea01c
 def mean_pool(hidden, mask):

@@ -6,8 +6,8 @@ import pytest
 from pgkd_nb.config import RunConfig, make_config
 from pgkd_nb.data import sample_d0
 from pgkd_nb.files import load_data
-from pgkd_nb.export import (EXPORT_FILE, ONNX_FP32, ONNX_INT8, Predictor, export_run, listing, predict, predict_file,
-                            push_to_hub)
+from pgkd_nb.export import EXPORT_FILE, ONNX_FP32, ONNX_INT8, export_run, listing, push_to_hub
+from pgkd_nb.predict import Predictor, predict, predict_file
 from pgkd_nb.loop import run_pgkd
 from pgkd_nb.student import Student, tiny_checkpoint
 
