@@ -27,9 +27,9 @@ class Parser(argparse.ArgumentParser):
         sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
         raise SystemExit(2)
 
-def add_fields(p, only=None, teachers=None):
+def add_fields(p, only=None, teachers=None, unset=None):
     "Flags for `RunConfig`'s fields (those in `only`, default all); `--teacher` chooses among `teachers`."
-    for names, kw in run_flags(RunConfig, only):
+    for names, kw in run_flags(RunConfig, only, unset):
         if kw['dest'] == 'teacher':
             kw['choices'] = sorted(teachers or TEACHERS)
             kw.pop('metavar', None)
@@ -261,8 +261,9 @@ def cmd_speedups(a) -> int:
     return 0
 
 REPRO_TEACHER_FIELDS = ('teacher', 'teacher_model', 'base_url', 'teacher_cache', 'prompt')
-REPRO_DEFAULTS = {'prompt': ' (default: paper with an LLM teacher, as the paper ran it)', 'teacher_model': '',
-                  'base_url': '', 'teacher_cache': ' (default: ~/.cache/pgkd_nb/teacher)'}
+REPRO_DEFAULTS = {'teacher': " (default: the preset's)", 'teacher_model': '', 'base_url': '',   # unset: the preset's
+                  'teacher_cache': ' (default: ~/.cache/pgkd_nb/teacher)',
+                  'prompt': ' (default: paper with an LLM teacher, as the paper ran it)'}
 
 def add_reproduce_flags(p):
     "The flags of `pgkd reproduce`."
@@ -290,10 +291,7 @@ def add_reproduce_flags(p):
     g.add_argument('--shared-out', action='store_true',
                    help='ray: --runs is on storage every worker sees; tasks write (and resume) runs there directly')
     t = p.add_argument_group('an LLM teacher (the presets use the simulated one)')
-    add_fields(t, REPRO_TEACHER_FIELDS)
-    p.set_defaults(**dict.fromkeys(REPRO_TEACHER_FIELDS))   # unset: the preset's (an LLM is sent --prompt paper)
-    for act in t._group_actions:
-        act.help = act.help.split(' (default: ')[0] + REPRO_DEFAULTS.get(act.dest, " (default: the preset's)")
+    add_fields(t, REPRO_TEACHER_FIELDS, unset=REPRO_DEFAULTS)
     t.add_argument('--batch', action='store_true',
                    help='anthropic: the grid in lock-step, step i of every run as one Message Batch (half price)')
     t.add_argument('--concurrency', type=int, metavar='N',

@@ -175,8 +175,8 @@ def _base_type(hint):
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return args[0] if args else hint
 
-def run_flags(cls=RunConfig, only=None) -> list[tuple[list, dict]]:
-    "(names, argparse kwargs) of one flag per field of `cls` (or of the fields named in `only`)."
+def run_flags(cls=RunConfig, only=None, unset=None) -> list[tuple[list, dict]]:
+    "(names, argparse kwargs) of one flag per field of `cls` (or of those in `only`); `unset`: {field: help note}."
     hints, out = typing.get_type_hints(cls), []
     for f in fields(cls):
         if only is not None and f.name not in only: continue
@@ -192,7 +192,8 @@ def run_flags(cls=RunConfig, only=None) -> list[tuple[list, dict]]:
             out.append(([flag(f.name)], dict(kw, nargs='*', metavar='KEY=VALUE', default={}, type=str)))
             continue
         kw.update(type=t, default=f.default)
-        if f.default is not None: kw['help'] += f' (default: {f.default})'
+        if unset and f.name in unset: kw.update(default=None, help=kw['help'] + unset[f.name])   # the caller decides
+        elif f.default is not None: kw['help'] += f' (default: {f.default})'
         if 'choices' in meta: kw['choices'] = meta['choices']
         else: kw['metavar'] = f.name.upper()
         out.append(([flag(f.name), *meta.get('aliases', [])], kw))

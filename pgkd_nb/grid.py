@@ -14,7 +14,7 @@ from .config import RunConfig
 from .records import atomic_dir, make_dir, completed_steps
 from .costs import BudgetExceeded, BATCH_DISCOUNT
 from .batches import LockStep, LockStepTeacher, check_batch_teacher
-from .plan import plan_run
+from .plan import upper_bound_left
 from .loop import run_pgkd, run_task, build_teacher, spent
 import pgkd_nb.simulated  # noqa: F401  (the presets' simulated teacher registers itself in TEACHERS)
 
@@ -285,8 +285,7 @@ def check_grid_budget(todo, cfgs, runs_dir, budget_usd, spent_usd=0.0, batch=Fal
     for sp in runs:
         cfg, steps_done = cfgs[sp], max(0, len(completed_steps(sp.path(runs_dir))) - 1)
         if cfg.dataset not in tasks: tasks[cfg.dataset] = run_task(cfg)
-        d = plan_run(cfg, tasks[cfg.dataset], count='local')
-        upper += d['usd_upper']/max(1, d['calls'])*max(0, cfg.kd_steps - steps_done)
+        upper += upper_bound_left(cfg, steps_done, tasks[cfg.dataset])[0]
     upper *= BATCH_DISCOUNT if batch else 1.0
     if spent_usd + upper > budget_usd:
         raise BudgetExceeded(
@@ -294,7 +293,7 @@ def check_grid_budget(todo, cfgs, runs_dir, budget_usd, spent_usd=0.0, batch=Fal
             f"{len(runs)} runs have left is ${upper:.4f}{' at the batch price' if batch else ''}; "
             "raise --grid-budget-usd or run fewer runs (`pgkd plan` shows the numbers)")
 
-def grid_teacher(cfgs, runs, runs_dir, budget_usd=None, spent_usd=0.0):
+def grid_teacher(cfgs, runs, budget_usd=None, spent_usd=0.0):
     "One LLM teacher for the grid's `runs`, its ledger at what the grid spent, with the grid's budget."
     teacher = build_teacher(cfgs[runs[0]], None, None, spent_usd=spent_usd)
     teacher.ledger.budget_usd = budget_usd
@@ -318,7 +317,7 @@ def shared_teacher_ends(todo, cfgs, s, jobs, g) -> tuple[int, object]:
     runs_dir, runs = s['runs_dir'], llm_runs(todo, cfgs)
     rest = [sp for sp in todo if sp not in runs]
     if not runs: return jobs, local_ends(rest, cfgs, runs_dir, jobs)
-    teacher = grid_teacher(cfgs, runs, runs_dir, g['grid_budget_usd'], g['spent_usd'])
+    teacher = grid_teacher(cfgs, runs, g['grid_budget_usd'], g['spent_usd'])
     if g['batch']:
         check_batch_teacher(teacher)
         if teacher.cache is None: raise ValueError("--batch needs the teacher's response cache (--teacher-cache)")

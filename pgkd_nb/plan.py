@@ -20,10 +20,10 @@ from .teacher import TEACHERS, Teacher, message_content
 __all__ = ['ESTIMATE_NOTE', 'CACHE_MIN_TOKENS', 'STEP_SECONDS', 'OUTPUT_TOKENS_PER_S', 'CALL_SECONDS', 'CACHE_TTL_S',
            'COSTS_NOTE', 'COST_KEYS', 'GRID_TEACHERS', 'COST_HEAD', 'stand_in_report', 'stand_in_mined', 'plan_request',
            'local_count', 'provider_count', 'count_prompt_tokens', 'cache_applies', 'price_calls', 'plan_teacher',
-           'live_teacher', 'plan_run', 'usd', 'format_wall', 'format_plan', 'check_plan_budget', 'plan_zero_shot',
-           'recorded_steps', 'recorded_prefix', 'run_tokens', 'mean', 'price_run', 'price_lockstep', 'sum_costs',
-           'dataset_costs', 'found_runs', 'run_record', 'grid_rows', 'zero_shot_rows', 'grid_costs', 'share',
-           'cost_row', 'cost_table', 'target_line', 'costs_notes', 'format_costs', 'write_costs']
+           'live_teacher', 'plan_run', 'usd', 'format_wall', 'format_plan', 'upper_bound_left', 'check_plan_budget',
+           'plan_zero_shot', 'recorded_steps', 'recorded_prefix', 'run_tokens', 'mean', 'price_run', 'price_lockstep',
+           'sum_costs', 'dataset_costs', 'found_runs', 'run_record', 'grid_rows', 'zero_shot_rows', 'grid_costs',
+           'share', 'cost_row', 'cost_table', 'target_line', 'costs_notes', 'format_costs', 'write_costs']
 
 # %% ../nbs/05b_plan.ipynb #19df365a
 ESTIMATE_NOTE = ("mined rows are D0 training rows standing in for the student's picks; the validation report "
@@ -169,12 +169,16 @@ def format_plan(d) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/05b_plan.ipynb #0e241f68
+def upper_bound_left(cfg, steps_done=0, task=None) -> tuple[float, dict]:
+    "The plan's upper bound in $ for the KD steps `cfg` has left after `steps_done` (locally counted), and the plan."
+    d = plan_run(cfg, task, count='local')
+    return d['usd_upper']*max(0, cfg.kd_steps - steps_done)/max(1, d['calls']), d
+
 def check_plan_budget(cfg, spent_usd=0.0, steps_done=0, task=None) -> dict|None:
     "Raise `BudgetExceeded` if the run `cfg` could pass `cfg.budget_usd` by the plan's upper bound; else the plan."
     if cfg.budget_usd is None or plan_teacher(cfg)[2]: return None
-    d = plan_run(cfg, task, count='local')
+    upper, d = upper_bound_left(cfg, steps_done, task)
     left = max(0, cfg.kd_steps - steps_done)
-    upper = d['usd_upper']*left/max(1, d['calls'])
     if spent_usd + upper > cfg.budget_usd:
         raise BudgetExceeded(
             f"budget ${cfg.budget_usd:.2f}: ${spent_usd:.4f} spent, and the plan's upper bound for {left} more KD "
