@@ -14,3 +14,17 @@ def env(monkeypatch):
     monkeypatch.setenv('AWS_SECRET_ACCESS_KEY', 'secret-test-only')
     monkeypatch.setenv('AWS_REGION', 'us-east-1')
     monkeypatch.setenv('AWS_EC2_METADATA_DISABLED', 'true')
+
+
+def one_line_error(capsys, argv, *needles):
+    """Run `pgkd argv` and check the README's promise: exit status 2 and exactly one line on stderr,
+    `pgkd <command>: error: …`, that contains every one of `needles` (the file, the flag, the fix). Returns the line."""
+    from pgkd_nb.cli import main
+    capsys.readouterr()
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code == 2, f"exit {code}, stderr: {err!r}"
+    assert len(lines) == 1 and lines[0].startswith(f'pgkd {argv[0]}: error: '), f"not one error line: {err!r}"
+    for n in needles: assert n in lines[0], f"{n!r} not in {lines[0]!r}"
+    return lines[0]
