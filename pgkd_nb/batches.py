@@ -4,16 +4,16 @@
 
 # %% ../nbs/04c_batches.ipynb #40a2f712
 from __future__ import annotations
-import re, sys, threading, time
+import hashlib, re, sys, threading, time
 from pathlib import Path
 from .records import write_json, read_json
 from .teacher import Teacher, anthropic_reply, one_line
 from .costs import TeacherError, prompts_worst_case
 
 # %% auto #0
-__all__ = ['POLL_FIRST_S', 'POLL_MOST_S', 'check_batch_teacher', 'batch_request', 'batch_worst_case', 'submit_or_attach',
-           'progress_line', 'wait_for_batch', 'cancel_batch', 'batch_results', 'retry_single', 'run_batch',
-           'lockstep_batch', 'LockStep', 'custom_id', 'LockStepTeacher']
+__all__ = ['POLL_FIRST_S', 'POLL_MOST_S', 'LOCKSTEP_WAIT_S', 'READABLE_RUN', 'check_batch_teacher', 'batch_request',
+           'batch_worst_case', 'submit_or_attach', 'progress_line', 'wait_for_batch', 'cancel_batch', 'batch_results',
+           'retry_single', 'run_batch', 'lockstep_batch', 'LockStep', 'custom_id', 'LockStepTeacher']
 
 # %% ../nbs/04c_batches.ipynb #1f3ad520
 POLL_FIRST_S, POLL_MOST_S = 5.0, 60.0   # seconds between polls: from the first, doubling up to the most
@@ -114,19 +114,27 @@ def lockstep_batch(teacher, items, state_dir, progress=True) -> dict:
     if new: answers.update(run_batch(teacher, new, state, progress))
     return answers
 
+LOCKSTEP_WAIT_S = 24*3600   # a run waits this long for the others to ask (as long as a batch may take to end)
+
 class LockStep:
     "One teacher for a grid's runs on threads: once every run still going has asked, their requests go out together."
-    def __init__(self, teacher, state_dir, runs: int, send=lockstep_batch, progress=True):
+    def __init__(self, teacher, state_dir, runs: int, send=lockstep_batch, progress=True, wait_s=None):
         self.teacher, self.dir, self.send, self.progress = teacher, Path(state_dir), send, progress
         self.going, self.asked, self.answers, self.rounds = runs, {}, {}, []
-        self.cond = threading.Condition()
+        self.wait_s, self.cond = LOCKSTEP_WAIT_S if wait_s is None else wait_s, threading.Condition()
 
     def ask(self, cid, prompt, req) -> dict:
         "The answer to one run's request, once the batch holding it has ended (what the batch raised, raised)."
         with self.cond:
+            if cid in self.asked or cid in self.answers:
+                raise ValueError(f"lock-step: two requests with custom_id {cid!r}; each run needs its own name")
             self.asked[cid] = (prompt, req)
             self._send_when_all_asked()
-            self.cond.wait_for(lambda: cid in self.answers)
+            if not self.cond.wait_for(lambda: cid in self.answers, self.wait_s):
+                del self.asked[cid]
+                raise TimeoutError(f"lock-step: {cid} waited {self.wait_s:g} s for the grid's other runs to ask "
+                                   f"({len(self.asked)} of {self.going - 1} did); see their run.log, then run the grid "
+                                   "again (it resumes)")
             answer = self.answers.pop(cid)
         if isinstance(answer, Exception): raise answer
         return answer
@@ -147,10 +155,14 @@ class LockStep:
         self.cond.notify_all()
 
 # %% ../nbs/04c_batches.ipynb #ae6e377f
+READABLE_RUN = re.compile(r'[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*')
+
 def custom_id(run_name, step) -> str:
-    "A Message Batches custom id (`[A-Za-z0-9_-]{1,64}`) for step `step` of the run `run_name`."
-    tail = f"-s{step}"
-    return re.sub(r'[^A-Za-z0-9_-]+', '-', str(run_name))[:64 - len(tail)] + tail
+    "The Message Batches custom id (`[A-Za-z0-9_-]{1,64}`) of step `step` of the run `run_name`: one per (run, step)."
+    name, tail = str(run_name), f"-s{step}"
+    if READABLE_RUN.fullmatch(name) and len(name + tail) <= 64: return name.replace('/', '-') + tail
+    tail = f"--{hashlib.sha256(f'{name}|{step}'.encode()).hexdigest()[:12]}{tail}"
+    return re.sub(r'[^A-Za-z0-9_-]+', '-', name)[:64 - len(tail)] + tail
 
 class LockStepTeacher:
     "One run's view of a `LockStep`: the shared teacher's `generate`, its call gathered into the step's batch."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01b_cache.ipynb #59f630a4
 from __future__ import annotations
-import hashlib, os, time
+import hashlib, os, sys, time, zipfile, zlib
 from pathlib import Path
 import numpy as np
 from .data import text_key
@@ -18,9 +18,20 @@ class EncodingCache:
     def __init__(self, root, namespace: str):
         self.dir = Path(root).expanduser()/hashlib.sha1(namespace.encode()).hexdigest()[:16]
         self.namespace, self.mem = namespace, {}
-        if self.dir.exists():
-            for f in sorted(self.dir.glob('shard-*.npz')):
-                with np.load(f) as z: self.mem.update({k: z[k] for k in z.files})
+        bad = [(f, why) for f in sorted(self.dir.glob('shard-*.npz')) if (why := self._read(f))]
+        if bad: print(f"encoding cache: {len(bad)} unreadable shard(s) in {self.dir} set aside as <name>.bad "
+                      f"({bad[0][0].name}: {bad[0][1]}); their texts will be encoded again",
+                      file=sys.stderr, flush=True)
+
+    def _read(self, f) -> str|None:
+        "Load shard `f` whole into memory; a damaged one is renamed `<name>.bad` (a miss) and why is returned."
+        try:
+            with np.load(f) as z: self.mem.update({k: z[k] for k in z.files})
+            return None
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+            try: f.replace(f.with_name(f.name + '.bad'))     # kept for a look, out of the shard-*.npz glob
+            except FileNotFoundError: pass                    # another process set it aside first
+            return type(e).__name__
 
     def __len__(self): return len(self.mem)
 

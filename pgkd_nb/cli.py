@@ -6,19 +6,20 @@
 from __future__ import annotations
 import argparse, json, math, os, sys
 from pathlib import Path
-from .config import RunConfig, run_flags, config_from_args
+from .config import RunConfig, check_config, run_flags, config_from_args
 from .records import RecordError, read_json, format_summary
 from .costs import TeacherError
 from .teacher import TEACHERS
 import pgkd_nb.simulated  # noqa: F401  (the simulated teacher registers itself in TEACHERS)
 
 # %% auto #0
-__all__ = ['ZERO_SHOT_FIELDS', 'INSPECT_FIELDS', 'REPRO_TEACHER_FIELDS', 'REPRO_DEFAULTS', 'USER_ERRORS', 'SUBCOMMANDS', 'Parser',
-           'add_fields', 'add_run_flags', 'cmd_run', 'cmd_show', 'add_report_flags', 'cmd_report', 'accuracy_noise',
-           'demo_epilogue', 'cmd_demo', 'llm_teachers', 'add_zero_shot_flags', 'cmd_zero_shot', 'add_inspect_flags',
-           'cmd_inspect', 'add_export_flags', 'cmd_export', 'add_predict_flags', 'cmd_predict', 'add_plan_flags',
-           'cmd_plan', 'add_bench_flags', 'cmd_bench', 'add_speedups_flags', 'cmd_speedups', 'add_reproduce_flags',
-           'cmd_reproduce', 'parser', 'quiet_broken_pipe', 'main']
+__all__ = ['WHY_LOSS', 'ZERO_SHOT_FIELDS', 'INSPECT_FIELDS', 'REPRO_TEACHER_FIELDS', 'REPRO_DEFAULTS', 'USER_ERRORS',
+           'SUBCOMMANDS', 'Parser', 'add_fields', 'add_run_flags', 'run_from_flags', 'kept_step_note', 'cmd_run',
+           'cmd_show', 'add_report_flags', 'cmd_report', 'accuracy_noise', 'demo_epilogue', 'cmd_demo', 'llm_teachers',
+           'add_zero_shot_flags', 'cmd_zero_shot', 'add_inspect_flags', 'cmd_inspect', 'add_export_flags', 'cmd_export',
+           'add_predict_flags', 'cmd_predict', 'add_plan_flags', 'cmd_plan', 'add_bench_flags', 'cmd_bench',
+           'add_speedups_flags', 'cmd_speedups', 'add_reproduce_flags', 'cmd_reproduce', 'parser', 'quiet_broken_pipe',
+           'main']
 
 # %% ../nbs/07_cli.ipynb #cbe96154
 class Parser(argparse.ArgumentParser):
@@ -46,14 +47,30 @@ def add_run_flags(p, out_default=None):
     return p
 
 # %% ../nbs/07_cli.ipynb #de0bba9f
+def run_from_flags(a) -> tuple[dict, Path]:
+    "Run (or resume) the run the flags `a` set; its summary and directory (default runs/<dataset>-seed<seed>)."
+    from pgkd_nb.loop import run_pgkd
+    cfg = check_config(config_from_args(a))
+    out = Path(a.out or f"runs/{cfg.dataset}-seed{cfg.seed}")
+    return run_pgkd(cfg, out, progress=not a.quiet), out
+
+WHY_LOSS = ("validation loss, not accuracy, picks the step, as in the paper's Algorithm 1: loss is calibrated (it "
+            "weighs how sure each answer is) and less noisy than accuracy on a small validation set")
+
+def kept_step_note(s) -> str:
+    "Which step the run `s` kept and why validation loss picked it (saying so when its val accuracy is below step 0's)."
+    acc = {r['step']: r.get('val_accuracy') for r in s.get('steps', [])}
+    best, first = acc.get(s['best_step']), acc.get(0)
+    below = (f" (its validation accuracy {best:.4f} is below step 0's {first:.4f})"
+             if best is not None and first is not None and best < first else '')
+    return f"step {s['best_step']} is kept{below}: {WHY_LOSS}."
+
 def cmd_run(a) -> int:
     "pgkd run: run or resume PGKD and print the run's table."
-    from pgkd_nb.loop import run_pgkd
-    cfg = config_from_args(a)
     if a.dry_run: return cmd_plan(a)
-    out = Path(a.out or f"runs/{cfg.dataset}-seed{cfg.seed}")
-    s = run_pgkd(cfg, out, progress=not a.quiet)
+    s, out = run_from_flags(a)
     print(format_summary(s))
+    print(kept_step_note(s))
     print(f"\nrun record: {out}/ (summary.json, step-*/, best_model/)")
     return 0
 
@@ -97,6 +114,7 @@ def demo_epilogue(s: dict, out) -> str:
     return '\n'.join([
         '', 'What these numbers mean:',
         f"- PGKD returns {kept}; on test it scores {pgkd:.4f} vs the baseline's {base:.4f} ({delta:+.2f} points).",
+        f"- Why: {kept_step_note(s)}",
         f"- One seed on {n} test rows: each accuracy carries about ±{noise:.1f} points of sampling error (95%, "
         f"binomial); a {delta:+.2f}-point difference {'is inside' if abs(delta) < noise else 'is outside'} that band, "
         f"so this run alone {'shows no reliable change' if abs(delta) < noise else 'suggests a real change'}. "
@@ -107,11 +125,14 @@ def demo_epilogue(s: dict, out) -> str:
 
 def cmd_demo(a) -> int:
     "pgkd demo: PGKD on the embedded 41-class HuffPost subset, simulated teacher, CPU preset."
-    print(f"PGKD demo: dataset {a.dataset} (embedded), teacher SIMULATED (real labelled pool rows, no LLM), "
-          f"student preset {a.preset}")
-    if a.dry_run: return cmd_run(a)
-    cmd_run(a)
-    print(demo_epilogue(read_json(Path(a.out)/'summary.json'), a.out))
+    cfg = config_from_args(a)
+    print(f"PGKD demo: dataset {cfg.dataset} ({f'--data {cfg.data}' if cfg.data else 'embedded'}), teacher SIMULATED "
+          f"(real labelled pool rows, no LLM), student preset {cfg.preset}")
+    if a.dry_run: return cmd_plan(a)
+    s, out = run_from_flags(a)
+    print(format_summary(s))
+    print(f"\nrun record: {out}/ (summary.json, step-*/, best_model/)")
+    print(demo_epilogue(s, out))
     return 0
 
 # %% ../nbs/07_cli.ipynb #5b3524a1
@@ -149,7 +170,7 @@ def cmd_zero_shot(a) -> int:
     print(format_zero_shot(s))
     return 0
 
-INSPECT_FIELDS = ('data', 'text_col', 'label_col', 'test_data', 'labels', 'n_samples', 'seed')
+INSPECT_FIELDS = ('data', 'text_col', 'label_col', 'test_data', 'labels', 'n_samples', 'seed', 'kd_steps', 'gen_batch')
 
 def add_inspect_flags(p):
     "The flags of `pgkd inspect`: those of `pgkd run` that say which data and how much of it."
@@ -160,7 +181,8 @@ def cmd_inspect(a) -> int:
     from pgkd_nb.files import inspect_data, format_inspect
     if not a.data:
         raise ValueError("pgkd inspect needs --data: a .csv, .tsv, .jsonl(.gz) or .parquet file, or hf:ID")
-    print(format_inspect(inspect_data(a.data, a.text_col, a.label_col, a.test_data, a.labels, a.n_samples, a.seed)))
+    print(format_inspect(inspect_data(a.data, a.text_col, a.label_col, a.test_data, a.labels, a.n_samples, a.seed,
+                                      kd_steps=a.kd_steps, gen_batch=a.gen_batch)))
     return 0
 
 def add_export_flags(p):
@@ -189,7 +211,8 @@ def add_predict_flags(p):
     "The flags of `pgkd predict`."
     p.add_argument('model', help='an export (pgkd export: HF directory and/or ONNX) or a run directory')
     p.add_argument('input', help='.txt (one text a line), .csv, .tsv, .jsonl(.gz) or .parquet')
-    p.add_argument('--out', help='predictions CSV (default: <input>.preds.csv beside the input)')
+    p.add_argument('--out', help='predictions CSV (default: <input name>.preds.csv beside the input; never the input)')
+    p.add_argument('--force', action='store_true', help='overwrite the output file if it exists')
     p.add_argument('--text-col', default='text', help='text column(s) of a table, comma-separated (default: text)')
     p.add_argument('--label-col', default='label', help='if the input has this column, accuracy is reported too')
     p.add_argument('--batch-size', type=int, default=64, help='texts per batch (default 64)')
@@ -202,7 +225,7 @@ def cmd_predict(a) -> int:
     "pgkd predict MODEL INPUT: label, probability and top-k per text into a CSV, batched and length-sorted."
     from pgkd_nb.predict import predict_file
     r = predict_file(a.model, a.input, a.text_col, a.out, a.label_col, a.batch_size, a.top_k, a.runtime,
-                     progress=not a.quiet)
+                     progress=not a.quiet, force=a.force)
     acc = f"; accuracy {r['accuracy']:.4f} against column {a.label_col!r}" if 'accuracy' in r else ''
     skipped = f" ({r['empty_skipped']} rows without text skipped)" if r['empty_skipped'] else ''
     print(f"{r['n']} texts{skipped} in {r['seconds']} s: {r['texts_per_s']} texts/s ({r['runtime']}){acc}")
@@ -219,7 +242,8 @@ def add_plan_flags(p):
 def cmd_plan(a) -> int:
     "pgkd plan: what `pgkd run` with the same flags will cost and take, before it starts (computed, not billed)."
     from pgkd_nb.plan import plan_run, format_plan
-    d = plan_run(config_from_args(a), count='local' if getattr(a, 'local_count', False) else 'auto')
+    cfg = check_config(config_from_args(a))                      # the settings `pgkd run` accepts, no others
+    d = plan_run(cfg, count='local' if getattr(a, 'local_count', False) else 'auto')
     print(json.dumps(d, indent=1) if getattr(a, 'json', False) else format_plan(d))      # (also `run --dry-run`)
     return 0
 

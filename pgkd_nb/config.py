@@ -5,13 +5,16 @@
 # %% ../nbs/00b_config.ipynb #db8b8388
 from __future__ import annotations
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 from .data import DEMO_TASK
 
 # %% auto #0
 __all__ = ['DEFAULT_CHECKPOINT', 'INT8_RECIPE', 'STUDENT_PRESETS', 'RUNTIME_FIELDS', 'RETRAIN_DEFAULTS', 'RENAMED_FIELDS',
-           'StudentConfig', 'make_config', 'setting', 'RunConfig', 'flag', 'check_config', 'config_from_dict',
-           'parse_value', 'key_values', 'run_flags', 'config_from_args']
+           'StudentConfig', 'make_config', 'data_name', 'setting', 'RunConfig', 'flag', 'check_config',
+           'config_from_dict', 'redact_url', 'config_to_dict', 'parse_value', 'key_values', 'run_flags',
+           'config_from_args']
 
 # %% ../nbs/00b_config.ipynb #f27e3208
 DEFAULT_CHECKPOINT = 'sentence-transformers/all-MiniLM-L6-v2'
@@ -62,6 +65,10 @@ def make_config(preset='cpu', **kw) -> StudentConfig:
     return c
 
 # %% ../nbs/00b_config.ipynb #57695aec
+def data_name(path) -> str:
+    "A task name for `path`: the file name without its extensions, or the Hub id (`files` reads the file)."
+    return str(path)[3:] if str(path).startswith('hf:') else Path(str(path)).name.split('.')[0]
+
 def setting(default, help, **kw):
     "A `RunConfig` field: its default and the help text of its flag."
     if isinstance(default, dict): return field(default_factory=lambda: dict(default), metadata={'help': help, **kw})
@@ -70,7 +77,7 @@ def setting(default, help, **kw):
 @dataclass
 class RunConfig:
     "Everything that defines a PGKD run; saved as config.json."
-    dataset: str = setting(DEMO_TASK, 'task: a folder under --data-dir / $PGKD_DATA_DIR / ../shared/data, '
+    dataset: str = setting(DEMO_TASK, 'task: a folder under --data-dir / $PGKD_DATA_DIR / the repository data/ folder, '
                            'the embedded huffpost_mini, or a Hub name')
     data: str|None = setting(None, 'your own data instead of --dataset: a .csv, .tsv, .jsonl(.gz) or .parquet file, '
                              'or hf:ID[:config] for a Hugging Face dataset')
@@ -79,6 +86,8 @@ class RunConfig:
     test_data: str|None = setting(None, '--data: a separate test file (default: a stratified held-out split of '
                                   '--data, stated in the record)', aliases=['--test'])
     labels: str|None = setting(None, '--data: the class names in order, comma-separated (default: sorted)')
+    name: str|None = setting(None, "--data: the run's name in its table, summary.json, report and default --out "
+                             '(default: the file name without its extensions, or the Hub id)')
     prompt: str = setting('kit', "the PGKD prompt's wording: kit (this kit's) or paper (Appendix A.1 word for word)",
                           choices=['kit', 'paper'])
     teacher: str = setting('simulated', 'who writes new rows; simulated = real labelled pool rows, no LLM')
@@ -106,6 +115,9 @@ class RunConfig:
     test_max: int|None = setting(None, 'evaluate on a stratified test subsample of this size (stated in the output)')
     pool_max: int|None = setting(None, 'simulated teacher: draw from a stratified pool subsample of this size')
     budget_usd: float|None = setting(None, "stop before a teacher call whose worst case would pass this run's spend")
+    price_in: float|None = setting(None, 'LLM teachers: USD per million input tokens of a model missing from the '
+                                   'price table (with --price-out)')
+    price_out: float|None = setting(None, 'LLM teachers: USD per million output tokens of that model (with --price-in)')
     timeout: float = setting(120.0, 'LLM teachers: seconds to wait for one answer')
     max_retries: int = setting(2, 'LLM teachers: retries of a failed or timed-out call')
     base_url: str|None = setting(None, 'LLM teacher server URL, e.g. http://127.0.0.1:8080/v1 for a '
@@ -115,6 +127,7 @@ class RunConfig:
 
     def __post_init__(self):
         if self.retrain is None: self.retrain = RETRAIN_DEFAULTS.get(self.preset, 'continue')
+        if self.data: self.dataset = self.name or data_name(self.data)   # every output names your data, not the demo
 
     def student_config(self, **kw) -> StudentConfig:
         "The student's settings: the preset, then `student` overrides, the seed and the checkpoint."
@@ -122,7 +135,11 @@ class RunConfig:
         if self.checkpoint: kw['checkpoint'] = self.checkpoint
         return make_config(self.preset, **kw)
 
-RUNTIME_FIELDS = ('budget_usd', 'timeout', 'max_retries')
+    def teacher_price(self) -> tuple|None:
+        "(input, output) USD per million tokens from `price_in`/`price_out`, for a model the price table lacks."
+        return None if self.price_in is None else (self.price_in, self.price_out)
+
+RUNTIME_FIELDS = ('budget_usd', 'timeout', 'max_retries', 'price_in', 'price_out')
 RETRAIN_DEFAULTS = {'cpu': 'scratch'}     # chosen on validation loss: see the study below; other presets: continue
 RENAMED_FIELDS = {'model': 'teacher_model'}
 
@@ -134,15 +151,24 @@ def _at_least(cfg, name, low, optional=False):
     if optional and v is None: return
     if v < low: raise ValueError(f"{flag(name)} {v}: must be {low} or more")
 
+def _both_prices(cfg):
+    given = [n for n in ('price_in', 'price_out') if getattr(cfg, n) is not None]
+    if len(given) == 1:
+        other = 'price_out' if given[0] == 'price_in' else 'price_in'
+        raise ValueError(f"{flag(given[0])} {getattr(cfg, given[0])} needs {flag(other)} too: a model's price is "
+                         "USD per million input tokens and per million output tokens")
+
 def check_config(cfg: RunConfig) -> RunConfig:
     "Reject settings that cannot run, with the reason and the flag to change."
     if cfg.retrain not in ('continue', 'scratch'):
         raise ValueError(f"retrain={cfg.retrain!r}: choose 'continue' or 'scratch'")
     for name, low in (('n_samples', 2), ('gen_batch', 1), ('kd_steps', 0), ('patience', 0), ('n_mined', 0),
-                      ('n_few_shot', 0), ('max_retries', 0)):
+                      ('n_few_shot', 0), ('max_retries', 0), ('seed', 0)):
         _at_least(cfg, name, low)
     for name in ('test_max', 'pool_max'): _at_least(cfg, name, 1, optional=True)
-    _at_least(cfg, 'budget_usd', 0, optional=True)
+    for name in ('budget_usd', 'price_in', 'price_out'): _at_least(cfg, name, 0, optional=True)
+    _both_prices(cfg)
+    if cfg.name and not cfg.data: raise ValueError(f"--name {cfg.name}: names a --data run; pass --data FILE too")
     if cfg.timeout <= 0: raise ValueError(f"--timeout {cfg.timeout}: must be more than 0 seconds")
     cfg.student_config()
     return cfg
@@ -153,6 +179,17 @@ def config_from_dict(d: dict) -> RunConfig:
     unknown = sorted(set(d) - {f.name for f in fields(RunConfig)})
     if unknown: raise ValueError(f"config.json has settings this version does not know: {unknown}; upgrade pgkd_nb")
     return RunConfig(**d)
+
+def redact_url(url) -> str|None:
+    "`url` with the user name and password it carries replaced by `***`: what is written of it (None stays None)."
+    if not url: return url
+    parts = urlsplit(str(url))
+    if '@' not in parts.netloc: return url
+    return urlunsplit(parts._replace(netloc='***@' + parts.netloc.rpartition('@')[2]))
+
+def config_to_dict(cfg: RunConfig) -> dict:
+    "What `config.json` (and a run's summary) keep of `cfg`: every setting, credentials in `base_url` redacted."
+    return {**asdict(cfg), 'base_url': redact_url(cfg.base_url)}
 
 # %% ../nbs/00b_config.ipynb #82ec7f7b
 def parse_value(s: str):

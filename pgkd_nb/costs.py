@@ -9,7 +9,7 @@ from .prompt import count_tokens
 
 # %% auto #0
 __all__ = ['PRICES_DATE', 'BATCH_DISCOUNT', 'PRICES', 'REGION_PREFIXES', 'USAGE_KEYS', 'PROMPT_OVERHEAD_TOKENS', 'TeacherError',
-           'BudgetExceeded', 'price_of', 'caches_prompts', 'call_cost', 'Ledger', 'prompt_token_bound',
+           'BudgetExceeded', 'price_of', 'missing_price', 'caches_prompts', 'call_cost', 'Ledger', 'prompt_token_bound',
            'worst_case_cost', 'prompts_worst_case']
 
 # %% ../nbs/03a_costs.ipynb #ffb116f5
@@ -43,6 +43,11 @@ def price_of(model, prices=None) -> tuple|None:
     for k, p in prices.items():
         if m.startswith(k + '-') and len(m) == len(k) + 9 and m[len(k)+1:].isdigit(): return tuple(p)   # a date suffix
     return None
+
+def missing_price(model) -> str:
+    "Why a budget cannot be kept for `model`, missing from the price table, and the flags that price it."
+    return (f"--budget-usd / budget_usd needs a price for {model!r}, which the price table of {PRICES_DATE} lacks: "
+            "pass --price-in and --price-out, USD per million input and output tokens (Python: price=(input, output))")
 
 def caches_prompts(model, prices=None) -> bool:
     "Whether the price table gives `model` cache write and read rates (so its prompts may be cached)."

@@ -4,15 +4,16 @@
 
 # %% ../nbs/00_data.ipynb #8c6215f9
 from __future__ import annotations
-import gzip, hashlib, json, os, random
+import gzip, hashlib, importlib, json, os, random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PKG_DIR', 'EMBEDDED_DIR', 'DEMO_TASK', 'TASK_FILES', 'HUB_SPECS', 'data_dirs', 'check_task_dir', 'find_task_dir',
-           'read_jsonl', 'read_labels', 'Task', 'drop_repeats', 'dedup_task', 'check_classes', 'load_local',
-           'hub_label', 'load_hub', 'load_task', 'allocate', 'by_label', 'stratified_sample', 'text_key',
+__all__ = ['PKG_DIR', 'EMBEDDED_DIR', 'DEMO_TASK', 'TASK_FILES', 'JSON_KINDS', 'UNREACHABLE', 'HUB_SPECS', 'data_dirs',
+           'check_task_dir', 'find_task_dir', 'json_kind', 'read_jsonl', 'read_labels', 'Task', 'drop_repeats',
+           'label_conflicts', 'dedup_task', 'check_classes', 'load_local', 'hub_unreachable_errors', 'hub_cache',
+           'hub_call', 'hub_label', 'load_hub', 'load_task', 'allocate', 'by_label', 'stratified_sample', 'text_key',
            'stable_subsample', 'D0', 'split_train_val', 'sample_d0', 'write_rows', 'write_subset']
 
 # %% ../nbs/00_data.ipynb #6cbf5389
@@ -22,9 +23,8 @@ DEMO_TASK = 'huffpost_mini'
 TASK_FILES = ('labels.json', 'train.jsonl.gz', 'test.jsonl.gz')
 
 def data_dirs(data_dir=None) -> list[Path]:
-    "Candidate directories holding tasks, most specific first."
-    root = PKG_DIR.parent
-    cands = [data_dir, os.environ.get('PGKD_DATA_DIR'), root.parent/'shared'/'data', root/'data', EMBEDDED_DIR]
+    "Candidate directories holding tasks, most specific first: `data_dir`, $PGKD_DATA_DIR, the repository's data/."
+    cands = [data_dir, os.environ.get('PGKD_DATA_DIR'), PKG_DIR.parent/'data', EMBEDDED_DIR]
     return [Path(c).expanduser() for c in cands if c]
 
 def check_task_dir(d) -> Path:
@@ -46,11 +46,22 @@ def find_task_dir(name, data_dir=None) -> Path|None:
     return None
 
 # %% ../nbs/00_data.ipynb #eddfaefd
+JSON_KINDS = {str: 'a string', bool: 'a boolean', int: 'an integer', float: 'a decimal number', list: 'a list',
+              dict: 'an object', type(None): 'null'}
+
+def json_kind(v) -> str:
+    "The JSON type of a parsed value in words ('a string', 'an integer', 'a list', …); other types by their name."
+    return JSON_KINDS.get(type(v), f'a {type(v).__name__}')
+
 def _checked_row(row, known, where) -> dict:
     "`row` as `{'text','label'}` with its text stripped, else a `ValueError` at `where` (file:line) saying what to fix."
     if not isinstance(row, dict) or 'text' not in row or 'label' not in row:
         raise ValueError(f"{where}: each line must be a JSON object with 'text' and 'label'")
-    text = row['text'].strip() if isinstance(row['text'], str) else ''
+    for key in ('text', 'label'):
+        if not isinstance(row[key], str):
+            raise ValueError(f"{where}: the {key} is {json_kind(row[key])}, not a string; write it as a JSON string"
+                             + (" (a class name of labels.json)" if key == 'label' else ''))
+    text = row['text'].strip()
     if not text: raise ValueError(f"{where}: empty text; remove the row or give it a text")
     if row['label'] not in known:
         raise ValueError(f"{where}: label {row['label']!r} is not in labels.json; add it there or fix the row")
@@ -90,6 +101,7 @@ class Task:
     test: list
     source: str = ''
     dropped: dict = field(default_factory=dict)
+    conflicts: dict = field(default_factory=dict)    # text → the labels it was given; every copy was dropped
     def __repr__(self):
         return f"Task({self.name!r}: {len(self.labels)} classes, {len(self.train)} train, {len(self.test)} test)"
 
@@ -104,12 +116,23 @@ def drop_repeats(rows, banned=frozenset()) -> tuple[list, int, int]:
             kept.append(r)
     return kept, n_banned, n_repeats
 
+def label_conflicts(rows) -> dict:
+    "The texts of `rows` given more than one label: {text: its labels, in first-seen order}."
+    seen = defaultdict(dict)
+    for r in rows: seen[r['text']].setdefault(r['label'])
+    return {t: list(ls) for t, ls in seen.items() if len(ls) > 1}
+
 def dedup_task(task) -> Task:
-    "Drop repeated train texts and train texts also in test, counting both in `task.dropped`."
-    train, n_leak, n_dup = drop_repeats(task.train, banned={r['text'] for r in task.test})
-    test, _, n_tdup = drop_repeats(task.test)
+    "Drop every copy of a text with conflicting labels, repeated texts, and train texts also in test; count each."
+    conflicts = label_conflicts(task.train + task.test)
+    agreed = lambda rows: [r for r in rows if r['text'] not in conflicts]
+    n_conflicting = len(task.train) + len(task.test) - len(agreed(task.train)) - len(agreed(task.test))
+    train, n_leak, n_dup = drop_repeats(agreed(task.train), banned={r['text'] for r in task.test})
+    test, _, n_tdup = drop_repeats(agreed(task.test))
     task.train, task.test = train, test
+    if conflicts: task.dropped['conflicting_labels'] = n_conflicting
     task.dropped.update({'train_duplicates': n_dup, 'train_in_test': n_leak, 'test_duplicates': n_tdup})
+    task.conflicts.update(conflicts)
     return task
 
 def check_classes(task) -> Task:
@@ -123,12 +146,40 @@ def check_classes(task) -> Task:
     return task
 
 def load_local(task_dir) -> Task:
-    "Load a task directory in the `shared/data` format."
+    "Load a task directory in the `data/` format (see the top of this chapter)."
     d = check_task_dir(task_dir)
     labels = read_labels(d/'labels.json')
     train = read_jsonl(d/'train.jsonl.gz', labels)
     t = Task(d.name, labels, train, read_jsonl(d/'test.jsonl.gz', labels), source=str(d))
     return check_classes(dedup_task(t))
+
+# %% ../nbs/00_data.ipynb #5b0e2c71
+UNREACHABLE = (('huggingface_hub.errors', 'LocalEntryNotFoundError'), ('httpx', 'TransportError'),
+               ('httpx2', 'TransportError'), ('requests.exceptions', 'ConnectionError'),
+               ('requests.exceptions', 'Timeout'))
+
+def hub_unreachable_errors() -> tuple:
+    "The exception types raised when the Hub cannot be reached: `ConnectionError`, `TimeoutError`, `UNREACHABLE`."
+    errs = [ConnectionError, TimeoutError]
+    for mod, name in UNREACHABLE:
+        try: errs.append(getattr(importlib.import_module(mod), name))
+        except (ImportError, AttributeError): pass
+    return tuple(errs)
+
+def hub_cache() -> str:
+    "The folder where `datasets` keeps what it downloaded from the Hub."
+    try: from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError: return '~/.cache/huggingface/hub'
+    return HF_HUB_CACHE
+
+def hub_call(load, args, what, looked, fix):
+    "`load(*args)`; when the Hub cannot be reached, one `ConnectionError`: `what`, where it `looked`, the `fix`."
+    try: return load(*args)
+    except Exception as e:
+        if not isinstance(e, hub_unreachable_errors()): raise
+        offline = os.environ.get('HF_HUB_OFFLINE', '').upper() in ('1', 'ON', 'YES', 'TRUE')
+        why = 'HF_HUB_OFFLINE is set' if offline else f'the Hub cannot be reached ({type(e).__name__})'
+        raise ConnectionError(f"{what}: no local copy ({looked}) and {why}; {fix}") from e
 
 # %% ../nbs/00_data.ipynb #3c3f6ec0
 HUB_SPECS = {
@@ -152,8 +203,8 @@ def _hub_rows(split, text_cols, label_col, names) -> list[dict]:
         rows.append({'text': text, 'label': hub_label(ex[label_col], names)})
     return [r for r in rows if r['text']]
 
-def load_hub(name, load_dataset=None) -> Task:
-    "Load task `name` from the Hugging Face Hub via `datasets.load_dataset`."
+def load_hub(name, load_dataset=None, data_dir=None) -> Task:
+    "Load task `name` from the Hugging Face Hub via `datasets.load_dataset` (`data_dir`: where a copy was looked for)."
     if name not in HUB_SPECS:
         raise ValueError(f"unknown dataset {name!r}: no local copy and no Hub mapping; "
                          f"known Hub names: {sorted(HUB_SPECS)}")
@@ -161,7 +212,10 @@ def load_hub(name, load_dataset=None) -> Task:
         try: from datasets import load_dataset
         except ImportError: raise ImportError("loading from the Hub needs `pip install datasets`") from None
     hub_id, text_cols, label_col = HUB_SPECS[name]
-    ds = load_dataset(hub_id)
+    looked = f"no folder {name}/ under {', '.join(map(str, data_dirs(data_dir)))}, nor in the Hub cache {hub_cache()}"
+    ds = hub_call(load_dataset, (hub_id,), f"dataset {name!r}", looked,
+                  f"pass --data-dir DIR or set PGKD_DATA_DIR to a folder holding {name}/ (labels.json, "
+                  f"train.jsonl.gz, test.jsonl.gz), or run with network (HF_HUB_OFFLINE unset) to download {hub_id}")
     feat = ds['train'].features.get(label_col) if hasattr(ds['train'], 'features') else None
     names = list(getattr(feat, 'names', []) or [])
     train = _hub_rows(ds['train'], text_cols, label_col, names)
@@ -175,7 +229,7 @@ def load_task(name, data_dir=None, hub=True, load_dataset=None) -> Task:
     "Load task `name` from a local directory (see `data_dirs`), else from the Hub."
     d = find_task_dir(name, data_dir)
     if d is not None: return load_local(d)
-    if hub and name in HUB_SPECS: return load_hub(name, load_dataset)
+    if hub and name in HUB_SPECS: return load_hub(name, load_dataset, data_dir)
     looked = ', '.join(str(p) for p in data_dirs(data_dir))
     raise ValueError(f"unknown dataset {name!r}: no folder {name}/ under {looked}; "
                      f"pass --data-dir or set PGKD_DATA_DIR (Hub names: {sorted(HUB_SPECS)})")

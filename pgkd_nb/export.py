@@ -13,14 +13,14 @@ from transformers import AutoModel, AutoModelForSequenceClassification, AutoToke
 from . import __version__
 from .data import text_key
 from .records import atomic_dir, completed_steps, read_json, step_path, teacher_line, write_json
-from .student import mean_pool, resolve_checkpoint
+from .student import load_weights, mean_pool, resolve_checkpoint
 
 # %% auto #0
-__all__ = ['EXPORT_FILE', 'ONNX_FP32', 'ONNX_INT8', 'LIMITS', 'SIMULATED_LIMIT', 'ROW_COLUMNS', 'student_dir', 'student_meta',
-           'ClassProbabilities', 'PooledEncoder', 'MeanPoolHead', 'probability_graph', 'export_tokenizer', 'export_hf',
-           'export_onnx', 'label_onnx', 'quantize_onnx', 'onnx_session', 'onnx_feed', 'run_record', 'f1_table',
-           'metrics_table', 'provenance', 'usage', 'model_card', 'listing', 'check_out', 'export_info', 'export_run',
-           'teacher_rows', 'dataset_card', 'export_rows', 'push_to_hub']
+__all__ = ['EXPORT_FILE', 'ONNX_FP32', 'ONNX_INT8', 'MD_ESCAPES', 'LIMITS', 'SIMULATED_LIMIT', 'ROW_COLUMNS', 'student_dir',
+           'is_run', 'student_meta', 'ClassProbabilities', 'PooledEncoder', 'MeanPoolHead', 'probability_graph',
+           'export_tokenizer', 'export_hf', 'export_onnx', 'label_onnx', 'quantize_onnx', 'onnx_session', 'onnx_feed',
+           'run_record', 'md_text', 'f1_table', 'metrics_table', 'provenance', 'usage', 'model_card', 'listing',
+           'check_out', 'export_info', 'export_run', 'teacher_rows', 'dataset_card', 'export_rows', 'push_to_hub']
 
 # %% ../nbs/09_export.ipynb #d64be926
 EXPORT_FILE = 'pgkd_export.json'     # what the export holds: labels, max length, mode, formats (read by `predict`)
@@ -31,8 +31,17 @@ def student_dir(run) -> Path:
     run = Path(run)
     for d in (run/'best_model', run):
         if (d/'pgkd_student.json').is_file(): return d
+    if is_run(run):
+        why = ("an unfinished run (no summary.json): resume it with the same `pgkd run … --out` command"
+               if not (run/'summary.json').is_file() else "a finished run with no best_model/: run the same "
+               "`pgkd run … --out` command again to rebuild it")
+        raise FileNotFoundError(f"{run}: {why}, then use it")
     raise FileNotFoundError(f"{run}: no best_model/ and no pgkd_student.json; pass a finished run directory "
                             "(pgkd run … --out DIR) or a directory written by Student.save")
+
+def is_run(d) -> bool:
+    "Whether `d` is a run directory (`pgkd run --out`): it has a summary or a step folder."
+    return (Path(d)/'summary.json').is_file() or any(Path(d).glob('step-[0-9][0-9][0-9]'))
 
 def student_meta(d) -> dict:
     "The labels and `StudentConfig` dict that `Student.save` wrote in `d`."
@@ -73,7 +82,7 @@ def probability_graph(d) -> nn.Module:
             d, attn_implementation='eager')).eval()
     encoder = AutoModel.from_pretrained(resolve_checkpoint(cfg['checkpoint']), attn_implementation='eager')
     head = nn.Linear(encoder.config.hidden_size, n)
-    head.load_state_dict(torch.load(Path(d)/'head.pt', map_location='cpu'))
+    head.load_state_dict(load_weights(Path(d)/'head.pt'))
     return MeanPoolHead(encoder, head).eval()
 
 # %% ../nbs/09_export.ipynb #bb415b98
@@ -149,12 +158,18 @@ def run_record(run) -> dict:
         if (run/f'{k}.json').is_file(): rec[k] = read_json(run/f'{k}.json')
     return rec
 
+MD_ESCAPES = {**{c: '\\' + c for c in '\\`*_[]|~#'}, '<': '&lt;', '>': '&gt;', '&': '&amp;'}
+
+def md_text(s) -> str:
+    "`s` as literal Markdown on one line (a label in a table): newlines become spaces, markup and HTML are escaped."
+    return ''.join(MD_ESCAPES.get(ch, ch) for ch in ' '.join(str(s).split()))
+
 def f1_table(base, pgkd, labels) -> str:
     "Per-class test F1, baseline vs PGKD, as a markdown table."
     rows = ['| class | support | F1 baseline | F1 PGKD |', '|---|---:|---:|---:|']
     for l in labels:
         b, p = base['report'].get(l, {}), pgkd['report'].get(l, {})
-        rows.append(f"| {l} | {p.get('support', b.get('support', 0)):.0f} | {b.get('f1-score', 0):.4f} | "
+        rows.append(f"| {md_text(l)} | {p.get('support', b.get('support', 0)):.0f} | {b.get('f1-score', 0):.4f} | "
                     f"{p.get('f1-score', 0):.4f} |")
     return '\n'.join(rows)
 
@@ -232,7 +247,7 @@ def model_card(rec, meta, files, name):
     body = '\n\n'.join([
         f"# {name}", f"A {len(labels)}-class text classifier distilled with Performance-Guided Knowledge Distillation "
         f"(PGKD, arXiv 2411.05045) by `pgkd_nb` {__version__}.",
-        "## Labels\n\n" + ', '.join(f"{i}: `{l}`" for i, l in enumerate(labels)),
+        "## Labels\n\n" + ', '.join(f"{i}: {md_text(l)}" for i, l in enumerate(labels)),
         "## How it was made\n\n" + provenance(rec, meta), results, "## Use\n\n" + usage(meta['config']['mode'], files),
         "## Intended use and limits\n\n" + LIMITS + (SIMULATED_LIMIT if 'simulated-teacher' in tags else ''),
         "## Files\n\n" + '\n'.join(f"- `{f}`" for f in files)])

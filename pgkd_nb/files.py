@@ -8,13 +8,15 @@ import csv, gzip, io, json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from .data import Task, check_classes, dedup_task, drop_repeats, hub_label, sample_d0, split_train_val
+from .data import Task, check_classes, dedup_task, hub_label, json_kind, sample_d0, split_train_val
+from .data import hub_cache, hub_call, load_task
+from .config import RunConfig, data_name
 
 # %% auto #0
 __all__ = ['TABLE_FORMATS', 'MIN_CLASS_ROWS', 'Table', 'table_format', 'decode_utf8', 'read_file', 'hub_dataset', 'hub_table',
-           'read_table', 'column_names', 'check_columns', 'join_text', 'table_rows', 'class_order', 'check_known',
-           'check_two_classes', 'check_stratifiable', 'data_name', 'source_tables', 'held_out_split', 'load_data',
-           'percentiles', 'd0_plan', 'inspect_data', 'format_inspect']
+           'read_table', 'column_names', 'check_columns', 'check_value_types', 'join_text', 'table_rows', 'class_order',
+           'check_known', 'check_two_classes', 'check_stratifiable', 'source_tables', 'held_out_split', 'load_data',
+           'run_task', 'percentiles', 'd0_plan', 'inspect_data', 'format_inspect']
 
 # %% ../nbs/00d_files.ipynb #19d18e5a
 TABLE_FORMATS = ('.csv', '.tsv', '.jsonl', '.jsonl.gz', '.parquet')
@@ -48,6 +50,7 @@ def decode_utf8(path, data: bytes) -> str:
 
 # %% ../nbs/00d_files.ipynb #cc80b20c
 def _csv_table(path, text, sep) -> Table:
+    csv.field_size_limit(max(csv.field_size_limit(), len(text)))      # no field is longer than the file
     reader = csv.DictReader(io.StringIO(text, newline=''), delimiter=sep)
     records, lines = [], []
     for rec in reader:
@@ -81,12 +84,15 @@ def read_file(path) -> Table:
 
 # %% ../nbs/00d_files.ipynb #1e9b8a7b
 def hub_dataset(spec, load_dataset=None):
-    "The `DatasetDict` of `hf:ID[:config]` through `datasets.load_dataset` (injectable for tests)."
+    "The `DatasetDict` of `hf:ID[:config]` through `datasets.load_dataset` (injectable for tests); offline, one line."
     if load_dataset is None:
         try: from datasets import load_dataset
         except ImportError: raise ImportError("hf: data needs `pip install datasets`") from None
     hub_id, _, config = spec[3:].partition(':')
-    return load_dataset(hub_id, config) if config else load_dataset(hub_id)
+    args = (hub_id, config) if config else (hub_id,)
+    return hub_call(load_dataset, args, spec, f"not in the Hub cache {hub_cache()}",
+                    "run once with network (HF_HUB_OFFLINE unset) to download it into that cache, or save it as a "
+                    ".csv, .jsonl or .parquet file and pass --data FILE")
 
 def hub_table(spec, ds, split) -> Table:
     "Split `split` of a loaded Hub dataset as a `Table`, else a `ValueError` listing the splits there are."
@@ -114,6 +120,25 @@ def check_columns(table, text_cols, label_col=None):
         raise ValueError(f"{table.name}: no column {', '.join(map(repr, missing))}; columns found: "
                          f"{', '.join(map(repr, table.columns))}; pass --text-col / --label-col with one of them")
 
+def check_value_types(table, text_cols, label_col):
+    "A `ValueError` at the first text that is a list or object, or the first label of another JSON type than the first."
+    first = None
+    for i, rec in enumerate(table.records):
+        bad = next((c for c in text_cols if isinstance(rec.get(c), (list, dict))), None)
+        if bad is not None:
+            raise ValueError(f"{table.where(i)}: column {bad!r} holds {json_kind(rec[bad])}, not a text; give each "
+                             "text as a string, or put its parts in columns of their own and pass --text-col a,b")
+        label = rec.get(label_col)
+        if isinstance(label, (list, dict)):
+            raise ValueError(f"{table.where(i)}: label {label!r} is {json_kind(label)}; a label is a text or a number")
+        if label is None or label == '': continue                    # an empty label: `table_rows` says so
+        if first is None: first = i
+        elif type(label) is not type(table.records[first][label_col]):
+            was = table.records[first][label_col]
+            raise ValueError(f"{table.where(i)}: label {label!r} is {json_kind(label)} but the label {was!r} of "
+                             f"{table.where(first)} is {json_kind(was)}; give every row's label the same JSON type "
+                             "(all strings, or all integers): as they are, they would be different classes")
+
 def join_text(rec, text_cols) -> str:
     "The text columns of a record joined with a space, whitespace collapsed ('' when all are empty)."
     return ' '.join(' '.join(str(rec[c]) for c in text_cols if rec.get(c) not in (None, '')).split())
@@ -121,6 +146,7 @@ def join_text(rec, text_cols) -> str:
 def table_rows(table, text_cols, label_col) -> tuple[list, list, int]:
     "Rows `{'text','label'}` of `table`, the record index of each, and how many had an empty text (left out)."
     check_columns(table, text_cols, label_col)
+    check_value_types(table, text_cols, label_col)
     names = list(getattr(table.features.get(label_col), 'names', None) or [])
     rows, index, n_empty = [], [], 0
     for i, rec in enumerate(table.records):
@@ -169,10 +195,6 @@ def check_stratifiable(table, rows):
                          "stratified held-out test split; add rows of those classes, remove them, or pass --test FILE")
 
 # %% ../nbs/00d_files.ipynb #38497577
-def data_name(path) -> str:
-    "A task name for `path`: the file name without its extensions, or the Hub id."
-    return str(path)[3:] if str(path).startswith('hf:') else Path(str(path)).name.split('.')[0]
-
 def source_tables(path, test=None, load_dataset=None) -> tuple[Table, Table|None]:
     "The train table, and the test table: `test`, else a Hub dataset's test (or validation) split, else None."
     if not str(path).startswith('hf:'):
@@ -182,12 +204,10 @@ def source_tables(path, test=None, load_dataset=None) -> tuple[Table, Table|None
     split = next((s for s in ('test', 'validation') if s in ds), None)
     return hub_table(path, ds, 'train'), hub_table(path, ds, split) if split else None
 
-def held_out_split(table, rows, seed=0, test_frac=0.2) -> tuple[list, list, int]:
-    "(train, test, repeats dropped): `rows` without repeated texts, split stratified and seeded."
-    rows, _, n_dup = drop_repeats(rows)
+def held_out_split(table, rows, seed=0, test_frac=0.2) -> tuple[list, list]:
+    "(train, test): `rows` (no text twice) split stratified and seeded, once every class has rows on both sides."
     check_stratifiable(table, rows)
-    train, test = split_train_val(rows, test_frac, seed)
-    return train, test, n_dup
+    return split_train_val(rows, test_frac, seed)
 
 def load_data(path, text_col='text', label_col='label', test=None, labels=None, seed=0, test_frac=0.2,
               load_dataset=None) -> Task:
@@ -198,18 +218,25 @@ def load_data(path, text_col='text', label_col='label', test=None, labels=None, 
     order = class_order(train, labels, getattr(train_t.features.get(label_col), 'names', None) or ())
     if labels is not None: check_known(train_t, train, index, set(order), 'in --labels', 'add it to --labels')
     check_two_classes(train_t, train, label_col)
-    dropped, n_dup = {'empty_text': n_empty}, 0
-    if test_t is None:
-        train, test_rows, n_dup = held_out_split(train_t, train, seed, test_frac)
-        source = f"{path}; test: a stratified {test_frac:.0%} held-out split of it (seed {seed})"
-    else:
-        test_rows, tindex, dropped['test_empty_text'] = table_rows(test_t, text_cols, label_col)
-        check_known(test_t, test_rows, tindex, {r['label'] for r in train}, f'in the training data {train_t.name}',
-                    'add training rows of that class, or remove the test row')
-        source = f"{path}; test: {test_t.name}"
-    task = dedup_task(Task(data_name(path), order, train, test_rows, source=source, dropped=dropped))
-    task.dropped['train_duplicates'] += n_dup
-    return check_classes(task)
+    dropped = {'empty_text': n_empty}
+    if test_t is None:                           # drop repeats and conflicts first, then hold the test rows out
+        task = dedup_task(Task(data_name(path), order, train, [], dropped=dropped,
+                               source=f"{path}; test: a stratified {test_frac:.0%} held-out split of it (seed {seed})"))
+        task.train, task.test = held_out_split(train_t, task.train, seed, test_frac)
+        return check_classes(task)
+    test_rows, tindex, dropped['test_empty_text'] = table_rows(test_t, text_cols, label_col)
+    check_known(test_t, test_rows, tindex, {r['label'] for r in train}, f'in the training data {train_t.name}',
+                'add training rows of that class, or remove the test row')
+    task = Task(data_name(path), order, train, test_rows, source=f"{path}; test: {test_t.name}", dropped=dropped)
+    return check_classes(dedup_task(task))
+
+def run_task(cfg):
+    "The task a run trains on: `--data` (a file or a Hub dataset) or `--dataset` (a task folder, the demo, a Hub name)."
+    if cfg.data:
+        return load_data(cfg.data, text_col=cfg.text_col, label_col=cfg.label_col, test=cfg.test_data,
+                         labels=cfg.labels, seed=0)     # one held-out test split for every run seed
+    return load_task(cfg.dataset, cfg.data_dir)
+
 
 # %% ../nbs/00d_files.ipynb #2fe9c544
 def percentiles(values, qs=(5, 50, 95)) -> dict:
@@ -218,14 +245,16 @@ def percentiles(values, qs=(5, 50, 95)) -> dict:
     if not v: return {}
     return {**{f'p{q}': v[min(len(v) - 1, len(v)*q//100)] for q in qs}, 'max': v[-1]}
 
-def d0_plan(task, n_samples, seed=0) -> dict:
-    "How many rows a run with `n_samples` would use for D0 train/val, the pool and test, or the error it would meet."
+def d0_plan(task, n_samples, seed=0, kd_steps=RunConfig.kd_steps, gen_batch=RunConfig.gen_batch) -> dict:
+    "Rows a run with `n_samples` would use for D0 train/val, pool and test (or its error); the n that leaves a pool."
+    need = kd_steps*gen_batch        # the most pool rows a run asks of the simulated teacher (RunConfig's defaults)
+    pool = {'kd_steps': kd_steps, 'gen_batch': gen_batch, 'pool_need': need, 'n_max': len(task.train) - need}
     try: d0 = sample_d0(task, n_samples, seed)
-    except ValueError as e: return {'error': str(e)}
-    return {'train': len(d0.train), 'val': len(d0.val), 'pool': len(d0.pool), 'test': len(d0.test)}
+    except ValueError as e: return {'error': str(e), **pool}
+    return {'train': len(d0.train), 'val': len(d0.val), 'pool': len(d0.pool), 'test': len(d0.test), **pool}
 
 def inspect_data(path, text_col='text', label_col='label', test=None, labels=None, n_samples=1000, seed=0,
-                 test_frac=0.2, load_dataset=None) -> dict:
+                 test_frac=0.2, load_dataset=None, kd_steps=RunConfig.kd_steps, gen_batch=RunConfig.gen_batch) -> dict:
     "What `load_data` makes of your data, and what a run with `n_samples` would use: before spending anything."
     task = load_data(path, text_col, label_col, test, labels, 0, test_frac, load_dataset)   # as a run: one split
     texts = [r['text'] for r in task.train + task.test]
@@ -235,19 +264,41 @@ def inspect_data(path, text_col='text', label_col='label', test=None, labels=Non
             'classes': len(task.labels), 'per_class': {l: {'train': train[l], 'test': test[l]} for l in task.labels},
             'words': percentiles([len(t.split()) for t in texts]), 'chars': percentiles([len(t) for t in texts]),
             'duplicates': dup, 'empty': sum(v for k, v in task.dropped.items() if 'empty' in k),
-            'dropped': dict(task.dropped), 'n_samples': n_samples, 'plan': d0_plan(task, n_samples, seed)}
+            'conflicts': {'rows': task.dropped.get('conflicting_labels', 0), 'texts': task.conflicts},
+            'dropped': dict(task.dropped), 'n_samples': n_samples,
+            'plan': d0_plan(task, n_samples, seed, kd_steps, gen_batch)}
+
+def _conflict_line(c, shown=3) -> str:
+    "The conflicting-label texts dropped: how many, and a few with their labels."
+    short = lambda t: repr(t[:60] + '…' if len(t) > 60 else t)
+    eg = '; '.join(f"{short(t)} ({', '.join(ls)})" for t, ls in list(c['texts'].items())[:shown])
+    n = len(c['texts'])
+    return (f"dropped: {c['rows']} rows of {n} {'text' if n == 1 else 'texts'} with conflicting labels (every copy: "
+            f"which label is right is not known), e.g. {eg}{'; …' if n > shown else ''}")
+
+def _pool_line(plan) -> str:
+    "What the simulated teacher can draw from at this n, and the n that leaves it what a run asks of it."
+    need, n_max, pool = plan['pool_need'], plan['n_max'], plan.get('pool')
+    asks = f"a run asks it for up to {need} rows (--kd-steps {plan['kd_steps']} × --gen-batch {plan['gen_batch']})"
+    bound = (f"n ≤ {n_max} leaves a pool of ≥ {need} rows" if n_max >= 2 else
+             f"no n leaves {need} rows (the data has {n_max + need} training rows); a smaller n leaves more")
+    if pool is None: return f"for the simulated teacher, {bound}: {asks}"
+    if pool >= need: return f"the simulated teacher draws from a pool of {pool} rows; {asks}"
+    have = 'has no rows to give' if pool == 0 else f'has a pool of only {pool} rows'
+    return f"the simulated teacher {have}: {asks}, an LLM teacher needs none; {bound}"
 
 def format_inspect(d) -> str:
     "`inspect_data`'s dict as text for the screen."
     per = ', '.join(f"{q} {v}" for q, v in d['words'].items())
     lines = [f"{d['name']}: {d['rows']['train']} train rows, {d['rows']['test']} test rows, {d['classes']} classes",
              f"source: {d['source']}",
-             f"dropped at load: {d['empty']} empty texts, {d['duplicates']} duplicates {d['dropped']}",
-             f"text length in words: {per}", '', f"{'class':30}{'train':>8}{'test':>8}"]
+             f"dropped at load: {d['empty']} empty texts, {d['duplicates']} duplicates {d['dropped']}"]
+    if d['conflicts']['rows']: lines.append(_conflict_line(d['conflicts']))
+    lines += [f"text length in words: {per}", '', f"{'class':30}{'train':>8}{'test':>8}"]
     lines += [f"{l[:30]:30}{c['train']:>8}{c['test']:>8}" for l, c in d['per_class'].items()]
     plan = d['plan']
     lines.append('')
     if 'error' in plan: lines.append(f"a run with --n-samples {d['n_samples']} would fail: {plan['error']}")
     else: lines.append(f"a run with --n-samples {d['n_samples']} uses D0 {plan['train']} train + {plan['val']} val, "
                        f"a pool of {plan['pool']} rows and {plan['test']} test rows")
-    return '\n'.join(lines)
+    return '\n'.join(lines + [_pool_line(plan)])

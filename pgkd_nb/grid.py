@@ -4,27 +4,28 @@
 
 # %% ../nbs/08a_grid.ipynb #52b802cf
 from __future__ import annotations
-import contextlib, itertools, multiprocessing, os, socket, tempfile, threading, time, traceback
+import contextlib, itertools, multiprocessing, os, shutil, socket, tempfile, threading, time, traceback
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from multiprocessing.managers import BaseManager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from .student import tiny_checkpoint
 from .config import RunConfig
-from .records import atomic_dir, make_dir, completed_steps
+from .records import RecordError, atomic_dir, make_dir, completed_steps
 from .costs import BudgetExceeded, BATCH_DISCOUNT
 from .batches import LockStep, LockStepTeacher, check_batch_teacher
 from .plan import upper_bound_left
-from .loop import run_pgkd, run_task, build_teacher, spent
+from .files import run_task
+from .loop import run_pgkd, build_teacher, spent
 import pgkd_nb.simulated  # noqa: F401  (the presets' simulated teacher registers itself in TEACHERS)
 
 # %% auto #0
 __all__ = ['RUN_KEYS', 'VARIANTS', 'VARIANT_NAMES', 'BACKENDS', 'GRID_PARAMS', 'RunSpec', 'plan', 'run_kwargs', 'spec_config',
-           'run_line', 'run_log', 'logged_run', 'is_weights', 'run_files', 'write_run_files', 'ProviderLimit',
-           'LimitManager', 'ask', 'LimitedTeacher', 'GridProgress', 'check_address', 'check_backend', 'connect_ray',
-           'run_record', 'local_ends', 'ray_slots', 'ray_ends', 'llm_runs', 'grid_spent', 'check_grid_budget',
-           'grid_teacher', 'threaded_run', 'thread_ends', 'shared_teacher_ends', 'GridError', 'provider_limit',
-           'check_sharing', 'run_missing']
+           'run_line', 'run_log', 'logged_run', 'is_weights', 'run_files', 'outside', 'write_run_files',
+           'ProviderLimit', 'LimitManager', 'ask', 'LimitedTeacher', 'GridProgress', 'check_address', 'check_backend',
+           'connect_ray', 'task_files', 'run_record', 'local_ends', 'ray_slots', 'ray_ends', 'llm_runs', 'grid_spent',
+           'check_grid_budget', 'grid_teacher', 'threaded_run', 'thread_ends', 'shared_teacher_ends', 'GridError',
+           'provider_limit', 'check_sharing', 'run_missing']
 
 # %% ../nbs/08a_grid.ipynb #3233764d
 _PER_RUN = ('dataset', 'seed', 'n_samples', 'teacher_rule', 'val_report', 'hard_negatives')   # set by a run's spec
@@ -109,9 +110,20 @@ def run_files(out, weights=False) -> dict:
         if kept: files[rel.as_posix()] = p.read_bytes()
     return files
 
-def write_run_files(files: dict, out) -> Path:
-    "Write a run's `files` as the run directory `out` in one atomic rename (replacing what was there)."
+def outside(out, rel) -> bool:
+    "Whether the file name `rel` of a run's files lands outside the run folder `out` (absolute, `..`, the folder)."
+    root = Path(os.path.abspath(out))
+    return root not in Path(os.path.abspath(root/rel)).parents
+
+def write_run_files(files: dict, out, keep=False) -> Path:
+    "Write a run's `files` as the run directory `out` in one atomic rename; over a copy of what was there if `keep`."
+    bad = [rel for rel in files if outside(out, rel)]
+    more = f' and {len(bad) - 1} more' if bad[1:] else ''
+    if bad: raise RecordError(f"{out}: refusing the run's file {bad[0]!r}{more}: a run's files are relative paths "
+                              "inside its folder; nothing was written")
     with atomic_dir(out) as tmp:
+        if keep and Path(out).is_dir():
+            shutil.copytree(out, tmp, ignore=shutil.ignore_patterns('.lock'), dirs_exist_ok=True)
         for rel, data in files.items():
             (tmp/rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp/rel).write_bytes(data)
@@ -224,14 +236,19 @@ def connect_ray(address=None) -> bool:
     return True
 
 # %% ../nbs/08a_grid.ipynb #3bb4a232
-def run_record(spec: RunSpec, s, threads=1, weights=False, limit=None, shared_out=False) -> dict:
-    "Run `spec` (the body of a Ray task): {'summary', 'files'}, from a scratch folder, or written to a shared `--out`."
+def task_files(out) -> dict|None:
+    "What a Ray task is sent of the run directory `out`: None if there is none, else every file (the step models too)."
+    return run_files(out, weights=True) if Path(out).is_dir() else None
+
+def run_record(spec: RunSpec, s, threads=1, weights=False, limit=None, shared_out=False, files=None) -> dict:
+    "Run `spec` (a Ray task): {'summary', 'files'}, resumed in scratch from the driver's `files`, or in shared `--out`."
     cfg = spec_config(spec, s)
     if shared_out:       # the run directory is on storage every worker sees: write (and resume) there
         return {'summary': logged_run(cfg, spec.path(s['runs_dir']), threads, limit=limit), 'files': None}
     with tempfile.TemporaryDirectory(prefix='pgkd-run-') as tmp:
-        summary = logged_run(cfg, Path(tmp)/'run', threads, limit=limit)
-        return {'summary': summary, 'files': run_files(Path(tmp)/'run', weights)}
+        run = write_run_files(files or {}, Path(tmp)/'run')      # what the driver has of the run: resumed, not redone
+        summary = logged_run(cfg, run, threads, limit=limit)
+        return {'summary': summary, 'files': run_files(run, weights)}
 
 def local_ends(todo, cfgs, runs_dir, jobs, limit=None):
     "Yield (spec, summary, error) as each run of `todo` ends: in this process, or in `jobs` spawned workers."
@@ -260,12 +277,14 @@ def ray_ends(todo, s, cpus_per_run=1, gpus_per_run=0, weights=False, limit=None,
     "Yield (spec, summary, error) as each run of `todo` ends as a Ray task; each record is written as it arrives."
     import ray
     task = ray.remote(run_record).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=max_retries)
-    refs = {task.remote(sp, s, max(1, int(cpus_per_run)), weights, limit, shared_out): sp for sp in todo}
+    runs, threads = s['runs_dir'], max(1, int(cpus_per_run))
+    sent = lambda sp: None if shared_out else task_files(sp.path(runs))     # a partial run resumes in the task
+    refs = {task.remote(sp, s, threads, weights, limit, shared_out, sent(sp)): sp for sp in todo}
     pending = list(refs)
     while pending:
         [ref], pending = ray.wait(pending, num_returns=1)
         sp, (rec, err) = refs[ref], _outcome(lambda: ray.get(ref))
-        if rec and rec['files'] is not None: write_run_files(rec['files'], sp.path(s['runs_dir']))
+        if rec and rec['files'] is not None: write_run_files(rec['files'], sp.path(runs), keep=True)  # never deletes
         yield sp, rec and rec['summary'], err
 
 # %% ../nbs/08a_grid.ipynb #e8b7d091

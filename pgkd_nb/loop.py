@@ -4,27 +4,28 @@
 
 # %% ../nbs/05_loop.ipynb #f862f108
 from __future__ import annotations
-import shutil, time
+import shutil, sys, time
 from dataclasses import asdict
 from pathlib import Path
 from tqdm.auto import tqdm
-from .data import load_task, sample_d0, stable_subsample
-from .files import load_data
-from .config import RunConfig, RUNTIME_FIELDS, check_config, config_from_dict
+from .data import sample_d0, stable_subsample
+from .files import run_task
+from .config import RunConfig, RUNTIME_FIELDS, check_config, config_from_dict, config_to_dict
 from .records import (RecordError, write_json, read_json, step_path, write_step, completed_steps, run_lock,
-                             make_dir, hardware_line)
+                             make_dir, hardware_line, atomic_dir, damaged_steps, set_aside)
 from .student import Student
 from .miner import mine, few_shot
-from .prompt import PGKDRequest, withhold_blocked
+from .prompt import Blocked, PGKDRequest, withhold_blocked
 from .costs import Ledger
 from .teacher import make_teacher
 from .plan import check_plan_budget
 import pgkd_nb.simulated  # noqa: F401  (the simulated teacher registers itself with make_teacher)
 
 # %% auto #0
-__all__ = ['STEP_KEYS', 'patience_state', 'spent', 'build_teacher', 'val_summary', 'test_summary', 'PhaseTimer', 'kd_request',
-           'step_record', 'kd_step', 'run_state', 'prune_models', 'changed_settings', 'open_run', 'fit_model0',
-           'load_last_model', 'run_task', 'run_pgkd', 'finish_run']
+__all__ = ['STEP_KEYS', 'patience_state', 'spent', 'check_pool', 'build_teacher', 'val_summary', 'test_summary', 'PhaseTimer',
+           'kd_request', 'step_record', 'kd_step', 'run_state', 'prune_models', 'changed_settings', 'open_run',
+           'redo_damaged_step', 'fit_model0', 'load_last_model', 'run_pgkd', 'write_best_model', 'finished_summary',
+           'finish_run']
 
 # %% ../nbs/05_loop.ipynb #a1d954d8
 def patience_state(val_losses, patience) -> dict:
@@ -40,9 +41,23 @@ def spent(recs) -> Ledger:
     "What the teacher's replies of the recorded KD steps `recs[1:]` cost: one ledger, rebuilt from the record."
     return Ledger.from_records(recs[1:])
 
+def check_pool(cfg: RunConfig, d0):
+    "A `ValueError` naming the fix if the simulated teacher's pool cannot fill one `--gen-batch`."
+    n_pool, g = min(len(d0.pool), cfg.pool_max or len(d0.pool)), cfg.gen_batch
+    if n_pool >= g: return
+    if cfg.pool_max is not None and cfg.pool_max < g:
+        raise ValueError(f"--pool-max {cfg.pool_max} is smaller than one --gen-batch ({g}); raise --pool-max "
+                         "or lower --gen-batch")
+    n_train = len(d0.train) + len(d0.val) + len(d0.pool)
+    fix = (f"pass --n-samples {n_train - g} or less (or a smaller --gen-batch)" if n_train - g >= 2 else
+           f"lower --gen-batch to {n_train - 2} or less, or add training rows")
+    raise ValueError(f"--n-samples {cfg.n_samples} leaves {len(d0.pool)} of the {n_train} training rows of "
+                     f"{d0.name} for the simulated teacher's pool, fewer than one --gen-batch ({g}); {fix}")
+
 def build_teacher(cfg: RunConfig, d0, student, spent_usd=0.0):
     "The teacher named in `cfg`; an LLM teacher's ledger starts at what the run already spent."
     if cfg.teacher == 'simulated':
+        check_pool(cfg, d0)
         pool = stable_subsample(d0.pool, cfg.pool_max)
         return make_teacher('simulated', pool=pool, labels=d0.labels, embed=student.embed, proba=student.predict_proba,
                             rule=cfg.teacher_rule, seed=cfg.seed)
@@ -51,6 +66,7 @@ def build_teacher(cfg: RunConfig, d0, student, spent_usd=0.0):
     if cfg.teacher_model: kw['model'] = cfg.teacher_model
     if cfg.budget_usd is not None: kw['budget_usd'] = cfg.budget_usd
     if cfg.base_url: kw['base_url'] = cfg.base_url
+    if cfg.teacher_price(): kw['price'] = cfg.teacher_price()
     return make_teacher(cfg.teacher, **kw)
 
 def val_summary(m) -> dict:
@@ -122,21 +138,37 @@ def prune_models(out, keep):
 
 def changed_settings(old: RunConfig, new: RunConfig) -> list[str]:
     "Names of the settings that differ between two configs."
-    a, b = asdict(old), asdict(new)
+    a, b = config_to_dict(old), config_to_dict(new)
     return sorted(k for k in a if a[k] != b[k])
 
-def open_run(cfg, out) -> Path:
-    "Create the run directory, or check that an existing one holds the same settings."
+def open_run(cfg, out) -> tuple[Path, RunConfig]:
+    "Create the run directory, or check that an existing one holds the same settings; the directory and its settings."
     out, saved = make_dir(out), Path(out)/'config.json'
     if saved.exists():
-        diff = changed_settings(config_from_dict(read_json(saved)), cfg)
+        diff = changed_settings(old := config_from_dict(read_json(saved)), cfg)
         fixed = [k for k in diff if k not in RUNTIME_FIELDS]
         if fixed and completed_steps(out):
             raise RecordError(f"{out} holds a run with other settings ({', '.join(fixed)}); "
                               "use a new --out or the same settings")
+        if (out/'summary.json').exists() and not fixed: return out, old     # finished: its record is not rewritten
         for p in out.glob('.step-*.tmp'): shutil.rmtree(p, ignore_errors=True)
-    write_json(saved, asdict(cfg))     # new, restarted before any step, or with new runtime settings
-    return out
+    write_json(saved, config_to_dict(cfg))     # new, restarted before any step, or with new runtime settings
+    return out, cfg
+
+def redo_damaged_step(out):
+    "Set a damaged last step aside (renamed, never deleted) so that the run redoes it, like a step killed half-way."
+    bad = damaged_steps(out)
+    if not bad: return
+    last = sorted(Path(out).glob('step-[0-9][0-9][0-9]'))[-1]
+    i = int(last.name[5:])
+    if bad != [last]:
+        raise RecordError(f"{bad[0]/'step.json'} is damaged and is not the last step, so the run cannot redo it; "
+                          "restore the file from a copy, or start a new --out")
+    if i and not (step_path(out, i - 1)/'model').exists():
+        raise RecordError(f"{bad[0]/'step.json'} is damaged, and step-{i - 1:03d}/model, needed to redo the step, "
+                          "was not kept; restore the file from a copy, or start a new --out")
+    print(f"pgkd: {bad[0]/'step.json'} is damaged: set aside as {set_aside(bad[0]).name}, redoing step {i}",
+          file=sys.stderr)
 
 # %% ../nbs/05_loop.ipynb #9f37be98
 def fit_model0(out, cfg, d0, student) -> dict:
@@ -153,29 +185,23 @@ def load_last_model(out, student, recs):
     saved = Student.load(step_path(out, recs[-1]['step'])/'model', progress=False)
     student.model.load_state_dict(saved.model.state_dict())
 
-def run_task(cfg: RunConfig):
-    "The task a run trains on: `--data` (a file or a Hub dataset) or `--dataset` (a task folder, the demo, a Hub name)."
-    if cfg.data:
-        return load_data(cfg.data, text_col=cfg.text_col, label_col=cfg.label_col, test=cfg.test_data,
-                         labels=cfg.labels, seed=0)     # one held-out test split for every run seed
-    return load_task(cfg.dataset, cfg.data_dir)
-
 def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_step=None) -> dict:
     "Run (or resume) PGKD as configured; returns the summary (also in `out/summary.json`)."
     cfg, t0 = check_config(cfg), time.time()
     with run_lock(out):
-        out = open_run(cfg, out)
-        if (out/'summary.json').exists(): return read_json(out/'summary.json')
+        out, cfg = open_run(cfg, out)
+        if (s := finished_summary(out)) is not None: return s
         task = task or run_task(cfg)
+        redo_damaged_step(out)
         done = completed_steps(out)                       # the steps a killed run left, if any
         check_plan_budget(cfg, spent(done).cost_usd, max(0, len(done) - 1), task)
         d0 = sample_d0(task, cfg.n_samples, cfg.seed)
         student = Student(task.labels, cfg.student_config(progress=progress))
+        teacher = teacher or build_teacher(cfg, d0, student, spent_usd=spent(done).cost_usd)   # before any training
         if done: load_last_model(out, student, done)      # resume
         else: fit_model0(out, cfg, d0, student)
         history, last_val, recs = run_state(out, d0)
-        teacher = teacher or build_teacher(cfg, d0, student, spent_usd=spent(recs).cost_usd)
-        blocked = [r['text'] for r in d0.val + d0.test]
+        blocked = Blocked(r['text'] for r in d0.val + d0.test)
         state = patience_state([r['val_loss'] for r in recs], cfg.patience)
         bar = tqdm(range(len(recs), cfg.kd_steps + 1), desc=f'PGKD {cfg.dataset} seed {cfg.seed}', disable=not progress)
         for i in bar:
@@ -184,7 +210,7 @@ def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_ste
             write_step(out, i, files, student)
             history, last_val, recs = history + rows, files['val.json'], recs + [rec]
             state = patience_state([r['val_loss'] for r in recs], cfg.patience)
-            prune_models(out, {0, state['best_step'], i})
+            prune_models(out, {0, state['best_step'], i - 1, i})    # i - 1: to redo step i if its record is damaged
             bar.set_postfix(val_loss=f"{rec['val_loss']:.3f}", best=state['best_step'])
             if on_step: on_step(i, rec)
         return finish_run(out, cfg, d0, student.cfg, recs, state, time.time() - t0, task.dropped, task.source)
@@ -192,15 +218,34 @@ def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_ste
 # %% ../nbs/05_loop.ipynb #7c217aed
 STEP_KEYS = ('step', 'n_accepted', 'n_rejected', 'val_loss', 'val_accuracy', 'val_macro_f1', 'seconds')
 
+def write_best_model(out, best):
+    "Copy step `best`'s weights to `out/best_model/` if missing (a record kept with no weights stays so)."
+    if (out/'best_model').exists() or not any(out.glob('step-*/model')): return   # kept, or a record without weights
+    src = step_path(out, best)/'model'
+    if not src.is_dir():
+        raise RecordError(f"{out}/best_model/ is missing and cannot be rebuilt: step-{best:03d}/model, the kept "
+                          "step's weights, is gone too; run again with a new --out")
+    with atomic_dir(out/'best_model') as tmp: shutil.copytree(src, tmp, dirs_exist_ok=True)
+
+def finished_summary(out) -> dict|None:
+    "A finished run's summary (its `best_model/` rebuilt if deleted); None if unfinished or the summary is damaged."
+    path = out/'summary.json'
+    if not path.exists(): return None
+    try: s = read_json(path)
+    except RecordError:
+        print(f"pgkd: {path} is damaged: set aside as {set_aside(path).name}, rebuilt from the step records",
+              file=sys.stderr)
+        return None
+    write_best_model(out, s['best_step'])
+    return s
+
 def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None, source='') -> dict:
     "Evaluate baseline and best model on test, write best_model/ and summary.json."
     test = stable_subsample(d0.test, cfg.test_max)
     best = state['best_step']
     base = Student.load(step_path(out, 0)/'model', progress=scfg.progress).evaluate(test)
     pgkd = base if best == 0 else Student.load(step_path(out, best)/'model', progress=scfg.progress).evaluate(test)
-    if not (out/'best_model').exists():
-        shutil.copytree(step_path(out, best)/'model', out/'.best_model.tmp', dirs_exist_ok=True)
-        Path(out/'.best_model.tmp').replace(out/'best_model')
+    write_best_model(out, best)
     write_json(out/'test_baseline.json', base)
     write_json(out/'test_pgkd.json', pgkd)
     kd = recs[1:]
@@ -216,6 +261,7 @@ def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None, source=''
                'n_pool': min(len(d0.pool), cfg.pool_max or len(d0.pool)),
                'n_added': sum(r['n_accepted'] for r in kd), 'rejects': sum(r['n_rejected'] for r in kd),
                'dropped_at_load': dropped or {}, 'hardware': hardware_line(),
-               'finished': time.strftime('%Y-%m-%d %H:%M:%S'), 'wall_seconds': round(seconds, 1), 'config': asdict(cfg)}
+               'finished': time.strftime('%Y-%m-%d %H:%M:%S'), 'wall_seconds': round(seconds, 1),
+               'config': config_to_dict(cfg)}
     write_json(out/'summary.json', summary)
     return summary

@@ -7,23 +7,25 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from .data import load_task, sample_d0, stable_subsample
+from .files import run_task
 from .miner import few_shot
 from .prompt import (PGKDRequest, build_prompt, cache_prefix, count_tokens, tokenizer_name, zero_shot_prefix,
                             zero_shot_prompt)
 from .records import make_dir, read_json, write_json, write_text
 from .reply import rows_to_reply
 from .costs import (PRICES, PRICES_DATE, BATCH_DISCOUNT, BudgetExceeded, caches_prompts, call_cost,
-                           worst_case_cost, prompt_token_bound)
+                           missing_price, worst_case_cost, prompt_token_bound)
 from .teacher import TEACHERS, Teacher, message_content
 
 # %% auto #0
 __all__ = ['ESTIMATE_NOTE', 'CACHE_MIN_TOKENS', 'STEP_SECONDS', 'OUTPUT_TOKENS_PER_S', 'CALL_SECONDS', 'CACHE_TTL_S',
            'COSTS_NOTE', 'COST_KEYS', 'GRID_TEACHERS', 'COST_HEAD', 'stand_in_report', 'stand_in_mined', 'plan_request',
            'local_count', 'provider_count', 'count_prompt_tokens', 'cache_applies', 'price_calls', 'plan_teacher',
-           'live_teacher', 'plan_run', 'usd', 'format_wall', 'format_plan', 'upper_bound_left', 'check_plan_budget',
-           'plan_zero_shot', 'recorded_steps', 'recorded_prefix', 'run_tokens', 'mean', 'price_run', 'price_lockstep',
-           'sum_costs', 'dataset_costs', 'found_runs', 'run_record', 'grid_rows', 'zero_shot_rows', 'grid_costs',
-           'share', 'cost_row', 'cost_table', 'target_line', 'costs_notes', 'format_costs', 'write_costs']
+           'live_teacher', 'upper_left', 'budget_refusal', 'plan_run', 'usd', 'format_wall', 'format_plan',
+           'upper_bound_left', 'check_plan_budget', 'plan_zero_shot', 'recorded_steps', 'recorded_prefix', 'run_tokens',
+           'mean', 'price_run', 'price_lockstep', 'sum_costs', 'dataset_costs', 'found_runs', 'run_record', 'grid_rows',
+           'zero_shot_rows', 'grid_costs', 'share', 'cost_row', 'cost_table', 'target_line', 'costs_notes',
+           'format_costs', 'write_costs']
 
 # %% ../nbs/05b_plan.ipynb #19df365a
 ESTIMATE_NOTE = ("mined rows are D0 training rows standing in for the student's picks; the validation report "
@@ -42,7 +44,7 @@ def stand_in_mined(train, labels, k) -> list[list[dict]]:
 
 def plan_request(cfg, task=None) -> PGKDRequest:
     "Step 1's request of the run `cfg` would make, its student-made parts stood in for (see `ESTIMATE_NOTE`)."
-    task = task or load_task(cfg.dataset, cfg.data_dir)
+    task = task or run_task(cfg)
     d0 = sample_d0(task, cfg.n_samples, cfg.seed)
     correct, wrong, hard = stand_in_mined(d0.train, d0.labels, cfg.n_mined)
     return PGKDRequest(task=d0.name, labels=d0.labels, n=cfg.gen_batch, seed=cfg.seed, step=1,
@@ -114,28 +116,47 @@ def live_teacher(cfg, model):
     try: return TEACHERS['anthropic'](model=model, base_url=cfg.base_url, timeout=min(cfg.timeout, 30), max_retries=0)
     except Exception: return None
 
+def upper_left(d, steps_done=0) -> float:
+    "The plan `d`'s upper bound in $ for the KD steps left after `steps_done`."
+    return d['usd_upper']*max(0, d['calls'] - steps_done)/max(1, d['calls'])
+
+def budget_refusal(cfg, d, spent_usd=0.0, steps_done=0) -> str|None:
+    "Why `pgkd run` would not start the run `cfg` planned as `d`: its model has no price, or its budget is too small."
+    if cfg.budget_usd is None or d['note']: return None
+    if d['usd_list'] is None: return missing_price(d['model'])
+    upper, left = upper_left(d, steps_done), max(0, cfg.kd_steps - steps_done)
+    if spent_usd + upper <= cfg.budget_usd: return None
+    return (f"budget ${cfg.budget_usd:.2f}: ${spent_usd:.4f} spent, and the plan's upper bound for {left} more KD "
+            f"steps is ${upper:.4f} ({d['model']}: ≤ {d['prompt_bound']:,} prompt tokens + {d['max_tokens']:,} "
+            f"output tokens a call, prices of {d['prices_date']}); expected at list price {usd(d['usd_list'])}. "
+            "Raise --budget-usd or lower --kd-steps; `pgkd plan` shows the numbers")
+
 def plan_run(cfg, task=None, count='auto', prices=None) -> dict:
     "What the PGKD run `cfg` will cost and take: calls, tokens, $ list/caching/batches/both/upper, wall time."
     cls, model, note = plan_teacher(cfg)
+    own = cfg.teacher_price() if not note else None            # --price-in/--price-out price the run's own model
+    prices = {**PRICES, **(prices or {}), **({model: own} if own else {})}
     req = plan_request(cfg, task)
     prompt = build_prompt(req)
     teacher = live_teacher(cfg, model) if count == 'auto' and not note else None
     (n_prompt, n_prefix), how = count_prompt_tokens([prompt, req.cache_prefix], teacher)
     reply = count_tokens(rows_to_reply((req.few_shot*cfg.gen_batch)[:cfg.gen_batch]))
     step_s = STEP_SECONDS.get(cfg.preset, STEP_SECONDS['cpu-full'])
-    cache = caches_prompts(model, {**PRICES, **(prices or {})})
+    cache = caches_prompts(model, prices)
     calls = cfg.kd_steps
-    usd = price_calls(model, 1, calls, n_prompt, n_prefix, reply, {**PRICES, **(prices or {})},
+    usd = price_calls(model, 1, calls, n_prompt, n_prefix, reply, prices,
                       cache_lapses=step_s + CALL_SECONDS + reply/OUTPUT_TOKENS_PER_S > CACHE_TTL_S)
     upper = calls*worst_case_cost(prompt, cls.default_max_tokens, model, prices, cache)
-    return {'what': f'pgkd run --dataset {cfg.dataset}', 'dataset': req.task, 'classes': len(req.labels),
-            'teacher': cls.name, 'model': model, 'template': req.template, 'runs': 1, 'calls': calls,
-            'prompt_tokens': n_prompt, 'prefix_tokens': n_prefix, 'reply_tokens': reply,
-            'max_tokens': cls.default_max_tokens, 'prompt_bound': prompt_token_bound(prompt),
-            'input_tokens': calls*n_prompt, 'output_tokens': calls*reply,
-            'output_tokens_max': calls*cls.default_max_tokens, **usd, 'usd_upper': upper,
-            'wall_s': calls*(CALL_SECONDS + reply/OUTPUT_TOKENS_PER_S + step_s), 'batches_in_turn': calls,
-            'counted_by': how, 'prompt_is': ESTIMATE_NOTE, 'prices_date': PRICES_DATE, 'note': note}
+    what = f'pgkd run --data {cfg.data}' if cfg.data else f'pgkd run --dataset {cfg.dataset}'
+    d = {'what': what, 'dataset': req.task, 'classes': len(req.labels),
+         'teacher': cls.name, 'model': model, 'template': req.template, 'runs': 1, 'calls': calls,
+         'prompt_tokens': n_prompt, 'prefix_tokens': n_prefix, 'reply_tokens': reply,
+         'max_tokens': cls.default_max_tokens, 'prompt_bound': prompt_token_bound(prompt),
+         'input_tokens': calls*n_prompt, 'output_tokens': calls*reply,
+         'output_tokens_max': calls*cls.default_max_tokens, **usd, 'usd_upper': upper,
+         'wall_s': calls*(CALL_SECONDS + reply/OUTPUT_TOKENS_PER_S + step_s), 'batches_in_turn': calls,
+         'counted_by': how, 'prompt_is': ESTIMATE_NOTE, 'prices_date': PRICES_DATE, 'note': note}
+    return {**d, 'refused': budget_refusal(cfg, d)}
 
 # %% ../nbs/05b_plan.ipynb #46083424
 def usd(x) -> str: return 'unpriced' if x is None else f'${x:,.4f}'
@@ -166,25 +187,21 @@ def format_plan(d) -> str:
               "typically under an hour, at most 24 h",
               f"prices: list prices of {d['prices_date']} (pgkd_nb.costs.PRICES); computed, not billed"]
     if d['note']: lines.append(f"note: {d['note']}")
+    if d.get('refused'): lines.append(f"pgkd run would refuse to start: {d['refused']}")
     return '\n'.join(lines)
 
 # %% ../nbs/05b_plan.ipynb #0e241f68
 def upper_bound_left(cfg, steps_done=0, task=None) -> tuple[float, dict]:
     "The plan's upper bound in $ for the KD steps `cfg` has left after `steps_done` (locally counted), and the plan."
     d = plan_run(cfg, task, count='local')
-    return d['usd_upper']*max(0, cfg.kd_steps - steps_done)/max(1, d['calls']), d
+    return upper_left(d, steps_done), d
 
 def check_plan_budget(cfg, spent_usd=0.0, steps_done=0, task=None) -> dict|None:
-    "Raise `BudgetExceeded` if the run `cfg` could pass `cfg.budget_usd` by the plan's upper bound; else the plan."
+    "Raise `budget_refusal`'s reason if the run `cfg` could pass `cfg.budget_usd` or has no price; else the plan."
     if cfg.budget_usd is None or plan_teacher(cfg)[2]: return None
-    upper, d = upper_bound_left(cfg, steps_done, task)
-    left = max(0, cfg.kd_steps - steps_done)
-    if spent_usd + upper > cfg.budget_usd:
-        raise BudgetExceeded(
-            f"budget ${cfg.budget_usd:.2f}: ${spent_usd:.4f} spent, and the plan's upper bound for {left} more KD "
-            f"steps is ${upper:.4f} ({d['model']}: ≤ {d['prompt_bound']:,} prompt tokens + {d['max_tokens']:,} "
-            f"output tokens a call, prices of {d['prices_date']}); expected at list price {usd(d['usd_list'])}. "
-            "Raise --budget-usd or lower --kd-steps; `pgkd plan` shows the numbers")
+    d = plan_run(cfg, task, count='local')
+    why = budget_refusal(cfg, d, spent_usd, steps_done)
+    if why: raise (ValueError if d['usd_list'] is None else BudgetExceeded)(why)       # no price: a setting to fix
     return d
 
 # %% ../nbs/05b_plan.ipynb #fd85e37f

@@ -4,20 +4,20 @@
 
 # %% ../nbs/09a_predict.ipynb #57014576
 from __future__ import annotations
-import csv, json, time
+import csv, json, sys, time
 from pathlib import Path
 import numpy as np, torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
-from .files import check_columns, column_names, data_name, decode_utf8, join_text, read_file
+from .files import check_columns, column_names, decode_utf8, join_text, read_file
 from .fast import length_batches
 from .records import read_json
 from .student import Student
-from .export import EXPORT_FILE, ONNX_FP32, ONNX_INT8, student_dir, onnx_session, onnx_feed
+from .export import EXPORT_FILE, ONNX_FP32, ONNX_INT8, is_run, student_dir, onnx_session, onnx_feed
 
 # %% auto #0
-__all__ = ['RUNTIMES', 'pick_runtime', 'export_labels', 'Predictor', 'top_labels', 'predict', 'read_texts', 'rows_in',
-           'write_predictions', 'predict_file']
+__all__ = ['RUNTIMES', 'pick_runtime', 'export_labels', 'Predictor', 'top_labels', 'check_sizes', 'predict', 'read_texts',
+           'rows_in', 'output_path', 'write_predictions', 'predict_file']
 
 # %% ../nbs/09a_predict.ipynb #2b9ddb50
 RUNTIMES = ('auto', 'onnx', 'onnx-int8', 'torch', 'student')
@@ -26,8 +26,8 @@ def pick_runtime(d, runtime='auto') -> str:
     "What runs the model in `d`: its pgkd `student` (a run), else ONNX when exported, else `torch` (the HF model)."
     d = Path(d)
     if runtime not in RUNTIMES: raise ValueError(f"runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
-    is_run = (d/'pgkd_student.json').exists() or (d/'best_model').is_dir()
-    if runtime == 'auto': runtime = 'student' if is_run else 'onnx' if (d/ONNX_FP32).exists() else 'torch'
+    run = (d/'pgkd_student.json').exists() or (d/'best_model').is_dir() or is_run(d)
+    if runtime == 'auto': runtime = 'student' if run else 'onnx' if (d/ONNX_FP32).exists() else 'torch'
     need = {'onnx': ONNX_FP32, 'onnx-int8': ONNX_INT8, 'torch': 'config.json'}.get(runtime)
     if need and not (d/need).exists():
         raise FileNotFoundError(f"{d}: no {need} for runtime {runtime!r}; export with pgkd export"
@@ -41,7 +41,9 @@ def export_labels(d) -> tuple[list, int]:
     if (d/EXPORT_FILE).exists():
         info = read_json(d/EXPORT_FILE)
         return info['labels'], info['max_len']
-    id2label = read_json(d/'config.json')['id2label']
+    id2label = read_json(d/'config.json').get('id2label')
+    if not id2label: raise ValueError(f"{d/'config.json'} has no id2label: not a classification model; pass a pgkd "
+                                      "export (pgkd export) or a finished run directory")
     return [id2label[str(i)] for i in range(len(id2label))], AutoTokenizer.from_pretrained(d).model_max_length
 
 # %% ../nbs/09a_predict.ipynb #19601bd8
@@ -69,9 +71,10 @@ class Predictor:
     def proba(self, texts, batch_size=64, progress=False) -> np.ndarray:
         "Probabilities, shape (n, classes): texts tokenized once, run in length-sorted batches."
         texts = list(texts)
-        if self.runtime == 'student': return self.student.predict_proba(texts)
-        ids = self.tok(texts, truncation=True, max_length=self.max_len)['input_ids'] if texts else []
         out = np.zeros((len(texts), len(self.labels)), np.float32)
+        if not texts: return out
+        if self.runtime == 'student': return self.student.predict_proba(texts)
+        ids = self.tok(texts, truncation=True, max_length=self.max_len)['input_ids']
         batches = length_batches([len(i) for i in ids], batch_size)
         for b in tqdm(batches, desc='predict', leave=False, disable=not progress or len(batches) < 3):
             out[b] = self.batch(onnx_feed(self.tok.pad({'input_ids': [ids[i] for i in b]}, return_tensors='np')))
@@ -84,8 +87,14 @@ def top_labels(p, labels, k=3) -> dict:
     top = [{'label': labels[i], 'probability': float(p[i])} for i in order]
     return {**top[0], 'top_k': top}
 
+def check_sizes(batch_size, top_k):
+    "A one-line error, naming the flag, for a batch size or a top-k below 1."
+    for flag, v in (('--batch-size', batch_size), ('--top-k', top_k)):
+        if v < 1: raise ValueError(f"{flag} {v}: must be 1 or more")
+
 def predict(model, texts, batch_size=64, top_k=3, runtime='auto', progress=False) -> list[dict]:
     "Label, probability and top-k of each text; `model` is an export, a run directory or a `Predictor`."
+    check_sizes(batch_size, top_k)
     pred = model if isinstance(model, Predictor) else Predictor(model, runtime)
     return [top_labels(p, pred.labels, top_k) for p in pred.proba(texts, batch_size, progress)]
 
@@ -93,6 +102,8 @@ def predict(model, texts, batch_size=64, top_k=3, runtime='auto', progress=False
 def read_texts(path, text_col='text', label_col='label') -> tuple[list, list|None]:
     "Non-empty texts of a .txt file (one a line) or a data file's text column(s); their labels if it has `label_col`."
     path = Path(path)
+    if path.is_file() and path.stat().st_size < 4096 and not path.read_bytes().strip():
+        raise ValueError(f"{path}: empty file, nothing to predict; pass a file with texts (.txt: one a line)")
     if path.suffix == '.txt':
         if not path.is_file(): raise FileNotFoundError(f"{path}: no such file")
         return [l.strip() for l in decode_utf8(path, path.read_bytes()).splitlines() if l.strip()], None
@@ -107,6 +118,18 @@ def rows_in(path) -> int:
     path = Path(path)
     return len(path.read_bytes().splitlines()) if path.suffix == '.txt' else len(read_file(path).records)
 
+def output_path(input_path, out=None, force=False) -> Path:
+    """Where predictions go: `out`, else `<input's name without its extension>.preds.csv` beside it; never the
+    input itself, and an existing file only with `force`."""
+    src = Path(input_path)
+    name = src.name[:-3] if src.name.endswith('.gz') else src.name
+    out = Path(out) if out else src.with_name(f"{Path(name).stem}.preds.csv")
+    if out.exists() and src.exists() and out.samefile(src):
+        raise ValueError(f"{out} is the input file; pass --out with another file name")
+    if out.exists() and not force:
+        raise FileExistsError(f"{out} exists; pass --force to overwrite it, or --out another file")
+    return out
+
 def write_predictions(out, texts, preds) -> Path:
     "A CSV of text, label, probability and top-k (a JSON list) per text."
     with open(out, 'w', newline='', encoding='utf-8') as f:
@@ -117,15 +140,26 @@ def write_predictions(out, texts, preds) -> Path:
     return Path(out)
 
 def predict_file(model, input_path, text_col='text', out=None, label_col='label', batch_size=64, top_k=3,
-                 runtime='auto', progress=True) -> dict:
-    "Predict the texts of `input_path` into a CSV (default `<input>.preds.csv`); throughput, and accuracy if labelled."
+                 runtime='auto', progress=True, force=False) -> dict:
+    """Predict the texts of `input_path` into a CSV (`output_path`: default `<input>.preds.csv`, never over the input
+    and over an existing file only with `force`); throughput, and accuracy if the file has `label_col`."""
+    check_sizes(batch_size, top_k)
     texts, gold = read_texts(input_path, text_col, label_col)
+    n_rows = rows_in(input_path)
+    txt = Path(input_path).suffix == '.txt'
+    if not texts:
+        where = 'one a line' if txt else f"in column {text_col!r} (--text-col)"
+        raise ValueError(f"{input_path}: no text to predict ({n_rows} rows{', all without text' * bool(n_rows)}); "
+                         f"pass a file with texts, {where}")
+    out = output_path(input_path, out, force)
     pred = Predictor(model, runtime)
     t0 = time.perf_counter()
     preds = predict(pred, texts, batch_size, top_k, progress=progress)
     secs = time.perf_counter() - t0
-    out = write_predictions(out or Path(input_path).with_name(f"{data_name(input_path)}.preds.csv"), texts, preds)
-    r = {'out': str(out), 'n': len(texts), 'empty_skipped': rows_in(input_path) - len(texts), 'runtime': pred.runtime,
+    out = write_predictions(out, texts, preds)
+    r = {'out': str(out), 'n': len(texts), 'empty_skipped': n_rows - len(texts), 'runtime': pred.runtime,
          'seconds': round(secs, 3), 'texts_per_s': round(len(texts)/max(secs, 1e-9), 1)}
     if gold: r['accuracy'] = float(np.mean([p['label'] == g for p, g in zip(preds, gold)]))
+    elif label_col and not txt:
+        print(f"{input_path}: no column {label_col!r} (--label-col): accuracy not computed", file=sys.stderr)
     return r

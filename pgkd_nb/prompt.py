@@ -4,15 +4,15 @@
 
 # %% ../nbs/03_prompt.ipynb #3d48fec5
 from __future__ import annotations
-import json, math, numbers, re
+import json, math, numbers, re, unicodedata
 from dataclasses import dataclass, replace
 
 # %% auto #0
 __all__ = ['TEMPLATES', 'AVG_KEYS', 'TEMPLATE_PARTS', 'TEMPLATE_HEADS', 'ANSWER_KEYS', 'PGKDRequest', 'count_tokens',
-           'tokenizer_name', 'format_taxonomy', 'format_rows', 'check_report', 'format_report', 'find_leaks',
-           'assert_no_leak', 'kit_head', 'kit_parts', 'paper_head', 'paper_parts', 'check_template', 'build_prompt',
-           'check_request', 'withhold_blocked', 'cache_prefix', 'zero_shot_prefix', 'zero_shot_prompt',
-           'parse_zero_shot']
+           'tokenizer_name', 'format_taxonomy', 'format_rows', 'check_report', 'format_report', 'loose_text', 'Blocked',
+           'as_blocked', 'find_leaks', 'assert_no_leak', 'kit_head', 'kit_parts', 'paper_head', 'paper_parts',
+           'check_template', 'build_prompt', 'check_request', 'withhold_blocked', 'cache_prefix', 'zero_shot_prefix',
+           'zero_shot_prompt', 'parse_zero_shot']
 
 # %% ../nbs/03_prompt.ipynb #1486f015
 TEMPLATES = ('kit', 'paper')   # the prompt's wording: this kit's, or Appendix A.1/A.2 word for word
@@ -100,19 +100,55 @@ def format_report(report, labels) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/03_prompt.ipynb #a2160aed
-def _norm(s): return ' '.join(s.casefold().split())
+_PUNCT = re.compile(r'[^\w\s]|_')
 
-def find_leaks(prompt, blocked_texts, min_chars=20) -> list[str]:
-    "The blocked texts that appear in `prompt`."
-    low = _norm(prompt)
-    def leaks(t):
-        q = json.dumps(t, ensure_ascii=False)
-        return q in prompt or (len(t) >= min_chars and (_norm(t) in low or _norm(q[1:-1]) in low))
-    return [t for t in dict.fromkeys(blocked_texts) if t and leaks(t)]
+def loose_text(s: str) -> str:
+    "`s` NFKC-folded, lower-cased, punctuation (and symbols) removed, whitespace collapsed."
+    return ' '.join(_PUNCT.sub('', unicodedata.normalize('NFKC', s).lower()).split())
 
-def assert_no_leak(prompt, blocked_texts, min_chars=20):
-    "Raise ValueError if any blocked (validation/test) text appears in `prompt`."
-    found = find_leaks(prompt, blocked_texts, min_chars)
+class Blocked:
+    "Validation/test texts no row may show: a row shows one if its text is one, or holds one of `min_chars`+ chars."
+    def __init__(self, texts=(), min_chars=20):
+        self.texts = list(dict.fromkeys(t for t in texts if t))
+        self.keys = {}                                        # loose key → the first text with it
+        for t in self.texts: self.keys.setdefault(loose_text(t), t)
+        self.keys.pop('', None)
+        self.long = [k for k in self.keys if len(k) >= min_chars]
+
+    def __iter__(self): return iter(self.texts)
+    def __len__(self): return len(self.texts)
+
+    def hit(self, text) -> str|None:
+        "The blocked text that `text` is, or holds, compared by `loose_text`; None if none."
+        k = loose_text(text)
+        if k in self.keys: return self.keys[k]
+        return next((self.keys[b] for b in self.long if b in k), None)
+
+def as_blocked(texts, min_chars=20) -> Blocked:
+    "`texts` as a `Blocked` (itself if it is one already)."
+    return texts if isinstance(texts, Blocked) else Blocked(texts, min_chars)
+
+def _row_texts(prompt) -> list[str]:
+    "The texts of the rows `prompt` shows: its lines that are JSON objects with a `text`."
+    out = []
+    for line in prompt.splitlines():
+        if not line.startswith('{'): continue
+        try: d = json.loads(line)
+        except json.JSONDecodeError: continue
+        if isinstance(d, dict) and isinstance(d.get('text'), str): out.append(d['text'])
+    return out
+
+def find_leaks(prompt, blocked_texts, min_chars=20, labels=()) -> list[str]:
+    "The blocked texts `prompt` shows: in a row (see `Blocked`), or, if long, anywhere outside the class `labels`."
+    b, names = as_blocked(blocked_texts, min_chars), [loose_text(l) for l in labels]
+    found = [h for t in _row_texts(prompt) if (h := b.hit(t)) is not None]
+    low = loose_text(prompt)
+    found += [b.keys[k] for k in b.long if k in low and not any(k in n for n in names)]
+    return list(dict.fromkeys(found))
+
+def assert_no_leak(prompt, blocked_texts, min_chars=20, labels=()):
+    "Raise ValueError if any blocked (validation/test) text appears in `prompt` (see `find_leaks`)."
+    found = find_leaks(prompt, blocked_texts, min_chars, labels)
     if found: raise ValueError(f"{len(found)} blocked text(s) in the prompt, e.g. {found[0][:80]!r}")
 
 # %% ../nbs/03_prompt.ipynb #ba972948
@@ -184,29 +220,29 @@ def build_prompt(req: PGKDRequest, blocked_texts=(), max_chars=None) -> str:
     rows = lambda rs, **kw: format_rows(rs, max_chars=max_chars, **kw)
     prompt = '\n\n'.join(TEMPLATE_PARTS[check_template(req.template)](req, rows))
     if blocked_texts:
-        check_request(req, blocked_texts)
-        assert_no_leak(prompt, blocked_texts)
+        blocked = as_blocked(blocked_texts)
+        check_request(req, blocked)
+        assert_no_leak(prompt, blocked, labels=req.labels)
     return prompt
 
+def _request_rows(req) -> dict:
+    "The rows of `req` by field (hard negatives only when the request has them)."
+    names = ('few_shot', 'correct', 'misclassified') + (() if req.hard_negatives is None else ('hard_negatives',))
+    return {f: list(getattr(req, f)) for f in names}
+
 def check_request(req, blocked_texts):
-    "Raise ValueError if a row of `req` carries a blocked text (also catches texts that `max_chars` clipped)."
-    blocked = {_norm(t) for t in blocked_texts}
-    for name in ('few_shot', 'correct', 'misclassified', 'hard_negatives'):
-        for r in getattr(req, name) or ():
-            if _norm(r['text']) in blocked:
-                raise ValueError(f"a {name} row is a blocked (validation/test) text: {r['text'][:80]!r}")
+    "Raise ValueError if a row of `req` shows a blocked text (see `Blocked`; also catches texts `max_chars` clipped)."
+    blocked = as_blocked(blocked_texts)
+    for name, rows in _request_rows(req).items():
+        for r in rows:
+            if blocked.hit(r['text']) is not None:
+                raise ValueError(f"a {name} row is, or holds, a blocked (validation/test) text: {r['text'][:80]!r}")
 
 def withhold_blocked(req, blocked_texts, min_chars=20) -> tuple[PGKDRequest, int]:
-    "`req` without its rows that are, or contain, a blocked text (overlaps already in the data), and how many."
-    exact = {_norm(t) for t in blocked_texts}
-    long = [_norm(t) for t in blocked_texts if len(t) >= min_chars]
-    def shows_blocked(r):
-        t = _norm(r['text'])
-        return t in exact or any(b in t for b in long)
-    kept = {f: list(getattr(req, f)) for f in ('few_shot', 'correct', 'misclassified')}
-    if req.hard_negatives is not None: kept['hard_negatives'] = list(req.hard_negatives)
-    cut = {f: [r for r in rows if not shows_blocked(r)] for f, rows in kept.items()}
-    n = sum(len(kept[f]) - len(cut[f]) for f in kept)
+    "`req` without its rows that show a blocked text (overlaps already in the data; see `Blocked`), and how many."
+    blocked, rows = as_blocked(blocked_texts, min_chars), _request_rows(req)
+    cut = {f: [r for r in rs if blocked.hit(r['text']) is None] for f, rs in rows.items()}
+    n = sum(len(rows[f]) - len(cut[f]) for f in rows)
     return (replace(req, **cut) if n else req), n
 
 # %% ../nbs/03_prompt.ipynb #3a0f71aa

@@ -4,37 +4,58 @@
 
 # %% ../nbs/00c_records.ipynb #03986ddf
 from __future__ import annotations
-import json, os, platform, shutil, sys, tempfile
+import json, os, platform, secrets, shutil, sys, time
 from contextlib import contextmanager
 from pathlib import Path
 try: import fcntl
 except ImportError: fcntl = None     # not POSIX: runs are not locked
 
 # %% auto #0
-__all__ = ['RecordError', 'write_text', 'write_json', 'read_json', 'atomic_dir', 'step_path', 'write_step', 'completed_steps',
-           'make_dir', 'run_lock', 'cpu_name', 'hardware', 'hardware_line', 'teacher_line', 'step_line',
-           'format_summary']
+__all__ = ['DAMAGED_FIXES', 'RecordError', 'write_text', 'write_json', 'read_json', 'atomic_dir', 'step_path', 'write_step',
+           'completed_steps', 'damaged_steps', 'set_aside', 'make_dir', 'run_lock', 'cpu_name', 'hardware',
+           'hardware_line', 'teacher_line', 'step_line', 'format_summary']
 
 # %% ../nbs/00c_records.ipynb #c8c47e53
 class RecordError(RuntimeError):
     "A run directory cannot be used or written as asked; the message says why and what to do."
 
+def _new_file(folder, prefix) -> tuple[int, Path]:
+    "A new empty file in `folder`, open for writing, its mode set by the umask (`mkstemp` would make it 0600)."
+    while True:
+        path = Path(folder)/f'{prefix}{secrets.token_hex(4)}.tmp'
+        try: return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError: continue
+
 def write_text(path, text: str):
     "Write `text` to `path` atomically (temporary file in the same folder, then rename)."
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    fd, tmp = _new_file(path.parent, f'.{path.name}.')
     try:
         with os.fdopen(fd, 'w', encoding='utf-8') as f: f.write(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 def write_json(path, obj):
     "Write `obj` as JSON atomically."
     write_text(path, json.dumps(obj, indent=1, ensure_ascii=False, default=float))
 
-def read_json(path): return json.loads(Path(path).read_text(encoding='utf-8'))
+DAMAGED_FIXES = {   # what to do about a damaged record file, by its name
+    'summary.json': 'run the same `pgkd run` command: it rebuilds summary.json from the step records',
+    'step.json': 'run the same `pgkd run` command: a damaged last step is set aside and redone (an earlier one '
+                 'cannot be: restore it from a copy, or start a new --out)'}
+
+def _why(e) -> str:
+    return f"{e.msg} at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else 'not UTF-8 text'
+
+def read_json(path):
+    "The JSON in `path`; a `RecordError` naming the file and the fix if it is damaged (not JSON, or not UTF-8)."
+    path = Path(path)
+    try: return json.loads(path.read_text(encoding='utf-8'))
+    except ValueError as e:
+        raise RecordError(f"{path} is damaged ({_why(e)}); {DAMAGED_FIXES.get(path.name, 'restore it from a copy')}") \
+            from None
 
 @contextmanager
 def atomic_dir(final):
@@ -67,14 +88,33 @@ def write_step(out, i, files: dict, model=None) -> Path:
                           "then run the same command again to resume") from e
     return step_path(out, i)
 
+def _step_dirs(out) -> list[Path]:
+    "The step folders of `out` that hold a `step.json`, in order."
+    return [p for p in sorted(Path(out).glob('step-[0-9][0-9][0-9]')) if (p/'step.json').exists()]
+
 def completed_steps(out) -> list[dict]:
     "The `step.json` records of the complete steps, in order."
-    paths = sorted(Path(out).glob('step-[0-9][0-9][0-9]'))
-    recs = [read_json(p/'step.json') for p in paths if (p/'step.json').exists()]
+    recs = [read_json(p/'step.json') for p in _step_dirs(out)]
     for j, r in enumerate(recs):
         if r['step'] != j:
             raise RecordError(f"{out}: step-{j:03d} is missing; the run directory is damaged, start a new --out")
     return recs
+
+def _damaged(path) -> bool:
+    try: read_json(path)
+    except RecordError: return True
+    return False
+
+def damaged_steps(out) -> list[Path]:
+    "The step folders of `out` whose `step.json` is damaged, in order."
+    return [p for p in _step_dirs(out) if _damaged(p/'step.json')]
+
+def set_aside(path) -> Path:
+    "Rename `path` to `NAME.damaged-<time>` beside it (nothing a user paid for is deleted); returns the new path."
+    path, stamp = Path(path), time.strftime('%Y%m%d-%H%M%S')
+    new, k = path.with_name(f'{path.name}.damaged-{stamp}'), 1
+    while new.exists(): new, k = path.with_name(f'{path.name}.damaged-{stamp}-{k}'), k + 1
+    return path.rename(new)
 
 # %% ../nbs/00c_records.ipynb #baf078cf
 def make_dir(out) -> Path:

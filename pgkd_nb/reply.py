@@ -4,12 +4,13 @@
 
 # %% ../nbs/04a_reply.ipynb #018f6f6e
 from __future__ import annotations
-import json, re, unicodedata
+import json, re
 from collections import Counter
+from .prompt import as_blocked, loose_text
 
 # %% auto #0
 __all__ = ['TEXT_KEYS', 'LABEL_KEYS', 'find_json_list', 'repair_json_list', 'row_fields', 'label_key', 'normalize_label',
-           'loose_text', 'parse_rows', 'rows_to_reply']
+           'parse_rows', 'rows_to_reply']
 
 # %% ../nbs/04a_reply.ipynb #ae7bb811
 _DECODER = json.JSONDecoder()
@@ -77,13 +78,6 @@ def normalize_label(label, labels) -> str|None:
     hits = [l for k, ls in keys.items() if k.startswith(key) for l in ls]
     return hits[0] if len(hits) == 1 else None
 
-# %% ../nbs/04a_reply.ipynb #0a948982
-_PUNCT = re.compile(r'[^\w\s]|_')
-
-def loose_text(s: str) -> str:
-    "`s` NFKC-folded, lower-cased, punctuation (and symbols) removed, whitespace collapsed."
-    return ' '.join(_PUNCT.sub('', unicodedata.normalize('NFKC', s).lower()).split())
-
 # %% ../nbs/04a_reply.ipynb #813d3d59
 def parse_rows(raw, labels, history_texts=(), blocked_texts=(), max_chars=2000) -> tuple[list, dict, list]:
     "Accepted `{'text','label'}` rows of a teacher reply, reject counts by reason, and the rejected items."
@@ -92,7 +86,7 @@ def parse_rows(raw, labels, history_texts=(), blocked_texts=(), max_chars=2000) 
     if items is None:
         items = repair_json_list(raw)
         rejects['no_json' if items is None else 'truncated'] += 1
-    blocked = {loose_text(t) for t in blocked_texts}
+    blocked = as_blocked(blocked_texts)          # the prompt side's rule (prompt.Blocked)
     history = {loose_text(t) for t in history_texts}
     seen = set()
     for item in items or ():
@@ -102,7 +96,7 @@ def parse_rows(raw, labels, history_texts=(), blocked_texts=(), max_chars=2000) 
         name = normalize_label(label, labels)
         reason = ('not_object' if not isinstance(item, dict) else 'no_text' if text is None
                   else 'empty_text' if not key else 'too_long' if len(text) > max_chars
-                  else 'blocked' if key in blocked else 'no_label' if label is None
+                  else 'blocked' if blocked.hit(text) is not None else 'no_label' if label is None
                   else 'unknown_label' if name is None else 'in_history' if key in history
                   else 'duplicate' if key in seen else None)
         if reason:

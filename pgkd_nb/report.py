@@ -19,9 +19,9 @@ from .records import read_json, step_path, completed_steps, write_text, teacher_
 __all__ = ['PHASES', 'TEACHING_NOTEBOOKS', 'PROGRESS', 'WIDGET', 'run_labels', 'load_run', 'best_and_stop', 'class_f1',
            'rows_added', 'class_changes', 'top_confusions', 'png_uri', 'mark_steps', 'curve_figure', 'shown_classes',
            'f1_figure', 'added_figure', 'banners', 'reply_source', 'spend_table', 'changed_from_default',
-           'student_line', 'provenance', 'render', 'sample', 'shown_step', 'test_block', 'curve_note', 'report_context',
-           'write_report', 'index_row', 'write_index', 'local_paths', 'clean_text', 'clean_outputs', 'skipped_cell',
-           'execute_outputs', 'output_problems', 'outputs_after_clean', 'check_outputs']
+           'student_line', 'provenance', 'render', 'sample', 'shown_step', 'test_block', 'curve_note', 'classes_note',
+           'report_context', 'write_report', 'index_row', 'write_index', 'local_paths', 'clean_text', 'clean_outputs',
+           'skipped_cell', 'execute_outputs', 'output_problems', 'outputs_after_clean', 'check_outputs']
 
 # %% ../nbs/10_report.ipynb #70d2c01e
 def run_labels(run_dir) -> list[str]:
@@ -115,8 +115,9 @@ def shown_classes(changes, limit=50) -> list[dict]:
     return changes[:limit//2] + changes[-(limit//2):]
 
 def f1_figure(changes, limit=50) -> Figure:
-    "Per-class test F1 before → after, one row per class, sorted by the change (gains on top)."
-    rows = shown_classes(changes, limit)[::-1]
+    "Per-class test F1 before → after, one row per class with test rows, sorted by the change (gains on top)."
+    tested = [r for r in changes if r['support']]             # a class with no test rows has no F1 to show
+    rows = shown_classes(tested, limit)[::-1]
     fig = Figure(figsize=(8, 1.2 + 0.24*len(rows)))
     ax, y = fig.subplots(), np.arange(len(rows))
     for i, r in enumerate(rows):
@@ -124,9 +125,11 @@ def f1_figure(changes, limit=50) -> Figure:
         ax.annotate('', xy=(r['after'], i), xytext=(r['before'], i), arrowprops=dict(arrowstyle='->', color=color))
     ax.scatter([r['before'] for r in rows], y, color='#999', s=16, label='model_0 (before)', zorder=3)
     ax.scatter([r['after'] for r in rows], y, color='#3b6ea8', s=16, label='kept model (after)', zorder=3)
-    ax.set_yticks(y, [f"{r['label']} ({r['delta']:+.2f})" for r in rows], fontsize=8)
+    ax.set_yticks(y, [f"{r['label']} ({r['delta']:+.2f})" for r in rows], fontsize=8, parse_math=False)  # `$` is text
     ax.set(xlabel='test F1', xlim=(-0.02, 1.02), ylim=(-0.7, len(rows) - 0.3))
-    more = f' — the {len(rows)} largest changes of {len(changes)}' if len(rows) < len(changes) else ''
+    more = f' — the {len(rows)} largest changes of {len(tested)}' if len(rows) < len(tested) else ''
+    n = len(changes) - len(tested)
+    more += f"\n({n} {'class' if n == 1 else 'classes'} with no test rows left out)" if n else ''
     ax.set_title('Per-class F1 before → after' + more, fontsize=10)
     ax.grid(axis='x', alpha=.3)
     ax.legend(fontsize=8, loc='lower right')
@@ -135,12 +138,19 @@ def f1_figure(changes, limit=50) -> Figure:
 
 def added_figure(changes) -> Figure:
     "Rows the teacher added to each class against the class's F1 deficit before (1 − test F1 of model_0)."
-    fig = Figure(figsize=(6.5, 3.6))
+    added = any(r['added'] for r in changes)
+    fig = Figure(figsize=(6.5, 3.6 if added else 1.6))
     ax = fig.subplots()
+    if not added:                                   # a row of zeros says nothing: say it in words
+        ax.text(0.5, 0.5, "No rows were added: the kept model's training set has no teacher rows.", ha='center',
+                va='center', transform=ax.transAxes)
+        ax.set(xticks=[], yticks=[])
+        return fig
     x, y = [1 - r['before'] for r in changes], [r['added'] for r in changes]
     ax.scatter(x, y, s=18, color='#3b6ea8')
     for r in sorted(changes, key=lambda r: -r['added'])[:6]:
-        ax.annotate(r['label'], (1 - r['before'], r['added']), fontsize=7, xytext=(3, 3), textcoords='offset points')
+        ax.annotate(r['label'], (1 - r['before'], r['added']), fontsize=7, xytext=(3, 3), textcoords='offset points',
+                    parse_math=False)
     ax.set(xlabel='F1 deficit before (1 − test F1 of model_0)', ylabel='rows added (to the kept step)',
            title='Where the teacher added rows')
     ax.grid(alpha=.3)
@@ -252,7 +262,14 @@ def curve_note(steps, best, stopped, patience) -> str:
     steps_word = 'step' if patience == 1 else 'steps'
     end = (f"patience stopped it: more than {patience} {steps_word} without a lower validation loss" if stopped
            else 'it ran all its steps')
-    return f"{len(steps) - 1} KD steps; step {best} has the lowest validation loss and is kept; {end}."
+    kept = 'model_0 (step 0, the baseline)' if best == 0 else f'step {best}'
+    return f"{len(steps) - 1} KD steps; {kept} has the lowest validation loss and is kept; {end}."
+
+def classes_note(best) -> str:
+    "What the per-class section's rows added count."
+    if best == 0: return ("The baseline (model_0) was kept: no KD step lowered the validation loss, so the kept model "
+                          "was trained on no teacher rows and no rows were added.")
+    return f"Rows added count the teacher's rows in the kept model's training set (KD steps 1 to {best})."
 
 def report_context(run) -> dict:
     "What the report template shows, from a loaded run."
@@ -266,7 +283,8 @@ def report_context(run) -> dict:
            'steps': [{**r, 'mark': marks.get(r['step'], '')} for r in run['steps']],
            'curve_note': curve_note(run['steps'], best, stopped, c['patience']),
            'figures': {'curve': png_uri(curve_figure(run['steps'], best, stopped))},
-           'test': test_block(s) if s else None, 'classes': None, 'shown': shown_step(run, best),
+           'test': test_block(s) if s else None, 'classes': None, 'classes_note': classes_note(best),
+           'shown': shown_step(run, best),
            'spend': spend_table(run['steps']), 'provenance': provenance(run)}
     if s:
         b, p = run['baseline'], run['pgkd']
@@ -371,7 +389,7 @@ def execute_outputs(paths, root='.') -> list[Path]:
 
 # %% ../nbs/10_report.ipynb #5f8ea836
 def output_problems(nb, paths, max_image_kb=100) -> list[str]:
-    "What is wrong with the outputs of notebook `nb` (a dict): none, local paths, progress bars, big images."
+    "What is wrong with notebook `nb`'s outputs (a dict): none, local paths, progress bars, tqdm warnings, big images."
     cells = [c for c in nb['cells'] if c['cell_type'] == 'code']
     if not any(c.get('outputs') for c in cells): return ['has no outputs']
     probs = []
@@ -381,6 +399,7 @@ def output_problems(nb, paths, max_image_kb=100) -> list[str]:
             text = ''.join(''.join(t) if isinstance(t, list) else t for t in texts)
             if any(re.search(pat, text) for pat, _ in paths): probs.append(f'code cell {i}: a path of this machine')
             if PROGRESS.search(text) or WIDGET in o.get('data', {}): probs.append(f'code cell {i}: a progress bar')
+            if 'TqdmWarning' in text: probs.append(f'code cell {i}: a TqdmWarning (pip install ipywidgets)')
             kb = len(o.get('data', {}).get('image/png', ''))*3/4/1024
             if kb > max_image_kb: probs.append(f'code cell {i}: a {kb:.0f} KB image')
     return probs

@@ -13,7 +13,8 @@ from . import __version__
 from .data import DEMO_TASK, PKG_DIR, load_task
 from .config import RunConfig
 from .records import read_json, write_text, hardware_line
-from .loop import build_teacher, run_task
+from .files import run_task
+from .loop import build_teacher
 from .plan import plan_run, price_calls, sum_costs, zero_shot_rows, cost_table, usd, format_wall
 from .costs import PRICES_DATE, BATCH_DISCOUNT
 from .zeroshot import run_zero_shot

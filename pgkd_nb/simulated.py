@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 import numpy as np
 from fastcore.basics import patch_to
-from .prompt import PGKDRequest, build_prompt
-from .reply import parse_rows, rows_to_reply, loose_text
+from .prompt import PGKDRequest, as_blocked, build_prompt, loose_text
+from .reply import parse_rows, rows_to_reply
 from .teacher import TeacherReply, register_teacher
 
 # %% auto #0
@@ -144,7 +144,7 @@ def pick(self, req, cnt, free, rng) -> list:
 @patch_to(SimulatedTeacher)
 def generate(self, req: PGKDRequest, history_texts=(), blocked_texts=()) -> TeacherReply:
     "Answer `req` with pool rows, as JSON text parsed by `parse_rows`."
-    blocked_texts = list(blocked_texts)
+    blocked_texts = as_blocked(blocked_texts)                        # one rule for the prompt and the parser
     prompt = build_prompt(req, blocked_texts=blocked_texts)          # what an LLM teacher would be sent
     t0 = time.time()
     for t in history_texts:                                # pool rows already in the history are out (resume-safe)

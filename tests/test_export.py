@@ -86,7 +86,7 @@ def test_hf_and_onnx_match_the_student(csv_run):
 
 def test_csv_round_trip_gives_the_runs_test_accuracy(csv_run):
     for model in (csv_run['export'], csv_run['run']):
-        r = predict_file(model, csv_run['test'], out=csv_run['dir']/'preds.csv', progress=False)
+        r = predict_file(model, csv_run['test'], out=csv_run['dir']/'preds.csv', progress=False, force=True)
         assert r['accuracy'] == csv_run['summary']['pgkd']['accuracy'], (model, r)
     rows = list(csv.DictReader(open(csv_run['dir']/'preds.csv', encoding='utf-8')))
     assert len(rows) == r['n'] == 30 and set(rows[0]) == {'text', 'label', 'probability', 'top_k'}
