@@ -7,11 +7,11 @@ STAMP = .make/install-$(ENV_ID).stamp
 PRESET ?= smoke
 JOBS ?= 1
 
-.PHONY: install demo test readme lint outputs check-outputs check reproduce bench clean
+.PHONY: install demo test readme lint outputs check-outputs check reproduce bench clean docs lab
 
 $(STAMP): settings.ini setup.py
 	$(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[dev,export,ray]"
+	$(PIP) install -q -e ".[dev,export,ray,track]"
 	@mkdir -p .make && touch $(STAMP)
 
 install: $(STAMP)
@@ -42,10 +42,18 @@ check: $(STAMP) lint check-outputs
 	git diff --exit-code -- nbs pgkd_nb README.md || (echo "nbdev_export / nbdev_clean / make readme changed tracked files: run them and commit" && exit 1)
 
 reproduce: $(STAMP)
-	pgkd reproduce --preset $(PRESET) --jobs $(JOBS)
+	pgkd reproduce --grid $(PRESET) --jobs $(JOBS)
 
 bench: $(STAMP)
 	pgkd bench
+
+# the documentation site, built offline from the notebooks into _docs/ (open _docs/index.html)
+docs: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) tools/docs.py
+
+# the notebooks in JupyterLab, the tutorial first
+lab: $(STAMP)
+	$(PY) -m jupyter lab nbs/tutorial.ipynb
 
 clean:
 	rm -rf .make runs _proc _docs

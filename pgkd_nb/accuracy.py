@@ -5,7 +5,7 @@
 # %% ../nbs/06b_accuracy.ipynb #fbbc6392
 from __future__ import annotations
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np
 from .data import stratified_sample, sample_d0
@@ -14,9 +14,12 @@ from .student import Student
 from .metrics import metrics
 from .fast import use_threads
 from .measure import timed, cell, md_table
+from .export import export_run
+from .predict import predict
 
 # %% auto #0
-__all__ = ['QUICK_INT8', 'int8_twin', 'paired_se', 'onnx_int8_labels', 'int8_accuracy', 'int8_section', 'onnx_int8_line']
+__all__ = ['QUICK_INT8', 'int8_twin', 'paired_se', 'Int8Check', 'onnx_int8_labels', 'int8_accuracy', 'int8_section',
+           'onnx_int8_line']
 
 # %% ../nbs/06b_accuracy.ipynb #ffc2a381
 def int8_twin(student) -> Student:
@@ -29,40 +32,49 @@ def paired_se(fixes, breaks, n) -> float:
     "Paired (McNemar) standard error, in points, of an accuracy difference with `fixes` and `breaks` out of `n`."
     return float(100*np.sqrt(max(fixes + breaks - (fixes - breaks)**2/n, 0))/n)
 
-QUICK_INT8 = dict(n_train=120, n_test=60, max_len=32)   # int8_accuracy's settings in quick runs
+@dataclass
+class Int8Check:
+    "What `int8_accuracy` trains and scores: a `preset` student on `n_train` real rows, `n_test` test rows."
+    checkpoint: str = 'default'
+    n_train: int = 500            # D0 rows (train + validation split as a run splits them)
+    n_test: int = 1200            # test rows (stratified sample)
+    max_len: int = 128
+    seed: int = 0
+    threads: int|None = None      # torch CPU threads (None: as they are)
+    preset: str = 'cpu'           # the student's preset ('cpu': head on frozen embeddings; 'cpu-full': fine-tuned)
+
+QUICK_INT8 = Int8Check(n_train=120, n_test=60, max_len=32)   # int8_accuracy's settings in quick runs
 
 def onnx_int8_labels(student, texts, folder) -> list[str]:
     "Labels of `texts` from `student` exported as `pgkd export --onnx --int8` does, run by ONNX Runtime (int8)."
-    from pgkd_nb.export import export_run
-    from pgkd_nb.predict import predict
     student.save(folder/'student')
     out = export_run(folder/'student', folder/'export', onnx=True, int8=True)
     return [p['label'] for p in predict(out, texts, runtime='onnx-int8')]
 
-def int8_accuracy(task, checkpoint='default', n_train=500, n_test=1200, max_len=128, seed=0, threads=None,
-                  preset='cpu') -> dict:
+def int8_accuracy(task, check: Int8Check|None = None, **over) -> dict:
     "Test accuracy of a student trained in fp32, predicting in fp32 vs with `quantize='int8'` (same weights)."
-    d0 = sample_d0(task, n=min(n_train, len(task.train)), seed=seed)
-    test = stratified_sample(task.test, n_test, seed)[0]
+    c = replace(check or Int8Check(), **over)
+    d0 = sample_d0(task, n=min(c.n_train, len(task.train)), seed=c.seed)
+    test = stratified_sample(task.test, c.n_test, c.seed)[0]
     xt = [r['text'] for r in test]
     with tempfile.TemporaryDirectory() as d:
-        cfg = make_config(preset, checkpoint=checkpoint, max_len=max_len, cache_dir=d, device='cpu', progress=False,
-                          quantize=None)
+        cfg = make_config(c.preset, checkpoint=c.checkpoint, max_len=c.max_len, cache_dir=d, device='cpu',
+                          progress=False, quantize=None)
         s = Student(task.labels, cfg)
-        use_threads(threads)
+        use_threads(c.threads)
         s.fit(d0.train, d0.val)
         p32, s32 = timed(lambda: s.predict_proba(xt))
         q = int8_twin(s)
-        use_threads(threads)
+        use_threads(c.threads)
         p8, s8 = timed(lambda: q.predict_proba(xt))
         onnx8, so8 = timed(lambda: onnx_int8_labels(s, xt, Path(d)))
     y = s.y(test)
     m32, m8 = metrics(p32, y, task.labels), metrics(p8, y, task.labels)
     ok32, ok8 = p32.argmax(1) == y, p8.argmax(1) == y
     fixes, breaks = int((ok8 & ~ok32).sum()), int((~ok8 & ok32).sum())
-    name = Path(s.path).name if checkpoint != 'default' else 'all-MiniLM-L6-v2'
-    return {'task': task.name, 'student': f"{name} (preset {preset}, mode {s.cfg.mode})",
-            'n_train': len(d0.train), 'n_val': len(d0.val), 'n_test': len(test), 'max_len': max_len,
+    name = Path(s.path).name if c.checkpoint != 'default' else 'all-MiniLM-L6-v2'
+    return {'task': task.name, 'student': f"{name} (preset {c.preset}, mode {s.cfg.mode})",
+            'n_train': len(d0.train), 'n_val': len(d0.val), 'n_test': len(test), 'max_len': c.max_len,
             'acc_fp32': m32['accuracy'], 'acc_int8': m8['accuracy'],
             'macro_f1_fp32': m32['macro_f1'], 'macro_f1_int8': m8['macro_f1'],
             'delta_points': 100*(m8['accuracy'] - m32['accuracy']), 'se_points': paired_se(fixes, breaks, len(y)),

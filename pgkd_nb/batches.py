@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib, re, sys, threading, time
 from pathlib import Path
 from .records import write_json, read_json
-from .teacher import Teacher, anthropic_reply, one_line
+from .teacher import BaseTeacher, anthropic_reply, one_line
 from .costs import TeacherError, prompts_worst_case
 
 # %% auto #0
@@ -20,7 +20,7 @@ POLL_FIRST_S, POLL_MOST_S = 5.0, 60.0   # seconds between polls: from the first,
 
 def check_batch_teacher(teacher):
     "ValueError unless `teacher` can send Message Batches (the Anthropic API)."
-    if getattr(teacher, 'name', None) != 'anthropic':
+    if not getattr(teacher, 'can_batch', False):
         raise ValueError(f"--batch needs the anthropic teacher (Message Batches); {teacher.name!r} has none here")
 
 def batch_request(teacher, custom_id, prompt, req) -> dict:
@@ -37,7 +37,7 @@ def batch_worst_case(teacher, prompts) -> float:
 def submit_or_attach(teacher, requests, state_path, prompts) -> str:
     "The id of the batch in flight named by `state_path`, else of a new batch of `requests` (its id saved first)."
     if Path(state_path).exists(): return read_json(state_path)['id']
-    teacher.ledger.check(batch_worst_case(teacher, prompts), f"a batch of {len(requests)} {teacher.model} requests")
+    teacher.ledger.budget.check(batch_worst_case(teacher, prompts), f"a batch of {len(requests)} {teacher.model} requests")
     b = teacher.client.messages.batches.create(requests=requests)
     write_json(state_path, {'id': b.id, 'custom_ids': [r['custom_id'] for r in requests], 'model': teacher.model,
                             'submitted': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())})
@@ -164,10 +164,9 @@ def custom_id(run_name, step) -> str:
     tail = f"--{hashlib.sha256(f'{name}|{step}'.encode()).hexdigest()[:12]}{tail}"
     return re.sub(r'[^A-Za-z0-9_-]+', '-', name)[:64 - len(tail)] + tail
 
-class LockStepTeacher:
-    "One run's view of a `LockStep`: the shared teacher's `generate`, its call gathered into the step's batch."
+class LockStepTeacher(BaseTeacher):
+    "One run's view of a `LockStep`: a teacher whose call is gathered into the step's batch (all else the shared one's)."
     def __init__(self, lockstep: LockStep, run_name): self.lockstep, self.run_name = lockstep, run_name
     def __getattr__(self, name): return getattr(self.lockstep.teacher, name)
     def ask(self, prompt, req) -> dict: return self.lockstep.ask(custom_id(self.run_name, req.step), prompt, req)
     def leave(self): self.lockstep.leave()
-    generate = Teacher.generate

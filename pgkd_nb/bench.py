@@ -4,10 +4,11 @@
 
 # %% ../nbs/06_bench.ipynb #a09062f7
 from __future__ import annotations
-import gc, itertools, json, os, random, sys, tempfile
+import gc, itertools, json, os, sys, tempfile
 from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
-import torch, torch.nn.functional as F
+import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig
 from .data import load_task, stratified_sample, DEMO_TASK
 from .student import Student, make_config, resolve_checkpoint, tiny_checkpoint, DEFAULT_CHECKPOINT
@@ -15,15 +16,17 @@ from .fast import pick_device, quantize_int8, use_threads, INT8_SCHEME
 from . import prompt as _prompt
 from .prompt import zero_shot_prompt, count_tokens, parse_zero_shot
 from .costs import PRICES_DATE, call_cost
-from .measure import timed, measure, cell, md_table, measured_report
-from .accuracy import QUICK_INT8, int8_accuracy, int8_section
+from .measure import Timing, text_batches, time_inference, time_training, timed, measure, cell, md_table
+from .measure import measured_report
+from .onnx_io import ClassProbabilities, export_onnx, quantize_onnx, onnx_session, onnx_feed
+from .accuracy import QUICK_INT8, Int8Check, int8_accuracy, int8_section
 
 # %% auto #0
 __all__ = ['INSTANCE_PRICES', 'INSTANCE_PRICES_NOTE', 'ZERO_SHOT_MODELS', 'PAPER_TABLE5', 'QUICK_MODES', 'CPU_PLAN', 'GPU_PLAN',
-           'QUICK_PLAN', 'batch_cost', 'instance_prices', 'bench_model', 'variants', 'text_batches', 'time_inference',
-           'time_training', 'bench_rows', 'quick_checkpoint', 'bench_student', 'time_onnx', 'onnx_rows', 'bench_modes',
-           'live_zero_shot', 'bench_zero_shot', 'provenance', 'paper_rows', 'inference_row', 'notes', 'render_table5',
-           'bench_results', 'run_bench']
+           'QUICK_PLAN', 'batch_cost', 'instance_prices', 'bench_model', 'variants', 'bench_rows', 'quick_checkpoint',
+           'BenchConfig', 'bench_student', 'time_onnx', 'onnx_rows', 'ModesBench', 'bench_modes', 'live_zero_shot',
+           'bench_zero_shot', 'provenance', 'paper_rows', 'inference_row', 'notes', 'render_table5', 'bench_results',
+           'run_bench']
 
 # %% ../nbs/06_bench.ipynb #55dac254
 INSTANCE_PRICES = {'cpu': ('m5.4xlarge', 0.768), 'cuda': ('g5.4xlarge', 1.624)}   # USD per hour
@@ -66,44 +69,6 @@ def variants(model, device, precisions=None) -> dict:
     v = {'fp32': lambda: (model, nullcontext), **fast}
     return {k: f() for k, f in v.items() if not precisions or k in precisions}
 
-# %% ../nbs/06_bench.ipynb #6460ba6a
-def text_batches(texts, batch, n, seed=0) -> list[list[str]]:
-    "`n` batches of `batch` texts from `texts`, shuffled (seeded) and cycled."
-    order = list(texts)
-    random.Random(seed).shuffle(order)
-    order = order*(batch*n//max(1, len(order)) + 1)
-    return [order[i*batch:(i+1)*batch] for i in range(n)]
-
-def _encode(tok, texts, max_len, padding, device):
-    return tok(texts, truncation=True, max_length=max_len, padding=padding, return_tensors='pt').to(device)
-
-def time_inference(model, tok, texts, max_len, batch=64, n=20, warmup=3, device='cpu', ctx=nullcontext,
-                   padding='max_length', budget_s=None) -> dict:
-    "Latency per batch (tokenize + forward + softmax) and peak memory."
-    batches = itertools.cycle(text_batches(texts, batch, n + warmup))
-    def step():
-        enc = _encode(tok, next(batches), max_len, padding, device)
-        with torch.inference_mode(), ctx(): return torch.softmax(model(**enc).logits.float(), -1)
-    return measure(step, batch, n, warmup, device, budget_s)
-
-def time_training(model, tok, rows, labels, max_len, batch=16, steps=3, warmup=1, device='cpu', ctx=nullcontext,
-                  padding='max_length', budget_s=None) -> dict:
-    "Training throughput (texts/s) of AdamW steps on real rows; the model's weights change."
-    lid = {l: i for i, l in enumerate(labels)}
-    batches = itertools.cycle(text_batches(rows, batch, steps + warmup))
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-5)
-    def step():
-        b = next(batches)
-        enc = _encode(tok, [r['text'] for r in b], max_len, padding, device)
-        y = torch.tensor([lid[r['label']] for r in b], device=device)
-        with ctx(): loss = F.cross_entropy(model(**enc).logits.float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    model.train()
-    try: return measure(step, batch, steps, warmup, device, budget_s)
-    finally: model.eval()
-
 # %% ../nbs/06_bench.ipynb #30910ec0
 def bench_rows(quick=False):
     "Real rows to time on: AG News test texts (news paragraphs), else the embedded HuffPost headlines."
@@ -120,89 +85,131 @@ def _devices(device):
     if device == 'auto': return ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
     return [device]
 
-def bench_student(checkpoint='default', max_lens=(128, 512), batch=64, n_batches=20, warmup=3, quick=False,
-                  device='auto', train_batch=16, train_steps=3, padding='max_length', budget_s=None, task=None,
-                  prices=None, threads=None, precisions=None, train_warmup=1, verbose=False, onnx=False) -> list[dict]:
-    "Latency, throughput, peak memory and cost per batch of `checkpoint` on this machine (see the section above)."
-    if quick:
-        checkpoint = quick_checkpoint() if checkpoint == 'default' else checkpoint
-        batch, n_batches, warmup = min(batch, 8), min(n_batches, 3), min(warmup, 1)
-        train_batch, train_steps, train_warmup = 8, 2, 1
-    task, prices = task or bench_rows(quick), {**INSTANCE_PRICES, **(prices or {})}
+@dataclass
+class BenchConfig:
+    "What `bench_student` times and how: one model, each max length, each precision, on each device."
+    checkpoint: str = 'default'       # 'default' (MiniLM), 'bert-base' (random init, the paper's size) or a path
+    max_lens: tuple = (128, 512)      # lengths texts are truncated (and padded) to
+    batch: int = 64                   # texts per inference batch
+    n_batches: int = 20               # timed inference batches
+    warmup: int = 3                   # untimed inference batches first
+    train_batch: int = 16             # texts per AdamW step
+    train_steps: int = 3              # timed AdamW steps (0: no training rows)
+    train_warmup: int = 1             # untimed steps first
+    padding: str = 'max_length'       # or 'longest'
+    budget_s: float|None = None       # stop a measurement once this many seconds are timed (at least one batch)
+    device: str = 'auto'              # 'auto': the CPU, and CUDA when there is one
+    precisions: tuple|None = None     # e.g. ('fp32',); None: fp32 and the device's fast form (int8 / bf16)
+    onnx: bool = False                # ONNX Runtime rows too (CPU)
+    threads: int|None = None          # torch CPU threads (None: as they are)
+    prices: dict|None = None          # device → (instance, USD/hour), over INSTANCE_PRICES
+    quick: bool = False               # a tiny random BERT and few small batches: checks the pipeline
+    verbose: bool = False             # a line on stderr per timed setting
+
+    def sized(self) -> BenchConfig:
+        "These settings, shrunk for a quick run (the tiny BERT for the default checkpoint)."
+        if not self.quick: return self
+        return replace(self, checkpoint=quick_checkpoint() if self.checkpoint == 'default' else self.checkpoint,
+                       batch=min(self.batch, 8), n_batches=min(self.n_batches, 3), warmup=min(self.warmup, 1),
+                       train_batch=8, train_steps=2, train_warmup=1)
+
+    def timing(self, device, train=False) -> Timing:
+        "How an inference (or a `train`ing) setting on `device` is timed."
+        if train: return Timing(self.train_batch, self.train_steps, self.train_warmup, self.padding, self.budget_s,
+                                device)
+        return Timing(self.batch, self.n_batches, self.warmup, self.padding, self.budget_s, device)
+
+def _bench_device(cfg, task, dev) -> list[dict]:
+    "The rows of one device: inference at each length and precision, training where it applies, ONNX on CPU."
+    pick_device(dev)
+    use_threads(cfg.threads)
+    model, tok, name, params = bench_model(cfg.checkpoint, len(task.labels), dev)
+    inst, usd = {**INSTANCE_PRICES, **(cfg.prices or {})}[dev]
+    base = {'model': name, 'params_m': round(params, 1), 'device': dev, 'batch': cfg.batch, 'padding': cfg.padding,
+            'threads': torch.get_num_threads(), 'instance': inst, 'usd_per_h': usd}
     texts, out = [r['text'] for r in task.test], []
-    for dev in _devices(device):
-        pick_device(dev)
-        use_threads(threads)
-        model, tok, name, params = bench_model(checkpoint, len(task.labels), dev)
-        inst, usd = prices[dev]
-        base = {'model': name, 'params_m': round(params, 1), 'device': dev, 'batch': batch, 'padding': padding,
-                'threads': torch.get_num_threads(), 'instance': inst, 'usd_per_h': usd}
-        for prec, (m, ctx) in variants(model, dev, precisions).items():
-            for L in max_lens:
-                r = time_inference(m, tok, texts, L, batch, n_batches, warmup, dev, ctx, padding, budget_s)
-                out.append({**base, 'kind': 'inference', 'precision': prec, 'max_len': L, 'warmup': warmup, **r,
-                            'cost_usd': batch_cost(r['median_s'], usd)})
-                if verbose:
-                    print(f"bench: {name} {dev} {prec} max_len {L}: {r['median_s']:.3f} s/batch (n={r['n']})",
-                          file=sys.stderr, flush=True)
-            for L in (max_lens if prec != 'int8' and train_steps else ()):
-                r = time_training(m, tok, task.train, task.labels, L, train_batch, train_steps, train_warmup, dev, ctx,
-                                  padding, budget_s)
-                out.append({**base, 'kind': 'train', 'precision': prec, 'max_len': L, 'batch': train_batch,
-                            'warmup': train_warmup, **r})
-            del m
-        if onnx and dev == 'cpu': out += onnx_rows(model, tok, task.labels, texts, max_lens, base, n_batches, warmup,
-                                                   padding, budget_s)
-        del model
+    for prec, (m, ctx) in variants(model, dev, cfg.precisions).items():
+        for L in cfg.max_lens:
+            r = time_inference(m, tok, texts, L, cfg.timing(dev), ctx)
+            out.append({**base, 'kind': 'inference', 'precision': prec, 'max_len': L, 'warmup': cfg.warmup, **r,
+                        'cost_usd': batch_cost(r['median_s'], usd)})
+            if cfg.verbose:
+                print(f"bench: {name} {dev} {prec} max_len {L}: {r['median_s']:.3f} s/batch (n={r['n']})",
+                      file=sys.stderr, flush=True)
+        for L in (cfg.max_lens if prec != 'int8' and cfg.train_steps else ()):
+            r = time_training(m, tok, task, L, cfg.timing(dev, train=True), ctx)
+            out.append({**base, 'kind': 'train', 'precision': prec, 'max_len': L, 'batch': cfg.train_batch,
+                        'warmup': cfg.train_warmup, **r})
+        del m
+    if cfg.onnx and dev == 'cpu': out += onnx_rows(model, tok, task, cfg, base)
+    return out
+
+def bench_student(cfg: BenchConfig|None = None, task=None, **over) -> list[dict]:
+    "Latency, throughput, peak memory and cost per batch on this machine (see above); `over`: fields of `cfg`."
+    cfg = replace(cfg or BenchConfig(), **over).sized()
+    task, out = task or bench_rows(cfg.quick), []
+    for dev in _devices(cfg.device):
+        out += _bench_device(cfg, task, dev)
         gc.collect()
         if dev == 'cuda': torch.cuda.empty_cache()
     return out
 
 # %% ../nbs/06_bench.ipynb #18cd61e8
-def time_onnx(session, tok, texts, max_len, batch=64, n=20, warmup=3, padding='max_length', budget_s=None) -> dict:
+def time_onnx(session, tok, texts, max_len, t: Timing|None = None) -> dict:
     "Latency per batch (tokenize + ONNX Runtime forward, probabilities out) and peak memory, on CPU."
-    from pgkd_nb.export import onnx_feed
-    batches = itertools.cycle(text_batches(texts, batch, n + warmup))
+    t = t or Timing()
+    batches = itertools.cycle(text_batches(texts, t.batch, t.n + t.warmup))
     def step():
-        enc = tok(next(batches), padding=padding, truncation=True, max_length=max_len, return_tensors='np')
+        enc = tok(next(batches), padding=t.padding, truncation=True, max_length=max_len, return_tensors='np')
         return session.run(None, onnx_feed(enc))[0]
-    return measure(step, batch, n, warmup, 'cpu', budget_s)
+    return measure(step, t.batch, t.n, t.warmup, 'cpu', t.budget_s)
 
-def onnx_rows(model, tok, labels, texts, max_lens, base, n, warmup, padding, budget_s) -> list[dict]:
+def onnx_rows(model, tok, task, cfg: BenchConfig, base) -> list[dict]:
     "Inference rows of `model` exported to ONNX (fp32) and quantized (int8), run by ONNX Runtime on CPU."
-    from pgkd_nb.export import ClassProbabilities, export_onnx, quantize_onnx, onnx_session
-    out = []
+    texts, out = [r['text'] for r in task.test], []
     with tempfile.TemporaryDirectory() as d:
-        fp32 = export_onnx(ClassProbabilities(model).eval(), tok, Path(d)/'model.onnx', labels, max(max_lens))
+        fp32 = export_onnx(ClassProbabilities(model).eval(), tok, Path(d)/'model.onnx', task.labels, max(cfg.max_lens))
         graphs = {'onnx fp32': fp32, 'onnx int8': quantize_onnx(fp32, Path(d)/'model_int8.onnx')}
         for prec, path in graphs.items():
             sess = onnx_session(path, torch.get_num_threads())
-            for L in max_lens:
-                r = time_onnx(sess, tok, texts, L, base['batch'], n, warmup, padding, budget_s)
-                out.append({**base, 'kind': 'inference', 'precision': prec, 'max_len': L, 'warmup': warmup, **r,
+            for L in cfg.max_lens:
+                r = time_onnx(sess, tok, texts, L, cfg.timing('cpu'))
+                out.append({**base, 'kind': 'inference', 'precision': prec, 'max_len': L, 'warmup': cfg.warmup, **r,
                             'cost_usd': batch_cost(r['median_s'], base['usd_per_h'])})
     return out
 
 # %% ../nbs/06_bench.ipynb #3cbe67e1
-QUICK_MODES = dict(max_len=32, n_train=32, n_predict=32, top_k=1, head_epochs=2)   # bench_modes in quick runs
+@dataclass
+class ModesBench:
+    "How `bench_modes` times the student's modes: real rows, one length, a few epochs."
+    checkpoint: str = 'default'
+    max_len: int = 128
+    n_train: int = 64             # training rows (stratified sample of the task's train split)
+    n_predict: int = 256          # test texts to predict
+    top_k: int = 2                # trainable layers of the `top` mode
+    head_epochs: int = 20         # epochs of the `head` mode (the others train one)
+    seed: int = 0
+    threads: int|None = None      # torch CPU threads (None: as they are)
 
-def bench_modes(task, checkpoint='default', max_len=128, n_train=64, n_predict=256, top_k=2, head_epochs=20, seed=0,
-                threads=None) -> list[dict]:
+QUICK_MODES = ModesBench(max_len=32, n_train=32, n_predict=32, top_k=1, head_epochs=2)   # bench_modes in quick runs
+
+def bench_modes(task, cfg: ModesBench|None = None, **over) -> list[dict]:
     "Train and predict texts/s of `Student` in each mode, after the caches are warm (real rows, dynamic padding)."
-    train = stratified_sample(task.train, n_train, seed)[0]
-    pred = [r['text'] for r in stratified_sample(task.test, n_predict, seed)[0]]
+    c = replace(cfg or ModesBench(), **over)
+    train = stratified_sample(task.train, c.n_train, c.seed)[0]
+    pred = [r['text'] for r in stratified_sample(task.test, c.n_predict, c.seed)[0]]
     out = []
     with tempfile.TemporaryDirectory() as d:
-        for mode, preset, ep in [('full', 'paper', 1), ('top', 'top', 1), ('head', 'cpu', head_epochs)]:
-            cfg = make_config(preset, checkpoint=checkpoint, mode=mode, max_len=max_len, epochs=ep, patience=ep,
-                              top_k=top_k, batch_size=16 if mode != 'head' else 64, cache_dir=d, device='cpu',
+        for mode, preset, ep in [('full', 'paper', 1), ('top', 'top', 1), ('head', 'cpu', c.head_epochs)]:
+            cfg = make_config(preset, checkpoint=c.checkpoint, mode=mode, max_len=c.max_len, epochs=ep, patience=ep,
+                              top_k=c.top_k, batch_size=16 if mode != 'head' else 64, cache_dir=d, device='cpu',
                               progress=False)
             s = Student(task.labels, cfg)
-            use_threads(threads)
+            use_threads(c.threads)
             warm = timed(lambda: s.features([r['text'] for r in train] + pred))[1]
             h = s.fit(train, [])
             ps = timed(lambda: s.predict_proba(pred))[1]
-            out.append({'mode': mode, 'max_len': max_len, 'batch_size': cfg.batch_size, 'n_train': len(train),
+            out.append({'mode': mode, 'max_len': c.max_len, 'batch_size': cfg.batch_size, 'n_train': len(train),
                         'epochs': len(h['epochs']), 'train_texts_per_s': h['train_texts_per_s'],
                         'predict_texts_per_s': len(pred)/ps, 'cache_warm_s': warm, 'n_predict': len(pred)})
     return out
@@ -326,14 +333,14 @@ def render_table5(res) -> str:
     return '\n'.join(md) + '\n'
 
 # %% ../nbs/06_bench.ipynb #7684ea4e
-CPU_PLAN = [dict(checkpoint='default', max_lens=(128,), n_batches=20, warmup=3, train_steps=3, onnx=True),
-            dict(checkpoint='default', max_lens=(512,), n_batches=5, warmup=0, train_steps=1, train_warmup=0),
-            dict(checkpoint='bert-base', max_lens=(128,), n_batches=5, warmup=0, train_steps=1, train_warmup=0),
-            dict(checkpoint='bert-base', max_lens=(512,), n_batches=2, warmup=0, train_steps=0,
-                 precisions=('fp32',))]  # ~2 min a batch here
-GPU_PLAN = [dict(checkpoint=c, max_lens=(128, 512), n_batches=20, warmup=3, train_steps=5)
+CPU_PLAN = [BenchConfig('default', max_lens=(128,), n_batches=20, warmup=3, train_steps=3, onnx=True),
+            BenchConfig('default', max_lens=(512,), n_batches=5, warmup=0, train_steps=1, train_warmup=0),
+            BenchConfig('bert-base', max_lens=(128,), n_batches=5, warmup=0, train_steps=1, train_warmup=0),
+            BenchConfig('bert-base', max_lens=(512,), n_batches=2, warmup=0, train_steps=0,
+                        precisions=('fp32',))]  # ~2 min a batch here
+GPU_PLAN = [BenchConfig(c, max_lens=(128, 512), n_batches=20, warmup=3, train_steps=5)
             for c in ('default', 'bert-base')]
-QUICK_PLAN = [dict(checkpoint='default', max_lens=(128, 512), n_batches=3, warmup=1, train_steps=2)]
+QUICK_PLAN = [BenchConfig('default', max_lens=(128, 512), n_batches=3, warmup=1, train_steps=2)]
 _TITLES = {True: '**QUICK smoke run** (tiny random BERT, batches of 8, 3 timed batches): checks the pipeline, '
                  'not a benchmark.',
            False: 'Measured by `pgkd bench` on this machine (inference: tokenize + forward + softmax, batches '
@@ -345,12 +352,12 @@ def bench_results(quick=False, device='auto', prices=None, budget=30.0, threads=
     student = []
     for dev in _devices(device):
         for p in QUICK_PLAN if quick else CPU_PLAN if dev == 'cpu' else GPU_PLAN:
-            student += bench_student(**p, quick=quick, device=dev, budget_s=None if quick else budget, task=task,
+            student += bench_student(p, task, quick=quick, device=dev, budget_s=None if quick else budget,
                                      prices=prices, threads=threads, verbose=not quick)
     ck = quick_checkpoint() if quick else 'default'
     cpu = 'cpu' in _devices(device)
-    int8 = int8_accuracy(task, ck, threads=threads, **(QUICK_INT8 if quick else {})) if cpu else None
-    modes = bench_modes(task, ck, threads=threads, **(QUICK_MODES if quick else {}))
+    int8 = int8_accuracy(task, QUICK_INT8 if quick else Int8Check(), checkpoint=ck, threads=threads) if cpu else None
+    modes = bench_modes(task, QUICK_MODES if quick else ModesBench(), checkpoint=ck, threads=threads)
     return {'title': _TITLES[quick], 'rows': f"{task.name} test texts ({Path(task.source).name})", 'prices': prices,
             'instance_prices_note': INSTANCE_PRICES_NOTE, 'int8_scheme': INT8_SCHEME, 'paper': PAPER_TABLE5,
             'student': student, 'int8': int8, 'modes': modes,

@@ -5,21 +5,21 @@
 # %% ../nbs/07_cli.ipynb #7071574d
 from __future__ import annotations
 import argparse, json, math, os, sys
+from dataclasses import fields
 from pathlib import Path
-from .config import RunConfig, check_config, run_flags, config_from_args
+from .config import (GridConfig, RunConfig, TeacherConfig, check_config, check_teacher, run_flags, config_from_args,
+                     flag_name)
 from .records import RecordError, read_json, format_summary
 from .costs import TeacherError
-from .teacher import TEACHERS
-import pgkd_nb.simulated  # noqa: F401  (the simulated teacher registers itself in TEACHERS)
+from .teachers import KINDS, llm_teachers
 
 # %% auto #0
-__all__ = ['WHY_LOSS', 'ZERO_SHOT_FIELDS', 'INSPECT_FIELDS', 'REPRO_TEACHER_FIELDS', 'REPRO_DEFAULTS', 'USER_ERRORS',
-           'SUBCOMMANDS', 'Parser', 'add_fields', 'add_run_flags', 'run_from_flags', 'kept_step_note', 'cmd_run',
-           'cmd_show', 'add_report_flags', 'cmd_report', 'accuracy_noise', 'demo_epilogue', 'cmd_demo', 'llm_teachers',
-           'add_zero_shot_flags', 'cmd_zero_shot', 'add_inspect_flags', 'cmd_inspect', 'add_export_flags', 'cmd_export',
-           'add_predict_flags', 'cmd_predict', 'add_plan_flags', 'cmd_plan', 'add_bench_flags', 'cmd_bench',
-           'add_speedups_flags', 'cmd_speedups', 'add_reproduce_flags', 'cmd_reproduce', 'parser', 'quiet_broken_pipe',
-           'main']
+__all__ = ['WHY_LOSS', 'INSPECT_FIELDS', 'REPRO_UNSET', 'TEACHER_FLAGS', 'USER_ERRORS', 'SUBCOMMANDS', 'Parser', 'add_fields',
+           'add_run_flags', 'run_from_flags', 'kept_step_note', 'cmd_run', 'cmd_show', 'add_report_flags', 'cmd_report',
+           'accuracy_noise', 'demo_epilogue', 'cmd_demo', 'add_zero_shot_flags', 'cmd_zero_shot', 'add_inspect_flags',
+           'cmd_inspect', 'add_export_flags', 'cmd_export', 'add_predict_flags', 'cmd_predict', 'add_plan_flags',
+           'cmd_plan', 'add_bench_flags', 'cmd_bench', 'add_speedups_flags', 'cmd_speedups', 'add_reproduce_flags',
+           'reproduce_preset', 'cmd_reproduce', 'parser', 'quiet_broken_pipe', 'main']
 
 # %% ../nbs/07_cli.ipynb #cbe96154
 class Parser(argparse.ArgumentParser):
@@ -28,11 +28,11 @@ class Parser(argparse.ArgumentParser):
         sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
         raise SystemExit(2)
 
-def add_fields(p, only=None, teachers=None, unset=None):
-    "Flags for `RunConfig`'s fields (those in `only`, default all); `--teacher` chooses among `teachers`."
-    for names, kw in run_flags(RunConfig, only, unset):
+def add_fields(p, cls=RunConfig, only=None, teachers=None, unset=None, defaults=None):
+    "Flags for the settings of `cls` (those in `only`, default all); `--teacher` chooses among `teachers`."
+    for names, kw in run_flags(cls, only, unset, defaults):
         if kw['dest'] == 'teacher':
-            kw['choices'] = sorted(teachers or TEACHERS)
+            kw['choices'] = sorted(teachers or KINDS)
             kw.pop('metavar', None)
         p.add_argument(*names, **kw)
     return p
@@ -44,6 +44,9 @@ def add_run_flags(p, out_default=None):
                    help='run directory (re-running on it resumes; default runs/<dataset>-seed<seed>)')
     p.add_argument('--quiet', action='store_true', help='no progress bars (not a run setting)')
     p.add_argument('--dry-run', action='store_true', help='print what the run will cost and take (pgkd plan) and stop')
+    p.add_argument('--tracking', metavar='mlflow|URI',
+                   help='log the run to MLflow as it goes: mlflow = the SQLite store runs/mlflow.db '
+                        "($MLFLOW_TRACKING_URI if set), or any tracking URI (pip install 'pgkd_nb[track]')")
     return p
 
 # %% ../nbs/07_cli.ipynb #de0bba9f
@@ -52,7 +55,9 @@ def run_from_flags(a) -> tuple[dict, Path]:
     from pgkd_nb.loop import run_pgkd
     cfg = check_config(config_from_args(a))
     out = Path(a.out or f"runs/{cfg.dataset}-seed{cfg.seed}")
-    return run_pgkd(cfg, out, progress=not a.quiet), out
+    if not a.tracking: return run_pgkd(cfg, out, progress=not a.quiet), out
+    from pgkd_nb.track import StepTracker
+    with StepTracker(out, a.tracking) as hook: return run_pgkd(cfg, out, progress=not a.quiet, on_step=hook), out
 
 WHY_LOSS = ("validation loss, not accuracy, picks the step, as in the paper's Algorithm 1: loss is calibrated (it "
             "weighs how sure each answer is) and less noisy than accuracy on a small validation set")
@@ -136,16 +141,11 @@ def cmd_demo(a) -> int:
     return 0
 
 # %% ../nbs/07_cli.ipynb #5b3524a1
-ZERO_SHOT_FIELDS = ('teacher_model', 'base_url', 'test_max', 'budget_usd', 'data_dir', 'teacher_cache', 'timeout',
-                    'max_retries', 'prompt')
-
-def llm_teachers() -> list[str]: return sorted(t for t in TEACHERS if t != 'simulated')
-
 def add_zero_shot_flags(p):
-    "The flags of `pgkd zero-shot`."
+    "The flags of `pgkd zero-shot`: the teacher's (an LLM's), the test split's, then how to send the calls."
     p.add_argument('--dataset', required=True, help='task name (as for pgkd run)')
-    p.add_argument('--teacher', default='anthropic', choices=llm_teachers(), help='the LLM that classifies')
-    add_fields(p, ZERO_SHOT_FIELDS)
+    add_fields(p, TeacherConfig, teachers=llm_teachers(), defaults={'teacher': 'anthropic'})
+    add_fields(p, RunConfig, only=('test_max', 'data_dir'))
     p.add_argument('--batch', action='store_true',
                    help='send every remaining text as one Message Batch (anthropic; half price, answers within 24 h; '
                         'a killed run re-attaches to it)')
@@ -157,15 +157,13 @@ def add_zero_shot_flags(p):
 
 def cmd_zero_shot(a) -> int:
     "pgkd zero-shot: the LLM zero-shot baseline (Appendix A.2 prompt) on a test split; resumable."
+    teacher = check_teacher(config_from_args(a, TeacherConfig))
     if a.plan:
         from pgkd_nb.plan import plan_zero_shot, format_plan
-        print(format_plan(plan_zero_shot(a.dataset, a.teacher, a.teacher_model, a.test_max, a.prompt, a.data_dir,
-                                         a.max_tokens)))
+        print(format_plan(plan_zero_shot(a.dataset, teacher, a.test_max, a.data_dir, a.max_tokens)))
         return 0
     from pgkd_nb.zeroshot import zero_shot, format_zero_shot
-    s = zero_shot(a.dataset, teacher=a.teacher, teacher_model=a.teacher_model, base_url=a.base_url, out=a.out,
-                  test_max=a.test_max, budget_usd=a.budget_usd, data_dir=a.data_dir, cache_dir=a.teacher_cache,
-                  timeout=a.timeout, max_retries=a.max_retries, progress=not a.quiet, template=a.prompt,
+    s = zero_shot(a.dataset, teacher, out=a.out, test_max=a.test_max, data_dir=a.data_dir, progress=not a.quiet,
                   batch=a.batch, concurrency=a.concurrency, max_tokens=a.max_tokens)
     print(format_zero_shot(s))
     return 0
@@ -174,14 +172,14 @@ INSPECT_FIELDS = ('data', 'text_col', 'label_col', 'test_data', 'labels', 'n_sam
 
 def add_inspect_flags(p):
     "The flags of `pgkd inspect`: those of `pgkd run` that say which data and how much of it."
-    add_fields(p, INSPECT_FIELDS)
+    add_fields(p, only=INSPECT_FIELDS)
 
 def cmd_inspect(a) -> int:
     "pgkd inspect --data FILE: rows, classes, lengths, duplicates and the D0/pool/test sizes a run would use."
-    from pgkd_nb.files import inspect_data, format_inspect
+    from pgkd_nb.files import DataSpec, inspect_data, format_inspect
     if not a.data:
         raise ValueError("pgkd inspect needs --data: a .csv, .tsv, .jsonl(.gz) or .parquet file, or hf:ID")
-    print(format_inspect(inspect_data(a.data, a.text_col, a.label_col, a.test_data, a.labels, a.n_samples, a.seed,
+    print(format_inspect(inspect_data(a.data, DataSpec.of(a), n_samples=a.n_samples, seed=a.seed,
                                       kd_steps=a.kd_steps, gen_batch=a.gen_batch)))
     return 0
 
@@ -223,9 +221,10 @@ def add_predict_flags(p):
 
 def cmd_predict(a) -> int:
     "pgkd predict MODEL INPUT: label, probability and top-k per text into a CSV, batched and length-sorted."
-    from pgkd_nb.predict import predict_file
-    r = predict_file(a.model, a.input, a.text_col, a.out, a.label_col, a.batch_size, a.top_k, a.runtime,
-                     progress=not a.quiet, force=a.force)
+    from pgkd_nb.predict import PredictOptions, predict_file
+    opts = PredictOptions(text_col=a.text_col, label_col=a.label_col, out=a.out, batch_size=a.batch_size,
+                          top_k=a.top_k, runtime=a.runtime, progress=not a.quiet, force=a.force)
+    r = predict_file(a.model, a.input, opts)
     acc = f"; accuracy {r['accuracy']:.4f} against column {a.label_col!r}" if 'accuracy' in r else ''
     skipped = f" ({r['empty_skipped']} rows without text skipped)" if r['empty_skipped'] else ''
     print(f"{r['n']} texts{skipped} in {r['seconds']} s: {r['texts_per_s']} texts/s ({r['runtime']}){acc}")
@@ -284,57 +283,40 @@ def cmd_speedups(a) -> int:
     print(f"wrote {Path(r['out'])/'speedups.md'} and speedups.json")
     return 0
 
-REPRO_TEACHER_FIELDS = ('teacher', 'teacher_model', 'base_url', 'teacher_cache', 'prompt')
-REPRO_DEFAULTS = {'teacher': " (default: the preset's)", 'teacher_model': '', 'base_url': '',   # unset: the preset's
-                  'teacher_cache': ' (default: ~/.cache/pgkd_nb/teacher)',
-                  'prompt': ' (default: paper with an LLM teacher, as the paper ran it)'}
+REPRO_UNSET = " (default: the preset's)"      # reproduce's teacher flags: unset, the preset decides
+TEACHER_FLAGS = [flag_name(f) for f in fields(TeacherConfig)]
 
 def add_reproduce_flags(p):
-    "The flags of `pgkd reproduce`."
-    p.add_argument('--preset', default='smoke',
-                   help='reproduction preset: smoke (tiny, CI), cpu (MiniLM head, simulated teacher), full (GPU)')
-    p.add_argument('--jobs', type=int, default=1, help='runs at a time, in worker processes (local backend)')
+    "The flags of `pgkd reproduce`: which reproduction, then `GridConfig`'s and `TeacherConfig`'s settings."
+    p.add_argument('--grid', default=None, metavar='PRESET',
+                   help='reproduction preset: smoke (tiny, CI), cpu (MiniLM head, simulated teacher), full (GPU) '
+                        '(default: smoke)')
+    p.add_argument('--preset', dest='old_preset', help='deprecated: the old name of --grid')
     p.add_argument('--out', default='reports',
                    help='reports go to OUT/<preset>/ (with --datasets: OUT/<preset>-partial/)')
-    p.add_argument('--runs', help='run records (default runs/repro/<preset>)')
     p.add_argument('--only', help='comma-separated subset of table2,table3,table4,table6_fig3 '
                    '(table6 and fig3 name the last)')
     p.add_argument('--notebooks', help='folder holding the reproduction notebooks (default: the packaged ones)')
-    p.add_argument('--datasets', help="comma-separated datasets instead of the preset's (a partial reproduction)")
     p.add_argument('--dry-run', action='store_true',
                    help="print what the runs still missing will cost in teacher calls (per dataset) and stop")
-    g = p.add_argument_group('where runs go')
-    g.add_argument('--backend', choices=['local', 'ray'], default='local',
-                   help="local: this machine's processes (--jobs); "
-                        "ray: one Ray task per run (pip install 'pgkd_nb[ray]')")
-    g.add_argument('--address', help='Ray cluster: auto (started here by `ray start`), HOST:PORT or ray://HOST:PORT '
-                   '(default: a Ray instance started on this machine for the command)')
-    g.add_argument('--cpus-per-run', type=float, default=1, metavar='C', help='CPUs Ray reserves for each run')
-    g.add_argument('--gpus-per-run', type=float, default=0, metavar='G',
-                   help='GPUs Ray reserves for each run (1: one run per GPU)')
-    g.add_argument('--shared-out', action='store_true',
-                   help='ray: --runs is on storage every worker sees; tasks write (and resume) runs there directly')
+    add_fields(p.add_argument_group('the grid: which runs, and where they go'), GridConfig)
     t = p.add_argument_group('an LLM teacher (the presets use the simulated one)')
-    add_fields(t, REPRO_TEACHER_FIELDS, unset=REPRO_DEFAULTS)
-    t.add_argument('--batch', action='store_true',
-                   help='anthropic: the grid in lock-step, step i of every run as one Message Batch (half price)')
-    t.add_argument('--concurrency', type=int, metavar='N',
-                   help='per-request calls: N runs at a time on threads, sharing one teacher and one budget')
-    t.add_argument('--calls-per-minute', type=float, metavar='N',
-                   help='calls of all runs together start at most N a minute')
-    t.add_argument('--grid-budget-usd', type=float, metavar='USD',
-                   help="one budget for the grid: refused up front if the plan's upper bound passes it, and no "
-                        "call (or batch) starts whose worst case would")
+    unset = {f: REPRO_UNSET for f in TEACHER_FLAGS}
+    add_fields(t, TeacherConfig, unset={**unset, 'prompt': ' (default: paper with an LLM teacher, as the paper ran it)'})
+
+def reproduce_preset(a) -> str:
+    "The reproduction preset `--grid` names (or the deprecated `--preset`, with one notice on stderr)."
+    if a.old_preset is None: return a.grid or 'smoke'
+    sys.stderr.write("pgkd reproduce: --preset is deprecated here (it names a student preset on `pgkd run`); "
+                     "use --grid\n")
+    return a.grid or a.old_preset
 
 def cmd_reproduce(a) -> int:
     "pgkd reproduce: Tables 2, 3, 4, 6 and Figure 3 as papermill notebooks, rendered into reports/<preset>/."
     from pgkd_nb.repro import reproduce, ReproError
     try:
-        reproduce(a.preset, a.only, a.out, a.runs, a.jobs, a.datasets, a.notebooks, teacher=a.teacher,
-                  teacher_model=a.teacher_model, base_url=a.base_url, teacher_cache=a.teacher_cache, prompt=a.prompt,
-                  backend=a.backend, address=a.address, cpus_per_run=a.cpus_per_run, gpus_per_run=a.gpus_per_run,
-                  calls_per_minute=a.calls_per_minute, grid_budget_usd=a.grid_budget_usd, batch=a.batch,
-                  concurrency=a.concurrency, shared_out=a.shared_out, dry_run=a.dry_run)
+        reproduce(reproduce_preset(a), a.only, a.out, config_from_args(a, GridConfig),
+                  config_from_args(a, TeacherConfig), a.notebooks, dry_run=a.dry_run)
     except ReproError as e:
         sys.stderr.write(f"pgkd reproduce: {e}\n")
         return 1

@@ -11,9 +11,10 @@ from urllib.parse import urlsplit, urlunsplit
 from .data import DEMO_TASK
 
 # %% auto #0
-__all__ = ['DEFAULT_CHECKPOINT', 'INT8_RECIPE', 'STUDENT_PRESETS', 'RUNTIME_FIELDS', 'RETRAIN_DEFAULTS', 'RENAMED_FIELDS',
-           'StudentConfig', 'make_config', 'data_name', 'setting', 'RunConfig', 'flag', 'check_config',
-           'config_from_dict', 'redact_url', 'config_to_dict', 'parse_value', 'key_values', 'run_flags',
+__all__ = ['DEFAULT_CHECKPOINT', 'INT8_RECIPE', 'STUDENT_PRESETS', 'RETRAIN_DEFAULTS', 'RENAMED_FIELDS', 'FLAT_TEACHER',
+           'StudentConfig', 'make_config', 'data_name', 'setting', 'TeacherConfig', 'group', 'RunConfig', 'flag_name',
+           'runtime_fields', 'flag', 'check_teacher', 'check_config', 'teacher_dict', 'config_from_dict', 'redact_url',
+           'config_to_dict', 'flat_settings', 'GridConfig', 'parse_value', 'key_values', 'run_flags',
            'config_from_args']
 
 # %% ../nbs/00b_config.ipynb #f27e3208
@@ -70,9 +71,40 @@ def data_name(path) -> str:
     return str(path)[3:] if str(path).startswith('hf:') else Path(str(path)).name.split('.')[0]
 
 def setting(default, help, **kw):
-    "A `RunConfig` field: its default and the help text of its flag."
+    "A settings field: its default and the help of its flag (`flag=`: the flag's name; `runtime=True`: may change on "
+    "resume; `aliases`, `choices`)."
     if isinstance(default, dict): return field(default_factory=lambda: dict(default), metadata={'help': help, **kw})
     return field(default=default, metadata={'help': help, **kw})
+
+@dataclass
+class TeacherConfig:
+    "Who writes the new rows and how it is asked: a run's teacher settings (flags `--teacher`, `--teacher-model`, ...)."
+    name: str = setting('simulated', 'who writes new rows; simulated = real labelled pool rows, no LLM', flag='teacher')
+    model: str|None = setting(None, "teacher model id (default: the teacher's own)", flag='teacher_model',
+                              aliases=['--model'])
+    base_url: str|None = setting(None, 'LLM teacher server URL, e.g. http://127.0.0.1:8080/v1 for a '
+                                 'llama.cpp/vLLM/Ollama server (--teacher openai)')
+    cache: str = setting('~/.cache/pgkd_nb/teacher', "LLM teachers' response cache directory", flag='teacher_cache')
+    timeout: float = setting(120.0, 'LLM teachers: seconds to wait for one answer', runtime=True)
+    max_retries: int = setting(2, 'LLM teachers: retries of a failed or timed-out call', runtime=True)
+    budget_usd: float|None = setting(None, "stop before a teacher call whose worst case would pass this run's spend",
+                                     runtime=True)
+    wording: str = setting('kit', "the PGKD prompt's wording: kit (this kit's) or paper (Appendix A.1 word for word)",
+                           flag='prompt', aliases=['--wording'], choices=['kit', 'paper'])
+    price_in: float|None = setting(None, 'LLM teachers: USD per million input tokens of a model missing from the '
+                                   'price table (with --price-out)', runtime=True)
+    price_out: float|None = setting(None, 'LLM teachers: USD per million output tokens of that model (with --price-in)',
+                                    runtime=True)
+    rule: str = setting('default', "simulated teacher's selection rule: default (guided) or random (control)",
+                        flag='teacher_rule', choices=['default', 'random', 'naive'])
+
+    def price(self) -> tuple|None:
+        "(input, output) USD per million tokens from `price_in`/`price_out`, for a model the price table lacks."
+        return None if self.price_in is None else (self.price_in, self.price_out)
+
+def group(cls, help):
+    "A `RunConfig` field holding the settings dataclass `cls` (its flags are `cls`'s, listed under `help`)."
+    return field(default_factory=cls, metadata={'help': help, 'group': cls})
 
 @dataclass
 class RunConfig:
@@ -88,12 +120,7 @@ class RunConfig:
     labels: str|None = setting(None, '--data: the class names in order, comma-separated (default: sorted)')
     name: str|None = setting(None, "--data: the run's name in its table, summary.json, report and default --out "
                              '(default: the file name without its extensions, or the Hub id)')
-    prompt: str = setting('kit', "the PGKD prompt's wording: kit (this kit's) or paper (Appendix A.1 word for word)",
-                          choices=['kit', 'paper'])
-    teacher: str = setting('simulated', 'who writes new rows; simulated = real labelled pool rows, no LLM')
-    teacher_model: str|None = setting(None, "teacher model id (default: the teacher's own)", aliases=['--model'])
-    teacher_rule: str = setting('default', "simulated teacher's selection rule: default (guided) or random (control)",
-                                choices=['default', 'random', 'naive'])
+    teacher: TeacherConfig = group(TeacherConfig, 'the teacher')
     n_samples: int = setting(1000, 'annotated rows in D0 (80%% train / 20%% val)')
     seed: int = setting(0, 'seed of the D0 sample and of training')
     kd_steps: int = setting(10, 'maximum KD steps (paper: 10)')
@@ -114,18 +141,10 @@ class RunConfig:
                                 choices=['continue', 'scratch'])
     test_max: int|None = setting(None, 'evaluate on a stratified test subsample of this size (stated in the output)')
     pool_max: int|None = setting(None, 'simulated teacher: draw from a stratified pool subsample of this size')
-    budget_usd: float|None = setting(None, "stop before a teacher call whose worst case would pass this run's spend")
-    price_in: float|None = setting(None, 'LLM teachers: USD per million input tokens of a model missing from the '
-                                   'price table (with --price-out)')
-    price_out: float|None = setting(None, 'LLM teachers: USD per million output tokens of that model (with --price-in)')
-    timeout: float = setting(120.0, 'LLM teachers: seconds to wait for one answer')
-    max_retries: int = setting(2, 'LLM teachers: retries of a failed or timed-out call')
-    base_url: str|None = setting(None, 'LLM teacher server URL, e.g. http://127.0.0.1:8080/v1 for a '
-                                 'llama.cpp/vLLM/Ollama server (--teacher openai)')
     data_dir: str|None = setting(None, 'directory holding task folders')
-    teacher_cache: str = setting('~/.cache/pgkd_nb/teacher', "LLM teachers' response cache directory")
 
     def __post_init__(self):
+        if isinstance(self.teacher, dict): self.teacher = TeacherConfig(**self.teacher)
         if self.retrain is None: self.retrain = RETRAIN_DEFAULTS.get(self.preset, 'continue')
         if self.data: self.dataset = self.name or data_name(self.data)   # every output names your data, not the demo
 
@@ -135,13 +154,19 @@ class RunConfig:
         if self.checkpoint: kw['checkpoint'] = self.checkpoint
         return make_config(self.preset, **kw)
 
-    def teacher_price(self) -> tuple|None:
-        "(input, output) USD per million tokens from `price_in`/`price_out`, for a model the price table lacks."
-        return None if self.price_in is None else (self.price_in, self.price_out)
-
-RUNTIME_FIELDS = ('budget_usd', 'timeout', 'max_retries', 'price_in', 'price_out')
 RETRAIN_DEFAULTS = {'cpu': 'scratch'}     # chosen on validation loss: see the study below; other presets: continue
-RENAMED_FIELDS = {'model': 'teacher_model'}
+
+def flag_name(f) -> str:
+    "The name of the flag (and of the flat, older config.json key) of settings field `f`."
+    return f.metadata.get('flag', f.name)
+
+def runtime_fields(cls=RunConfig) -> tuple:
+    "The flag names of the settings of `cls` that may change when a run resumes (`runtime=True`)."
+    out = []
+    for f in fields(cls):
+        if 'group' in f.metadata: out += runtime_fields(f.metadata['group'])
+        elif f.metadata.get('runtime'): out.append(flag_name(f))
+    return tuple(out)
 
 # %% ../nbs/00b_config.ipynb #c9501c5e
 def flag(name) -> str: return '--' + name.replace('_', '-')
@@ -151,34 +176,54 @@ def _at_least(cfg, name, low, optional=False):
     if optional and v is None: return
     if v < low: raise ValueError(f"{flag(name)} {v}: must be {low} or more")
 
-def _both_prices(cfg):
-    given = [n for n in ('price_in', 'price_out') if getattr(cfg, n) is not None]
+def _both_prices(t):
+    given = [n for n in ('price_in', 'price_out') if getattr(t, n) is not None]
     if len(given) == 1:
         other = 'price_out' if given[0] == 'price_in' else 'price_in'
-        raise ValueError(f"{flag(given[0])} {getattr(cfg, given[0])} needs {flag(other)} too: a model's price is "
+        raise ValueError(f"{flag(given[0])} {getattr(t, given[0])} needs {flag(other)} too: a model's price is "
                          "USD per million input tokens and per million output tokens")
+
+def check_teacher(t: TeacherConfig) -> TeacherConfig:
+    "Reject teacher settings that cannot run, with the flag to change."
+    _at_least(t, 'max_retries', 0)
+    for name in ('budget_usd', 'price_in', 'price_out'): _at_least(t, name, 0, optional=True)
+    _both_prices(t)
+    if t.timeout <= 0: raise ValueError(f"--timeout {t.timeout}: must be more than 0 seconds")
+    return t
 
 def check_config(cfg: RunConfig) -> RunConfig:
     "Reject settings that cannot run, with the reason and the flag to change."
     if cfg.retrain not in ('continue', 'scratch'):
         raise ValueError(f"retrain={cfg.retrain!r}: choose 'continue' or 'scratch'")
     for name, low in (('n_samples', 2), ('gen_batch', 1), ('kd_steps', 0), ('patience', 0), ('n_mined', 0),
-                      ('n_few_shot', 0), ('max_retries', 0), ('seed', 0)):
+                      ('n_few_shot', 0), ('seed', 0)):
         _at_least(cfg, name, low)
     for name in ('test_max', 'pool_max'): _at_least(cfg, name, 1, optional=True)
-    for name in ('budget_usd', 'price_in', 'price_out'): _at_least(cfg, name, 0, optional=True)
-    _both_prices(cfg)
+    check_teacher(cfg.teacher)
     if cfg.name and not cfg.data: raise ValueError(f"--name {cfg.name}: names a --data run; pass --data FILE too")
-    if cfg.timeout <= 0: raise ValueError(f"--timeout {cfg.timeout}: must be more than 0 seconds")
     cfg.student_config()
     return cfg
 
+RENAMED_FIELDS = {'model': 'teacher_model'}      # older config.json names
+FLAT_TEACHER = {flag_name(f): f.name for f in fields(TeacherConfig)}   # an older, flat config.json's teacher keys
+
+def teacher_dict(d: dict) -> dict:
+    "The `TeacherConfig` fields in settings `d`: its nested `teacher` (a dict or the name), then older flat keys."
+    t = d.get('teacher')
+    out = dict(t) if isinstance(t, dict) else asdict(t) if isinstance(t, TeacherConfig) else {}
+    if isinstance(t, str): out['name'] = t
+    out.update({FLAT_TEACHER[k]: v for k, v in d.items() if k in FLAT_TEACHER and k != 'teacher'})
+    return out
+
 def config_from_dict(d: dict) -> RunConfig:
-    "A `RunConfig` from a saved `config.json` (older names and missing fields handled)."
+    "A `RunConfig` from a saved `config.json`, nested or older and flat (older names and missing fields handled)."
     d = {RENAMED_FIELDS.get(k, k): v for k, v in d.items()}
+    t = teacher_dict(d)
+    d = {k: v for k, v in d.items() if k not in FLAT_TEACHER}
     unknown = sorted(set(d) - {f.name for f in fields(RunConfig)})
+    unknown += sorted(set(t) - {f.name for f in fields(TeacherConfig)})
     if unknown: raise ValueError(f"config.json has settings this version does not know: {unknown}; upgrade pgkd_nb")
-    return RunConfig(**d)
+    return RunConfig(**d, teacher=TeacherConfig(**t))
 
 def redact_url(url) -> str|None:
     "`url` with the user name and password it carries replaced by `***`: what is written of it (None stays None)."
@@ -188,8 +233,53 @@ def redact_url(url) -> str|None:
     return urlunsplit(parts._replace(netloc='***@' + parts.netloc.rpartition('@')[2]))
 
 def config_to_dict(cfg: RunConfig) -> dict:
-    "What `config.json` (and a run's summary) keep of `cfg`: every setting, credentials in `base_url` redacted."
-    return {**asdict(cfg), 'base_url': redact_url(cfg.base_url)}
+    "What `config.json` (and a run's summary) keep of `cfg`: every setting, nested, credentials in `base_url` redacted."
+    d = asdict(cfg)
+    d['teacher']['base_url'] = redact_url(cfg.teacher.base_url)
+    return d
+
+def flat_settings(cfg) -> dict:
+    "{flag name: value} of every setting of `cfg` (a group's settings by their own flag names), as written."
+    out = {}
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        if 'group' in f.metadata: out.update(flat_settings(v))
+        else: out[flag_name(f)] = redact_url(v) if f.name == 'base_url' else v
+    return out
+
+@dataclass
+class GridConfig:
+    "How many runs go where: a grid's settings (`pgkd reproduce`'s flags beside the teacher's); None = the preset's."
+    datasets: list|None = setting(None, "comma-separated datasets instead of the preset's (a partial reproduction)",
+                                  type=str)
+    seeds: list|None = setting(None, "comma-separated seeds instead of the preset's", type=str)
+    n_samples: int|None = setting(None, "annotated rows in D0 of each run (default: the preset's)")
+    sizes: list|None = setting(None, "comma-separated D0 sizes of Table 6 / Figure 3 (default: the preset's)",
+                               type=str)
+    runs_dir: str|None = setting(None, 'run records (default runs/repro/<preset>)', flag='runs')
+    jobs: int = setting(1, 'runs at a time, in worker processes (local backend)')
+    backend: str = setting('local', "local: this machine's processes (--jobs); ray: one Ray task per run "
+                           "(pip install 'pgkd_nb[ray]')", choices=['local', 'ray'])
+    address: str|None = setting(None, 'Ray cluster: auto (started here by `ray start`), HOST:PORT or ray://HOST:PORT '
+                                '(default: a Ray instance started on this machine for the command)')
+    cpus_per_run: float = setting(1.0, 'CPUs Ray reserves for each run')
+    gpus_per_run: float = setting(0.0, 'GPUs Ray reserves for each run (1: one run per GPU)')
+    shared_out: bool = setting(False, 'ray: --runs is on storage every worker sees; tasks write (and resume) runs '
+                               'there directly')
+    weights: bool = setting(False, "ray: bring each run's step models back too (not only its records)")
+    batch: bool = setting(False, 'anthropic: the grid in lock-step, step i of every run as one Message Batch '
+                          '(half price)')
+    concurrency: int|None = setting(None, 'per-request calls: N runs at a time on threads, sharing one teacher and '
+                                    'one budget')
+    calls_per_minute: float|None = setting(None, 'calls of all runs together start at most N a minute')
+    grid_budget_usd: float|None = setting(None, "one budget for the grid: refused up front if the plan's upper bound "
+                                          "passes it, and no call (or batch) starts whose worst case would")
+
+    def __post_init__(self):
+        for name, cast in (('datasets', str), ('seeds', int), ('sizes', int)):
+            v = getattr(self, name)
+            if isinstance(v, str): v = [x.strip() for x in v.split(',') if x.strip()]
+            if v is not None: setattr(self, name, [cast(x) for x in v] or None)
 
 # %% ../nbs/00b_config.ipynb #82ec7f7b
 def parse_value(s: str):
@@ -212,33 +302,36 @@ def _base_type(hint):
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return args[0] if args else hint
 
-def run_flags(cls=RunConfig, only=None, unset=None) -> list[tuple[list, dict]]:
-    "(names, argparse kwargs) of one flag per field of `cls` (or of those in `only`); `unset`: {field: help note}."
+def _field_flag(f, t, unset, defaults) -> tuple[list, dict]:
+    meta, name = f.metadata, flag_name(f)
+    kw, default = dict(dest=name, help=meta.get('help', '')), defaults.get(name, f.default)
+    if t is bool:
+        on = default is True
+        return [flag('no_' + name) if on else flag(name)], dict(kw, action='store_false' if on else 'store_true')
+    if t is dict: return [flag(name)], dict(kw, nargs='*', metavar='KEY=VALUE', default={}, type=str)
+    kw.update(type=meta.get('type', t), default=default)
+    if unset and name in unset: kw.update(default=None, help=kw['help'] + unset[name])   # the caller decides
+    elif default is not None: kw['help'] += f' (default: {default})'
+    if 'choices' in meta: kw['choices'] = meta['choices']
+    else: kw['metavar'] = name.upper()
+    return [flag(name), *meta.get('aliases', [])], kw
+
+def run_flags(cls=RunConfig, only=None, unset=None, defaults=None) -> list[tuple[list, dict]]:
+    "(names, argparse kwargs) of one flag per setting of `cls`, its groups' too (or of those named in `only`); "
+    "`unset`: {flag name: help note} of flags left None for the caller; `defaults`: {flag name: another default}."
     hints, out = typing.get_type_hints(cls), []
     for f in fields(cls):
-        if only is not None and f.name not in only: continue
-        t, meta = _base_type(hints[f.name]), f.metadata
-        kw = dict(dest=f.name, help=meta.get('help', ''))
-        if t is bool and f.default is True:
-            out.append(([flag('no_' + f.name)], dict(kw, action='store_false')))
-            continue
-        if t is bool:
-            out.append(([flag(f.name)], dict(kw, action='store_true')))
-            continue
-        if t is dict:
-            out.append(([flag(f.name)], dict(kw, nargs='*', metavar='KEY=VALUE', default={}, type=str)))
-            continue
-        kw.update(type=t, default=f.default)
-        if unset and f.name in unset: kw.update(default=None, help=kw['help'] + unset[f.name])   # the caller decides
-        elif f.default is not None: kw['help'] += f' (default: {f.default})'
-        if 'choices' in meta: kw['choices'] = meta['choices']
-        else: kw['metavar'] = f.name.upper()
-        out.append(([flag(f.name), *meta.get('aliases', [])], kw))
+        if 'group' in f.metadata: out += run_flags(f.metadata['group'], only, unset, defaults)
+        elif only is None or flag_name(f) in only:
+            out.append(_field_flag(f, _base_type(hints[f.name]), unset, defaults or {}))
     return out
 
 def config_from_args(a, cls=RunConfig):
-    "A `cls` from parsed flags (those made by `run_flags`)."
-    kw = {f.name: getattr(a, f.name) for f in fields(cls) if hasattr(a, f.name)}
+    "A `cls` from parsed flags (those made by `run_flags`); its groups' settings too."
+    kw = {}
     for f in fields(cls):
-        if isinstance(kw.get(f.name), list): kw[f.name] = key_values(kw[f.name])
+        if 'group' in f.metadata: kw[f.name] = config_from_args(a, f.metadata['group'])
+        elif hasattr(a, flag_name(f)):
+            v = getattr(a, flag_name(f))
+            kw[f.name] = key_values(v) if isinstance(v, list) and f.type in ('dict', dict) else v
     return cls(**kw)

@@ -9,8 +9,8 @@ from .prompt import count_tokens
 
 # %% auto #0
 __all__ = ['PRICES_DATE', 'BATCH_DISCOUNT', 'PRICES', 'REGION_PREFIXES', 'USAGE_KEYS', 'PROMPT_OVERHEAD_TOKENS', 'TeacherError',
-           'BudgetExceeded', 'price_of', 'missing_price', 'caches_prompts', 'call_cost', 'Ledger', 'prompt_token_bound',
-           'worst_case_cost', 'prompts_worst_case']
+           'BudgetExceeded', 'price_of', 'missing_price', 'caches_prompts', 'call_cost', 'budget_message', 'Budget',
+           'Ledger', 'prompt_token_bound', 'worst_case_cost', 'prompts_worst_case']
 
 # %% ../nbs/03a_costs.ipynb #ffb116f5
 class TeacherError(RuntimeError):
@@ -63,9 +63,33 @@ def call_cost(usage, model, prices=None, batch=False) -> float|None:
     return cost*BATCH_DISCOUNT if batch else cost
 
 # %% ../nbs/03a_costs.ipynb #34990441
+def budget_message(limit_usd, spent_usd, usd, what, fix, scope='') -> str:
+    "The one way a budget says no: `{scope}budget $X: $Y spent, and {what} could cost up to $Z; {fix}`."
+    more = f"{what} could cost up to ${usd:.4f}" if usd else f"nothing is left for {what}"
+    return f"{scope}budget ${limit_usd:.2f}: ${spent_usd:.4f} spent, and {more}; {fix}"
+
+@dataclass
+class Budget:
+    "A dollar limit and what was spent against it: asked before a call, a batch, a set of calls, a run or a grid."
+    limit_usd: float|None = None
+    spent_usd: float = 0.0
+    scope: str = ''      # '' (a run's budget, --budget-usd) or 'grid ' (--grid-budget-usd)
+
+    def refusal(self, usd, what='the next call', fix='stopping before the call (raise budget_usd or lower '
+                'max_tokens)') -> str|None:
+        "Why spending up to `usd` more on `what` may not start (all spent, or it could pass the limit), or None."
+        if self.limit_usd is None: return None
+        if self.spent_usd + usd <= self.limit_usd and (usd or self.spent_usd < self.limit_usd): return None
+        return budget_message(self.limit_usd, self.spent_usd, usd, what, fix, self.scope)
+
+    def check(self, usd, what='the next call', fix=None):
+        "Raise `BudgetExceeded` (with `refusal`'s reason) unless `what`, costing up to `usd`, fits."
+        why = self.refusal(usd, what) if fix is None else self.refusal(usd, what, fix)
+        if why: raise BudgetExceeded(why)
+
 @dataclass
 class Ledger:
-    "What a teacher spent in this run; `check` enforces the optional budget."
+    "What a teacher spent in this run, and its optional budget (`budget`)."
     budget_usd: float|None = None
     calls: int = 0               # live calls (cached replies are counted in `cached`)
     cached: int = 0
@@ -86,12 +110,10 @@ class Ledger:
             else: led.add(r.get('usage') or {}, r.get('cost_usd') or 0.0, 0.0, bool(r.get('cached')))
         return led
 
-    def check(self, estimate_usd, what='the next call'):
-        "Raise `BudgetExceeded` if spending `estimate_usd` more could exceed the budget."
-        if self.budget_usd is not None and self.cost_usd + estimate_usd > self.budget_usd:
-            raise BudgetExceeded(f"budget ${self.budget_usd:.2f}: ${self.cost_usd:.4f} spent, and {what} could cost "
-                                 f"up to ${estimate_usd:.4f}; stopping before the call (raise budget_usd or lower "
-                                 "max_tokens)")
+    @property
+    def budget(self) -> Budget:
+        "The run's budget: what it spent so far against `budget_usd`."
+        return Budget(self.budget_usd, self.cost_usd)
 
     def add(self, usage, cost_usd, seconds, cached):
         "Count one answer: its dollars, and for a live call its tokens and seconds (a cached one is not billed)."

@@ -4,17 +4,17 @@
 
 # %% ../nbs/00_data.ipynb #8c6215f9
 from __future__ import annotations
-import gzip, hashlib, importlib, json, os, random
+import gzip, hashlib, importlib, json, os, random, re, unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['PKG_DIR', 'EMBEDDED_DIR', 'DEMO_TASK', 'TASK_FILES', 'JSON_KINDS', 'UNREACHABLE', 'HUB_SPECS', 'data_dirs',
-           'check_task_dir', 'find_task_dir', 'json_kind', 'read_jsonl', 'read_labels', 'Task', 'drop_repeats',
-           'label_conflicts', 'dedup_task', 'check_classes', 'load_local', 'hub_unreachable_errors', 'hub_cache',
-           'hub_call', 'hub_label', 'load_hub', 'load_task', 'allocate', 'by_label', 'stratified_sample', 'text_key',
-           'stable_subsample', 'D0', 'split_train_val', 'sample_d0', 'write_rows', 'write_subset']
+           'check_task_dir', 'find_task_dir', 'json_kind', 'read_jsonl', 'read_labels', 'same_text_key', 'Task',
+           'drop_repeats', 'label_conflicts', 'dedup_task', 'check_classes', 'load_local', 'hub_unreachable_errors',
+           'hub_cache', 'hub_call', 'hub_label', 'load_hub', 'load_task', 'allocate', 'by_label', 'stratified_sample',
+           'text_key', 'stable_subsample', 'D0', 'split_train_val', 'sample_d0', 'write_rows', 'write_subset']
 
 # %% ../nbs/00_data.ipynb #6cbf5389
 PKG_DIR = Path(__file__).resolve().parent if '__file__' in globals() else Path('../pgkd_nb').resolve()
@@ -91,6 +91,17 @@ def read_labels(path) -> list[str]:
         raise ValueError(f"{path}: must be a non-empty JSON list of distinct class names")
     return [str(l) for l in labels]
 
+# %% ../nbs/00_data.ipynb #a36cb6c6
+_PUNCT = re.compile(r'[^\w\s]|_')
+
+def same_text_key(s: str,
+                  loose: bool = True,  # fold Unicode forms (NFKC), case, punctuation, symbols, spacing; False: exact
+                 ) -> str:
+    "The key two texts share when they are the same text (see above for which comparison each place needs)."
+    if not loose: return s
+    return ' '.join(_PUNCT.sub('', unicodedata.normalize('NFKC', s).lower()).split())
+
+
 # %% ../nbs/00_data.ipynb #e8db8be8
 @dataclass
 class Task:
@@ -105,21 +116,22 @@ class Task:
     def __repr__(self):
         return f"Task({self.name!r}: {len(self.labels)} classes, {len(self.train)} train, {len(self.test)} test)"
 
-def drop_repeats(rows, banned=frozenset()) -> tuple[list, int, int]:
-    "The rows whose text is neither in `banned` nor in an earlier row; how many were banned, how many repeats."
-    kept, seen, n_banned, n_repeats = [], set(), 0, 0
+def drop_repeats(rows, banned=()) -> tuple[list, int, int]:
+    "The rows whose text is neither one of `banned` nor an earlier row's (exactly); how many of each."
+    key = lambda t: same_text_key(t, loose=False)
+    banned, kept, seen, n_banned, n_repeats = {key(t) for t in banned}, [], set(), 0, 0
     for r in rows:
-        if r['text'] in banned: n_banned += 1
-        elif r['text'] in seen: n_repeats += 1
+        if key(r['text']) in banned: n_banned += 1
+        elif key(r['text']) in seen: n_repeats += 1
         else:
-            seen.add(r['text'])
+            seen.add(key(r['text']))
             kept.append(r)
     return kept, n_banned, n_repeats
 
 def label_conflicts(rows) -> dict:
     "The texts of `rows` given more than one label: {text: its labels, in first-seen order}."
     seen = defaultdict(dict)
-    for r in rows: seen[r['text']].setdefault(r['label'])
+    for r in rows: seen[same_text_key(r['text'], loose=False)].setdefault(r['label'])
     return {t: list(ls) for t, ls in seen.items() if len(ls) > 1}
 
 def dedup_task(task) -> Task:
@@ -127,7 +139,7 @@ def dedup_task(task) -> Task:
     conflicts = label_conflicts(task.train + task.test)
     agreed = lambda rows: [r for r in rows if r['text'] not in conflicts]
     n_conflicting = len(task.train) + len(task.test) - len(agreed(task.train)) - len(agreed(task.test))
-    train, n_leak, n_dup = drop_repeats(agreed(task.train), banned={r['text'] for r in task.test})
+    train, n_leak, n_dup = drop_repeats(agreed(task.train), banned=[r['text'] for r in task.test])
     test, _, n_tdup = drop_repeats(agreed(task.test))
     task.train, task.test = train, test
     if conflicts: task.dropped['conflicting_labels'] = n_conflicting

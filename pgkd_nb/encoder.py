@@ -6,28 +6,45 @@
 from __future__ import annotations
 import hashlib, json, os, shutil, tempfile
 from pathlib import Path
-import numpy as np, torch
+import numpy as np, torch, torch.nn.functional as F
+from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 from .fast import length_batches
 from .config import INT8_RECIPE
-from .export import PooledEncoder, export_onnx, quantize_onnx, onnx_session, onnx_feed
+from .onnx_io import export_onnx, quantize_onnx, onnx_session, onnx_feed
 
 # %% auto #0
-__all__ = ['ONNX_FILES', 'encoder_dir', 'write_graphs', 'build_encoder', 'OnnxEncoder']
+__all__ = ['ONNX_FILES', 'OUTPUT', 'mean_pool', 'PooledEncoder', 'encoder_dir', 'write_graphs', 'build_encoder', 'OnnxEncoder']
+
+# %% ../nbs/01a_encoder.ipynb #a94c3677
+def mean_pool(hidden, mask):
+    "Mean of token vectors over the attention mask."
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden*m).sum(1)/m.sum(1).clamp(min=1)
+
+class PooledEncoder(nn.Module):
+    "A frozen encoder as (input_ids, attention_mask) → mean-pooled, L2-normalised embeddings (`Student.embed`)."
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+    def forward(self, input_ids, attention_mask):
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return F.normalize(mean_pool(hidden, attention_mask), dim=-1)
 
 # %% ../nbs/01a_encoder.ipynb #9726de63
 ONNX_FILES = {'onnx': 'encoder.onnx', 'onnx-int8': 'encoder_int8.onnx'}
+OUTPUT = 'embeddings'          # the graphs' output; in the cache key, so files with the old name are rebuilt once
 
 
 def encoder_dir(path, max_len, cache_dir='~/.cache/pgkd_nb') -> Path:
-    "The cache folder of checkpoint `path`'s ONNX encoder at `max_len` (and the int8 recipe)."
-    key = json.dumps({'checkpoint': str(path), 'max_len': max_len, 'int8': INT8_RECIPE})
+    "The cache folder of checkpoint `path`'s ONNX encoder at `max_len` (and the int8 recipe and output name)."
+    key = json.dumps({'checkpoint': str(path), 'max_len': max_len, 'int8': INT8_RECIPE, 'output': OUTPUT})
     return Path(cache_dir).expanduser()/'onnx-encoder'/hashlib.sha1(key.encode()).hexdigest()[:16]
 
 def write_graphs(path, max_len, folder):
     "Trace the pooled encoder of `path` to `folder`/encoder.onnx and quantize it (per channel) to encoder_int8.onnx."
     graph = PooledEncoder(AutoModel.from_pretrained(path, attn_implementation='eager')).eval()
-    export_onnx(graph, AutoTokenizer.from_pretrained(path), folder/ONNX_FILES['onnx'], [], max_len)
+    export_onnx(graph, AutoTokenizer.from_pretrained(path), folder/ONNX_FILES['onnx'], [], max_len, OUTPUT)
     quantize_onnx(folder/ONNX_FILES['onnx'], folder/ONNX_FILES['onnx-int8'], **INT8_RECIPE)
 
 def build_encoder(path, max_len, cache_dir='~/.cache/pgkd_nb') -> Path:

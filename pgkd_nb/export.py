@@ -4,23 +4,23 @@
 
 # %% ../nbs/09_export.ipynb #36a48768
 from __future__ import annotations
-import json, warnings
 from collections import Counter
 from pathlib import Path
-import numpy as np, torch, torch.nn.functional as F
+import torch
 from torch import nn
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 from . import __version__
 from .data import text_key
 from .records import atomic_dir, completed_steps, read_json, step_path, teacher_line, write_json
-from .student import load_weights, mean_pool, resolve_checkpoint
+from .student import load_weights, resolve_checkpoint
+from .encoder import PooledEncoder
+from .onnx_io import ClassProbabilities, export_onnx, quantize_onnx
 
 # %% auto #0
 __all__ = ['EXPORT_FILE', 'ONNX_FP32', 'ONNX_INT8', 'MD_ESCAPES', 'LIMITS', 'SIMULATED_LIMIT', 'ROW_COLUMNS', 'student_dir',
-           'is_run', 'student_meta', 'ClassProbabilities', 'PooledEncoder', 'MeanPoolHead', 'probability_graph',
-           'export_tokenizer', 'export_hf', 'export_onnx', 'label_onnx', 'quantize_onnx', 'onnx_session', 'onnx_feed',
-           'run_record', 'md_text', 'f1_table', 'metrics_table', 'provenance', 'usage', 'model_card', 'listing',
-           'check_out', 'export_info', 'export_run', 'teacher_rows', 'dataset_card', 'export_rows', 'push_to_hub']
+           'is_run', 'student_meta', 'MeanPoolHead', 'probability_graph', 'export_tokenizer', 'export_hf', 'run_record',
+           'md_text', 'f1_table', 'metrics_table', 'provenance', 'usage', 'model_card', 'listing', 'check_out',
+           'export_info', 'export_run', 'teacher_rows', 'dataset_card', 'export_rows', 'push_to_hub']
 
 # %% ../nbs/09_export.ipynb #d64be926
 EXPORT_FILE = 'pgkd_export.json'     # what the export holds: labels, max length, mode, formats (read by `predict`)
@@ -48,23 +48,6 @@ def student_meta(d) -> dict:
     return read_json(Path(d)/'pgkd_student.json')
 
 # %% ../nbs/09_export.ipynb #1c55982b
-class ClassProbabilities(nn.Module):
-    "A sequence-classification model as (input_ids, attention_mask) → class probabilities."
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-    def forward(self, input_ids, attention_mask):
-        return torch.softmax(self.model(input_ids=input_ids, attention_mask=attention_mask).logits, -1)
-
-class PooledEncoder(nn.Module):
-    "A frozen encoder as (input_ids, attention_mask) → mean-pooled, L2-normalised embeddings (`Student.embed`)."
-    def __init__(self, encoder):
-        super().__init__()
-        self.encoder = encoder
-    def forward(self, input_ids, attention_mask):
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return F.normalize(mean_pool(hidden, attention_mask), dim=-1)
-
 class MeanPoolHead(nn.Module):
     "`head` mode as one graph: the pooled frozen encoder, the linear head, softmax."
     def __init__(self, encoder, head):
@@ -102,51 +85,6 @@ def export_hf(d, out):
     model.config.id2label = dict(enumerate(labels))
     model.config.label2id = {l: i for i, l in enumerate(labels)}
     model.save_pretrained(out, safe_serialization=True)
-
-# %% ../nbs/09_export.ipynb #fd192f67
-def export_onnx(graph, tok, path, labels, max_len) -> Path:
-    "Trace `graph` to ONNX at `path`: int64 input_ids and attention_mask in, float probabilities out (dynamic axes)."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    x = tok(['a short text', 'a somewhat longer text to trace, with padding'], padding=True, return_tensors='pt')
-    axes = {'input_ids': {0: 'batch', 1: 'tokens'}, 'attention_mask': {0: 'batch', 1: 'tokens'},
-            'probabilities': {0: 'batch'}}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter('ignore')    # the TorchScript exporter's deprecation and tracer notices
-        torch.onnx.export(graph, (x['input_ids'], x['attention_mask']), str(path), input_names=list(axes)[:2],
-                          output_names=['probabilities'], dynamic_axes=axes, opset_version=17, dynamo=False)
-    label_onnx(path, labels, max_len)
-    return path
-
-def label_onnx(path, labels, max_len):
-    "Store the class names (id2label) and the max length in the ONNX file's metadata."
-    import onnx
-    m = onnx.load(str(path))
-    onnx.helper.set_model_props(m, {'id2label': json.dumps(dict(enumerate(labels))), 'max_len': str(max_len)})
-    onnx.save(m, str(path))
-
-def quantize_onnx(src, dst, per_channel=False, exclude=()) -> Path:
-    """Dynamic int8 quantization of an ONNX graph's weights (onnxruntime's `quantize_dynamic`): one scale per weight
-    tensor, or per output column with `per_channel`; the nodes named in `exclude` stay fp32."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-    prepared = Path(dst).with_suffix('.prep.onnx')
-    quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)   # graph clean-up, as onnxruntime advises
-    quantize_dynamic(str(prepared), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
-                     nodes_to_exclude=list(exclude))
-    prepared.unlink()
-    return Path(dst)
-
-def onnx_session(path, threads=None):
-    "An ONNX Runtime CPU session for the graph at `path` (`threads`: intra-op threads; None: onnxruntime's choice)."
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    if threads: opts.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), opts, providers=['CPUExecutionProvider'])
-
-def onnx_feed(enc) -> dict:
-    "The int64 `input_ids` and `attention_mask` a graph of `export_onnx` takes, from a tokenizer's numpy output."
-    return {k: np.asarray(enc[k]).astype(np.int64) for k in ('input_ids', 'attention_mask')}
 
 # %% ../nbs/09_export.ipynb #dc5d96f9
 def run_record(run) -> dict:

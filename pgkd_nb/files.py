@@ -6,7 +6,7 @@
 from __future__ import annotations
 import csv, gzip, io, json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from .data import Task, check_classes, dedup_task, hub_label, json_kind, sample_d0, split_train_val
 from .data import hub_cache, hub_call, load_task
@@ -15,8 +15,8 @@ from .config import RunConfig, data_name
 # %% auto #0
 __all__ = ['TABLE_FORMATS', 'MIN_CLASS_ROWS', 'Table', 'table_format', 'decode_utf8', 'read_file', 'hub_dataset', 'hub_table',
            'read_table', 'column_names', 'check_columns', 'check_value_types', 'join_text', 'table_rows', 'class_order',
-           'check_known', 'check_two_classes', 'check_stratifiable', 'source_tables', 'held_out_split', 'load_data',
-           'run_task', 'percentiles', 'd0_plan', 'inspect_data', 'format_inspect']
+           'check_known', 'check_two_classes', 'check_stratifiable', 'source_tables', 'held_out_split', 'DataSpec',
+           'load_data', 'run_task', 'percentiles', 'd0_plan', 'inspect_data', 'format_inspect']
 
 # %% ../nbs/00d_files.ipynb #19d18e5a
 TABLE_FORMATS = ('.csv', '.tsv', '.jsonl', '.jsonl.gz', '.parquet')
@@ -209,11 +209,29 @@ def held_out_split(table, rows, seed=0, test_frac=0.2) -> tuple[list, list]:
     check_stratifiable(table, rows)
     return split_train_val(rows, test_frac, seed)
 
-def load_data(path, text_col='text', label_col='label', test=None, labels=None, seed=0, test_frac=0.2,
-              load_dataset=None) -> Task:
-    "A `Task` from your own data: a file or `hf:ID[:config]`, checked; empty texts and duplicates dropped and counted."
-    text_cols = column_names(text_col)
-    train_t, test_t = source_tables(path, test, load_dataset)
+@dataclass
+class DataSpec:
+    "Which parts of your data a run reads: the text and label columns, the test rows, the classes."
+    text_col: str = 'text'          # the text column; several, comma-separated ('title,body'), are joined with a space
+    label_col: str = 'label'        # the label column
+    test: str|None = None           # a separate test file or hf:ID; None: a stratified held-out split of the data
+    labels: str|list|None = None    # the class names in id order ('a,b,c' or a list); None: the Hub's, else sorted
+    test_frac: float = 0.2          # the held-out split's share of the rows (when `test` is None)
+
+    @classmethod
+    def of(cls, cfg) -> DataSpec:
+        "The data settings of a `RunConfig` (or of `pgkd`'s parsed flags)."
+        return cls(cfg.text_col, cfg.label_col, cfg.test_data, cfg.labels)
+
+def _as_spec(spec=None, **fields) -> DataSpec:
+    "`spec` (default `DataSpec()`) with the `fields` given as keywords replaced."
+    return replace(spec or DataSpec(), **fields)
+
+def load_data(path, spec=None, seed=0, load_dataset=None, **fields) -> Task:
+    "A `Task` from your own data (a file or `hf:ID[:config]`) read by `spec` (or its `fields`); dropped rows counted."
+    spec = _as_spec(spec, **fields)
+    text_cols, label_col, labels, test_frac = column_names(spec.text_col), spec.label_col, spec.labels, spec.test_frac
+    train_t, test_t = source_tables(path, spec.test, load_dataset)
     train, index, n_empty = table_rows(train_t, text_cols, label_col)
     order = class_order(train, labels, getattr(train_t.features.get(label_col), 'names', None) or ())
     if labels is not None: check_known(train_t, train, index, set(order), 'in --labels', 'add it to --labels')
@@ -233,8 +251,7 @@ def load_data(path, text_col='text', label_col='label', test=None, labels=None, 
 def run_task(cfg):
     "The task a run trains on: `--data` (a file or a Hub dataset) or `--dataset` (a task folder, the demo, a Hub name)."
     if cfg.data:
-        return load_data(cfg.data, text_col=cfg.text_col, label_col=cfg.label_col, test=cfg.test_data,
-                         labels=cfg.labels, seed=0)     # one held-out test split for every run seed
+        return load_data(cfg.data, DataSpec.of(cfg), seed=0)     # one held-out test split for every run seed
     return load_task(cfg.dataset, cfg.data_dir)
 
 
@@ -253,10 +270,11 @@ def d0_plan(task, n_samples, seed=0, kd_steps=RunConfig.kd_steps, gen_batch=RunC
     except ValueError as e: return {'error': str(e), **pool}
     return {'train': len(d0.train), 'val': len(d0.val), 'pool': len(d0.pool), 'test': len(d0.test), **pool}
 
-def inspect_data(path, text_col='text', label_col='label', test=None, labels=None, n_samples=1000, seed=0,
-                 test_frac=0.2, load_dataset=None, kd_steps=RunConfig.kd_steps, gen_batch=RunConfig.gen_batch) -> dict:
-    "What `load_data` makes of your data, and what a run with `n_samples` would use: before spending anything."
-    task = load_data(path, text_col, label_col, test, labels, 0, test_frac, load_dataset)   # as a run: one split
+
+def inspect_data(path, spec=None, n_samples=1000, seed=0, load_dataset=None, kd_steps=RunConfig.kd_steps,
+                 gen_batch=RunConfig.gen_batch, **fields) -> dict:
+    "What `load_data` makes of your data (`spec`, or its `fields`), and what a run with `n_samples` would use."
+    task = load_data(path, _as_spec(spec, **fields), 0, load_dataset)     # as a run: one held-out split
     texts = [r['text'] for r in task.train + task.test]
     train, test = Counter(r['label'] for r in task.train), Counter(r['label'] for r in task.test)
     dup = sum(v for k, v in task.dropped.items() if 'dup' in k or k == 'train_in_test')

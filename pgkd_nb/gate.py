@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 import numpy as np
-from .reply import loose_text
+from .data import same_text_key
 
 # %% auto #0
 __all__ = ['CHECKS', 'DUPE_METHODS', 'LABEL_METHODS', 'GateConfig', 'GateContext', 'need', 'shingles', 'minhashes',
@@ -65,7 +65,7 @@ def need(ctx, *names, check=''):
 # %% ../nbs/04d_gate.ipynb #72dbcff7
 def shingles(text, n=3) -> set:
     "The character `n`-grams of `text`'s loose form (the whole loose text if shorter)."
-    t = loose_text(text)
+    t = same_text_key(text)
     return {t[i:i+n] for i in range(max(1, len(t) - n + 1))}
 
 def minhashes(texts, num_perm=128, n=3) -> list:
@@ -219,9 +219,9 @@ def rejection_counts(rejected, checks=CHECKS) -> dict:
 # %% ../nbs/04d_gate.ipynb #cf434bf1
 def precision_recall(rejected, marks, check=None, kind=None) -> dict:
     "Precision and recall of `rejected` rows (those of `check`) at catching the `marks` (those of `kind`)."
-    rej = {loose_text(r['text']) for r in rejected if check is None or any(x['check'] == check for x in
+    rej = {same_text_key(r['text']) for r in rejected if check is None or any(x['check'] == check for x in
                                                                              r.get('reasons', [r]))}
-    bad = {loose_text(m['text']) for m in marks if kind is None or m['kind'] == kind}
+    bad = {same_text_key(m['text']) for m in marks if kind is None or m['kind'] == kind}
     tp = len(rej & bad)
     return {'rejected': len(rej), 'marked': len(bad), 'caught': tp,
             'precision': tp/len(rej) if rej else float('nan'), 'recall': tp/len(bad) if bad else float('nan')}

@@ -10,28 +10,28 @@ from multiprocessing.managers import BaseManager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from .student import tiny_checkpoint
-from .config import RunConfig
+from .config import GridConfig, RunConfig, TeacherConfig, config_from_dict, teacher_dict
 from .records import RecordError, atomic_dir, make_dir, completed_steps
-from .costs import BudgetExceeded, BATCH_DISCOUNT
+from .costs import Budget, BATCH_DISCOUNT
 from .batches import LockStep, LockStepTeacher, check_batch_teacher
 from .plan import upper_bound_left
 from .files import run_task
-from .loop import run_pgkd, build_teacher, spent
-import pgkd_nb.simulated  # noqa: F401  (the presets' simulated teacher registers itself in TEACHERS)
+from .teachers import build_teacher, calls_llm
+from .loop import run_pgkd, spent
 
 # %% auto #0
-__all__ = ['RUN_KEYS', 'VARIANTS', 'VARIANT_NAMES', 'BACKENDS', 'GRID_PARAMS', 'RunSpec', 'plan', 'run_kwargs', 'spec_config',
+__all__ = ['RUN_KEYS', 'VARIANTS', 'VARIANT_NAMES', 'BACKENDS', 'RunSpec', 'plan', 'run_kwargs', 'teacher_of', 'spec_config',
            'run_line', 'run_log', 'logged_run', 'is_weights', 'run_files', 'outside', 'write_run_files',
            'ProviderLimit', 'LimitManager', 'ask', 'LimitedTeacher', 'GridProgress', 'check_address', 'check_backend',
            'connect_ray', 'task_files', 'run_record', 'local_ends', 'ray_slots', 'ray_ends', 'llm_runs', 'grid_spent',
            'check_grid_budget', 'grid_teacher', 'threaded_run', 'thread_ends', 'shared_teacher_ends', 'GridError',
-           'provider_limit', 'check_sharing', 'run_missing']
+           'provider_limit', 'check_sharing', 'check_grid', 'run_missing']
 
 # %% ../nbs/08a_grid.ipynb #3233764d
-_PER_RUN = ('dataset', 'seed', 'n_samples', 'teacher_rule', 'val_report', 'hard_negatives')   # set by a run's spec
+_PER_RUN = ('dataset', 'seed', 'n_samples', 'val_report', 'hard_negatives', 'teacher')   # set by a run's spec
 RUN_KEYS = [f.name for f in fields(RunConfig) if f.name not in _PER_RUN]
 VARIANTS = {'pgkd': {}, 'no_val': {'val_report': False}, 'no_hn': {'hard_negatives': False},
-            'random': {'teacher': 'simulated', 'teacher_model': None, 'teacher_rule': 'random',
+            'random': {'teacher': {'name': 'simulated', 'model': None, 'rule': 'random'},
                        'val_report': False, 'hard_negatives': False}}
 VARIANT_NAMES = {'pgkd': 'PGKD', 'no_val': 'w/o validation report', 'no_hn': 'w/o hard negatives',
                  'random': 'control: random pool rows, no guidance'}
@@ -57,18 +57,23 @@ def plan(datasets, seeds, variants=('pgkd',), sizes=(1000,)) -> list[RunSpec]:
     return [RunSpec(d, s, v, n) for d in datasets for n in sizes for v in variants for s in seeds]
 
 def run_kwargs(s) -> dict:
-    "The RunConfig fields a settings dict fixes for every run."
-    return {k: s[k] for k in RUN_KEYS if k in s}
+    "The RunConfig fields a settings dict fixes for every run (its teacher's, nested or older and flat, as a dict)."
+    return {**{k: s[k] for k in RUN_KEYS if k in s}, 'teacher': teacher_dict(s)}
+
+def teacher_of(s) -> TeacherConfig:
+    "The teacher settings dict `s` names (nested or flat)."
+    return TeacherConfig(**teacher_dict(s))
 
 # %% ../nbs/08a_grid.ipynb #e067c9e5
 def spec_config(spec: RunSpec, s) -> RunConfig:
     "The RunConfig of the run `spec` under settings `s`."
-    kw = {**run_kwargs(s), **VARIANTS[spec.variant]}
+    kw, variant = run_kwargs(s), VARIANTS[spec.variant]
+    kw.update({**variant, 'teacher': {**kw['teacher'], **variant.get('teacher', {})}})
     if kw.get('checkpoint') == 'tiny':
         runs = Path(s['runs_dir'])
         kw['checkpoint'] = tiny_checkpoint(runs/'tiny-bert')
         kw['student'] = {'cache_dir': str(runs/'cache'), **kw.get('student', {})}
-    return RunConfig(dataset=spec.dataset, seed=spec.seed, n_samples=spec.n_samples, **kw)
+    return config_from_dict(dict(kw, dataset=spec.dataset, seed=spec.seed, n_samples=spec.n_samples))
 
 def run_line(spec: RunSpec, r: dict) -> str:
     "What a finished run adds to the progress line."
@@ -93,8 +98,8 @@ def logged_run(cfg: RunConfig, out, threads=None, teacher=None, limit=None) -> d
     if threads:
         import torch
         torch.set_num_threads(threads)
-    if limit is not None and teacher is None and cfg.teacher != 'simulated':
-        teacher = LimitedTeacher(build_teacher(cfg, None, None), limit)
+    if limit is not None and teacher is None and calls_llm(cfg.teacher):
+        teacher = LimitedTeacher(build_teacher(cfg.teacher), limit)
     with run_log(out): return run_pgkd(cfg, out, teacher=teacher, progress=False)
 
 def is_weights(rel: Path) -> bool:
@@ -134,15 +139,13 @@ class ProviderLimit:
     "One rate limit and one budget for all LLM calls of a grid."
     def __init__(self, calls_per_minute=None, budget_usd=None, spent_usd=0.0):
         self.interval = 60/calls_per_minute if calls_per_minute else 0.0
-        self.budget_usd, self.spent_usd, self.next_start = budget_usd, spent_usd, 0.0
+        self.budget, self.next_start = Budget(budget_usd, spent_usd, scope='grid '), 0.0
         self.lock = threading.Lock()    # callers on threads (a manager process serves each on its own)
 
     def acquire(self) -> float:
         "Reserve the next call's start; the seconds the caller waits for it (BudgetExceeded once the budget is spent)."
         with self.lock:
-            if self.budget_usd is not None and self.spent_usd >= self.budget_usd:
-                raise BudgetExceeded(f"grid budget ${self.budget_usd:.2f} spent (${self.spent_usd:.4f}); "
-                                     "raise --grid-budget-usd to go on")
+            self.budget.check(0.0, 'the next call', 'raise --grid-budget-usd to go on')
             now = time.monotonic()
             start = max(now, self.next_start)
             self.next_start = start + self.interval
@@ -151,8 +154,8 @@ class ProviderLimit:
     def charge(self, usd) -> float:
         "Add what a call cost; the grid's spend so far."
         with self.lock:
-            self.spent_usd += usd
-            return self.spent_usd
+            self.budget.spent_usd += usd
+            return self.budget.spent_usd
 
 class LimitManager(BaseManager):
     "A process holding the grid's `ProviderLimit` for local worker processes (they call it through proxies)."
@@ -290,7 +293,7 @@ def ray_ends(todo, s, cpus_per_run=1, gpus_per_run=0, weights=False, limit=None,
 # %% ../nbs/08a_grid.ipynb #e8b7d091
 def llm_runs(specs, cfgs) -> list[RunSpec]:
     "The runs of `specs` whose teacher is an LLM (not the simulated one)."
-    return [sp for sp in specs if cfgs[sp].teacher != 'simulated']
+    return [sp for sp in specs if calls_llm(cfgs[sp].teacher)]
 
 def grid_spent(specs, cfgs, runs_dir) -> float:
     "Dollars the LLM runs of `specs` spent already, from their recorded steps (finished runs too)."
@@ -306,15 +309,13 @@ def check_grid_budget(todo, cfgs, runs_dir, budget_usd, spent_usd=0.0, batch=Fal
         if cfg.dataset not in tasks: tasks[cfg.dataset] = run_task(cfg)
         upper += upper_bound_left(cfg, steps_done, tasks[cfg.dataset])[0]
     upper *= BATCH_DISCOUNT if batch else 1.0
-    if spent_usd + upper > budget_usd:
-        raise BudgetExceeded(
-            f"grid budget ${budget_usd:.2f}: ${spent_usd:.4f} spent, and the plan's upper bound for the KD steps "
-            f"{len(runs)} runs have left is ${upper:.4f}{' at the batch price' if batch else ''}; "
-            "raise --grid-budget-usd or run fewer runs (`pgkd plan` shows the numbers)")
+    what = f"the KD steps {len(runs)} runs have left (the plan's upper bound{' at the batch price' if batch else ''})"
+    Budget(budget_usd, spent_usd, scope='grid ').check(
+        upper, what, "raise --grid-budget-usd or run fewer runs (`pgkd plan` shows the numbers)")
 
 def grid_teacher(cfgs, runs, budget_usd=None, spent_usd=0.0):
     "One LLM teacher for the grid's `runs`, its ledger at what the grid spent, with the grid's budget."
-    teacher = build_teacher(cfgs[runs[0]], None, None, spent_usd=spent_usd)
+    teacher = build_teacher(cfgs[runs[0]].teacher, spent_usd)
     teacher.ledger.budget_usd = budget_usd
     return teacher
 
@@ -331,41 +332,37 @@ def thread_ends(todo, cfgs, runs_dir, teacher_of, threads):
         futs = {ex.submit(threaded_run, cfgs[sp], sp.path(runs_dir), teacher_of(sp)): sp for sp in todo}
         for f in as_completed(futs): yield futs[f], *_outcome(f.result)
 
-def shared_teacher_ends(todo, cfgs, s, jobs, g) -> tuple[int, object]:
-    "(slots, ends) of a local grid whose LLM runs share one teacher on threads (`g`: the grid's settings)."
-    runs_dir, runs = s['runs_dir'], llm_runs(todo, cfgs)
+def shared_teacher_ends(todo, cfgs, s, grid: GridConfig, spent_usd=0.0) -> tuple[int, object]:
+    "(slots, ends) of a local grid whose LLM runs share one teacher on threads."
+    runs_dir, runs, jobs = s['runs_dir'], llm_runs(todo, cfgs), grid.jobs
     rest = [sp for sp in todo if sp not in runs]
     if not runs: return jobs, local_ends(rest, cfgs, runs_dir, jobs)
-    teacher = grid_teacher(cfgs, runs, g['grid_budget_usd'], g['spent_usd'])
-    if g['batch']:
+    teacher = grid_teacher(cfgs, runs, grid.grid_budget_usd, spent_usd)
+    if grid.batch:
         check_batch_teacher(teacher)
         if teacher.cache is None: raise ValueError("--batch needs the teacher's response cache (--teacher-cache)")
         lockstep = LockStep(teacher, make_dir(Path(runs_dir)/'batches'), len(runs))
         teacher_of, threads = (lambda sp: LockStepTeacher(lockstep, sp.name)), len(runs)
     else:
-        cpm = g['calls_per_minute']
+        cpm = grid.calls_per_minute
         shared = LimitedTeacher(teacher, ProviderLimit(cpm)) if cpm else teacher
-        teacher_of, threads = (lambda sp: shared), g['concurrency']
+        teacher_of, threads = (lambda sp: shared), grid.concurrency
     ends = itertools.chain(local_ends(rest, cfgs, runs_dir, jobs),
                            thread_ends(runs, cfgs, runs_dir, teacher_of, threads))
     return max(jobs, threads), ends
 
 # %% ../nbs/08a_grid.ipynb #2d07bee3
-GRID_PARAMS = ('backend', 'address', 'cpus_per_run', 'gpus_per_run', 'calls_per_minute', 'grid_budget_usd',
-               'batch', 'concurrency', 'shared_out')
-
 class GridError(RuntimeError):
     "Some runs of a grid failed; the message names them and their logs."
 
-def provider_limit(s, backend, calls_per_minute=None, grid_budget_usd=None, spent_usd=0.0, jobs=1, stack=None):
+def provider_limit(grid: GridConfig, llm=True, spent_usd=0.0, stack=None):
     "The grid's shared limit (a Ray actor, a manager's proxy, or the object), or None (no LLM teacher, no limit)."
-    if s.get('teacher', 'simulated') == 'simulated': return None
-    if calls_per_minute is None and grid_budget_usd is None: return None
-    args = (calls_per_minute, grid_budget_usd, spent_usd)
-    if backend == 'ray':
+    if not llm or (grid.calls_per_minute is None and grid.grid_budget_usd is None): return None
+    args = (grid.calls_per_minute, grid.grid_budget_usd, spent_usd)
+    if grid.backend == 'ray':
         import ray
         return ray.remote(ProviderLimit).options(num_cpus=0).remote(*args)
-    if jobs <= 1: return ProviderLimit(*args)
+    if grid.jobs <= 1: return ProviderLimit(*args)
     return stack.enter_context(LimitManager(ctx=multiprocessing.get_context('spawn'))).ProviderLimit(*args)
 
 def check_sharing(backend, batch=False, concurrency=None):
@@ -376,35 +373,37 @@ def check_sharing(backend, batch=False, concurrency=None):
         raise ValueError(f"--batch and --concurrency share one teacher on threads of this process: use --backend "
                          f"local (the {backend} backend limits calls with --calls-per-minute/--grid-budget-usd)")
 
-def _ends(todo, cfgs, s, jobs, g, stack):
-    if g['batch'] or g['concurrency']: return shared_teacher_ends(todo, cfgs, s, jobs, g)
-    limit = provider_limit(s, g['backend'], g['calls_per_minute'], g['grid_budget_usd'], g['spent_usd'], jobs, stack)
-    if g['backend'] == 'local': return jobs, local_ends(todo, cfgs, s['runs_dir'], jobs, limit)
-    return (ray_slots(g['cpus_per_run'], g['gpus_per_run']),
-            ray_ends(todo, s, g['cpus_per_run'], g['gpus_per_run'], g['weights'], limit, shared_out=g['shared_out']))
+def check_grid(grid: GridConfig) -> GridConfig:
+    "A one-line error unless the grid's backend, its resources and its way of sharing one teacher can be used."
+    if grid.jobs < 1: raise ValueError(f"--jobs {grid.jobs}: must be at least 1")
+    check_backend(grid.backend, grid.address, grid.cpus_per_run, grid.gpus_per_run)
+    check_sharing(grid.backend, grid.batch, grid.concurrency)
+    return grid
 
-def run_missing(specs, s, jobs=1, log=print, backend='local', address=None, cpus_per_run=1, gpus_per_run=0,
-                weights=False, calls_per_minute=None, grid_budget_usd=None, batch=False, concurrency=None,
-                shared_out=False) -> dict:
-    "{spec: summary} for `specs`: finished runs are read back, the others run on `backend` (see above)."
-    check_backend(backend, address, cpus_per_run, gpus_per_run)
-    check_sharing(backend, batch, concurrency)
+def _ends(todo, cfgs, s, grid, spent_usd, stack):
+    if grid.batch or grid.concurrency: return shared_teacher_ends(todo, cfgs, s, grid, spent_usd)
+    limit = provider_limit(grid, bool(llm_runs(todo, cfgs)), spent_usd, stack)
+    if grid.backend == 'local': return grid.jobs, local_ends(todo, cfgs, s['runs_dir'], grid.jobs, limit)
+    return (ray_slots(grid.cpus_per_run, grid.gpus_per_run),
+            ray_ends(todo, s, grid.cpus_per_run, grid.gpus_per_run, grid.weights, limit, shared_out=grid.shared_out))
+
+def run_missing(specs, s, grid: GridConfig|None = None, log=print) -> dict:
+    "{spec: summary} for `specs` under run settings `s`: finished runs are read back, the others run as `grid` says."
+    grid = check_grid(grid or GridConfig())
     specs, runs = list(dict.fromkeys(specs)), s['runs_dir']
     cfgs = {sp: spec_config(sp, s) for sp in specs}
     done = {sp: run_pgkd(cfgs[sp], sp.path(runs), progress=False)
             for sp in specs if (sp.path(runs)/'summary.json').exists()}
     todo = [sp for sp in specs if sp not in done]
-    g = dict(backend=backend, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, weights=weights,
-             calls_per_minute=calls_per_minute, grid_budget_usd=grid_budget_usd, batch=batch,
-             concurrency=concurrency, shared_out=shared_out, spent_usd=grid_spent(specs, cfgs, runs))
-    check_grid_budget(todo, cfgs, runs, grid_budget_usd, g['spent_usd'], batch)
+    spent_usd = grid_spent(specs, cfgs, runs)
+    check_grid_budget(todo, cfgs, runs, grid.grid_budget_usd, spent_usd, grid.batch)
     failed = []
     with contextlib.ExitStack() as stack:
-        if backend == 'ray' and todo and connect_ray(address):
+        if grid.backend == 'ray' and todo and connect_ray(grid.address):
             import ray
             stack.callback(ray.shutdown)
-        slots, ends = _ends(todo, cfgs, s, jobs, g, stack) if todo else (jobs, iter(()))
-        log(f"{len(done)} of {len(specs)} runs already finished; running {len(todo)} on {backend}"
+        slots, ends = _ends(todo, cfgs, s, grid, spent_usd, stack) if todo else (grid.jobs, iter(()))
+        log(f"{len(done)} of {len(specs)} runs already finished; running {len(todo)} on {grid.backend}"
             + (f", {slots} at a time" if todo else ''))
         progress = GridProgress(len(todo), slots, log)
         for sp, r, err in ends:

@@ -10,19 +10,18 @@ from pathlib import Path
 from tqdm.auto import tqdm
 from .data import sample_d0, stable_subsample
 from .files import run_task
-from .config import RunConfig, RUNTIME_FIELDS, check_config, config_from_dict, config_to_dict
+from .config import RunConfig, check_config, config_from_dict, config_to_dict, flat_settings, runtime_fields
 from .records import (RecordError, write_json, read_json, step_path, write_step, completed_steps, run_lock,
                              make_dir, hardware_line, atomic_dir, damaged_steps, set_aside)
 from .student import Student
 from .miner import mine, few_shot
 from .prompt import Blocked, PGKDRequest, withhold_blocked
 from .costs import Ledger
-from .teacher import make_teacher
+from .teachers import build_teacher, calls_llm
 from .plan import check_plan_budget
-import pgkd_nb.simulated  # noqa: F401  (the simulated teacher registers itself with make_teacher)
 
 # %% auto #0
-__all__ = ['STEP_KEYS', 'patience_state', 'spent', 'check_pool', 'build_teacher', 'val_summary', 'test_summary', 'PhaseTimer',
+__all__ = ['STEP_KEYS', 'patience_state', 'spent', 'check_pool', 'run_teacher', 'val_summary', 'test_summary', 'PhaseTimer',
            'kd_request', 'step_record', 'kd_step', 'run_state', 'prune_models', 'changed_settings', 'open_run',
            'redo_damaged_step', 'fit_model0', 'load_last_model', 'run_pgkd', 'write_best_model', 'finished_summary',
            'finish_run']
@@ -54,20 +53,13 @@ def check_pool(cfg: RunConfig, d0):
     raise ValueError(f"--n-samples {cfg.n_samples} leaves {len(d0.pool)} of the {n_train} training rows of "
                      f"{d0.name} for the simulated teacher's pool, fewer than one --gen-batch ({g}); {fix}")
 
-def build_teacher(cfg: RunConfig, d0, student, spent_usd=0.0):
-    "The teacher named in `cfg`; an LLM teacher's ledger starts at what the run already spent."
-    if cfg.teacher == 'simulated':
-        check_pool(cfg, d0)
-        pool = stable_subsample(d0.pool, cfg.pool_max)
-        return make_teacher('simulated', pool=pool, labels=d0.labels, embed=student.embed, proba=student.predict_proba,
-                            rule=cfg.teacher_rule, seed=cfg.seed)
-    kw = {'cache_dir': cfg.teacher_cache, 'timeout': cfg.timeout, 'max_retries': cfg.max_retries,
-          'spent_usd': spent_usd}
-    if cfg.teacher_model: kw['model'] = cfg.teacher_model
-    if cfg.budget_usd is not None: kw['budget_usd'] = cfg.budget_usd
-    if cfg.base_url: kw['base_url'] = cfg.base_url
-    if cfg.teacher_price(): kw['price'] = cfg.teacher_price()
-    return make_teacher(cfg.teacher, **kw)
+def run_teacher(cfg: RunConfig, d0, student, spent_usd=0.0):
+    "The run's teacher (`teachers.build_teacher`) with the run's pool, labels, student and seed; an LLM teacher's "
+    "ledger starts at what the run already spent."
+    if calls_llm(cfg.teacher): return build_teacher(cfg.teacher, spent_usd)
+    check_pool(cfg, d0)
+    return build_teacher(cfg.teacher, pool=stable_subsample(d0.pool, cfg.pool_max), labels=d0.labels, seed=cfg.seed,
+                         embed=student.embed, proba=student.predict_proba)
 
 def val_summary(m) -> dict:
     "The scalar validation numbers a step record keeps."
@@ -89,7 +81,7 @@ class PhaseTimer:
 
 def kd_request(i, cfg, d0, mined, last_val) -> PGKDRequest:
     "Step `i`'s request to the teacher (the slots of Appendix A.1), with `cfg`'s ablations applied."
-    return PGKDRequest(task=d0.name, labels=d0.labels, n=cfg.gen_batch, seed=cfg.seed, step=i, template=cfg.prompt,
+    return PGKDRequest(task=d0.name, labels=d0.labels, n=cfg.gen_batch, seed=cfg.seed, step=i, template=cfg.teacher.wording,
                        few_shot=few_shot(d0.train, cfg.n_few_shot, seed=cfg.seed*1000 + i),
                        val_report=last_val['report'] if cfg.val_report else None,
                        correct=mined.correct, misclassified=mined.misclassified,
@@ -138,7 +130,7 @@ def prune_models(out, keep):
 
 def changed_settings(old: RunConfig, new: RunConfig) -> list[str]:
     "Names of the settings that differ between two configs."
-    a, b = config_to_dict(old), config_to_dict(new)
+    a, b = flat_settings(old), flat_settings(new)
     return sorted(k for k in a if a[k] != b[k])
 
 def open_run(cfg, out) -> tuple[Path, RunConfig]:
@@ -146,7 +138,7 @@ def open_run(cfg, out) -> tuple[Path, RunConfig]:
     out, saved = make_dir(out), Path(out)/'config.json'
     if saved.exists():
         diff = changed_settings(old := config_from_dict(read_json(saved)), cfg)
-        fixed = [k for k in diff if k not in RUNTIME_FIELDS]
+        fixed = [k for k in diff if k not in runtime_fields()]
         if fixed and completed_steps(out):
             raise RecordError(f"{out} holds a run with other settings ({', '.join(fixed)}); "
                               "use a new --out or the same settings")
@@ -197,7 +189,7 @@ def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_ste
         check_plan_budget(cfg, spent(done).cost_usd, max(0, len(done) - 1), task)
         d0 = sample_d0(task, cfg.n_samples, cfg.seed)
         student = Student(task.labels, cfg.student_config(progress=progress))
-        teacher = teacher or build_teacher(cfg, d0, student, spent_usd=spent(done).cost_usd)   # before any training
+        teacher = teacher or run_teacher(cfg, d0, student, spent_usd=spent(done).cost_usd)   # before any training
         if done: load_last_model(out, student, done)      # resume
         else: fit_model0(out, cfg, d0, student)
         history, last_val, recs = run_state(out, d0)
@@ -249,10 +241,10 @@ def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None, source=''
     write_json(out/'test_baseline.json', base)
     write_json(out/'test_pgkd.json', pgkd)
     kd = recs[1:]
-    name = kd[0]['teacher'] if kd else cfg.teacher
+    name = kd[0]['teacher'] if kd else cfg.teacher.name
     summary = {'dataset': cfg.dataset, 'seed': cfg.seed, 'source': source, 'labels': list(d0.labels),
-               'teacher': {'name': name, 'model': kd[0]['teacher_model'] if kd else cfg.teacher_model,
-                           'simulated': bool(kd[0]['simulated']) if kd else cfg.teacher == 'simulated',
+               'teacher': {'name': name, 'model': kd[0]['teacher_model'] if kd else cfg.teacher.model,
+                           'simulated': bool(kd[0]['simulated']) if kd else not calls_llm(cfg.teacher),
                            **spent(recs).totals()},
                'student': {'checkpoint': scfg.checkpoint, 'mode': scfg.mode, 'max_len': scfg.max_len},
                'baseline': test_summary(base), 'pgkd': test_summary(pgkd), 'best_step': best,

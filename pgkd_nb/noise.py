@@ -6,7 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
-from .reply import loose_text
+from .data import same_text_key
 
 # %% auto #0
 __all__ = ['MODES', 'as_rng', 'share', 'neighbour_classes', 'confused_classes', 'wrong_classes', 'noise', 'near_copy',
@@ -54,11 +54,10 @@ def wrong_classes(k, mode='neighbour', confusion=None, centroids=None) -> np.nda
     return confused_classes(confusion, None if centroids is None else neighbour_classes(centroids))
 
 # %% ../nbs/04e_noise.ipynb #32f2c3cb
-def noise(rows, labels, rate, mode='neighbour', rng=0, confusion=None, centroids=None, skip=()) -> tuple[list, list]:
-    "`rows` with a share `rate` relabelled to a wrong class, and one mark per relabelled row."
+def noise(rows, labels, rate, to, rng=0, skip=()) -> tuple[list, list]:
+    "`rows` with a share `rate` relabelled to the wrong class `to` gives their class, and one mark per relabelled row."
     rng, lid, skip = as_rng(rng), {l: i for i, l in enumerate(labels)}, set(skip)
     if not rate: return [dict(r) for r in rows], []
-    to = wrong_classes(len(labels), mode, confusion, centroids)
     cand = [i for i, r in enumerate(rows) if i not in skip and r['label'] in lid]
     k = min(len(cand), share(len(rows), rate, rng))
     idx = sorted(int(i) for i in rng.choice(cand, k, replace=False)) if k else []
@@ -67,7 +66,7 @@ def noise(rows, labels, rate, mode='neighbour', rng=0, confusion=None, centroids
         j = lid[rows[i]['label']]
         c = int(to[j]) if to[j] >= 0 else int(rng.choice([c for c in range(len(labels)) if c != j]))
         out[i]['label'] = labels[c]
-        marks.append({'index': i, 'kind': 'label', 'mode': mode, 'text': rows[i]['text'], 'label': labels[c],
+        marks.append({'index': i, 'kind': 'label', 'text': rows[i]['text'], 'label': labels[c],
                       'true_label': rows[i]['label']})
     return out, marks
 
@@ -78,8 +77,8 @@ def near_copy(text, rng=0) -> str:
     if len(words) >= 3 and rng.random() < 0.5:
         i = int(rng.integers(len(words) - 1))
         words[i], words[i+1] = words[i+1], words[i]
-    if len(words) < 3 or loose_text(' '.join(words)) == loose_text(text):    # no swap, or a swap of equal words
-        words, wordy = text.split(), [i for i, w in enumerate(text.split()) if loose_text(w)]
+    if len(words) < 3 or same_text_key(' '.join(words)) == same_text_key(text):    # no swap, or a swap of equal words
+        words, wordy = text.split(), [i for i, w in enumerate(text.split()) if same_text_key(w)]
         if len(wordy) > 1: del words[wordy[int(rng.integers(len(wordy)))]]
         else: words.append(words[wordy[0] if wordy else 0])                    # one word: say it twice
     out = ' '.join(words)
@@ -91,8 +90,8 @@ def prompt_rows(req) -> list:
     "The labelled rows a `PGKDRequest` shows the teacher (few-shot, correct, misclassified, hard negatives), once each."
     seen, out = set(), []
     for r in [*req.few_shot, *(req.correct or ()), *(req.misclassified or ()), *(req.hard_negatives or ())]:
-        if r['text'] in seen: continue
-        seen.add(r['text'])
+        if same_text_key(r['text'], loose=False) in seen: continue     # as shown: exactly
+        seen.add(same_text_key(r['text'], loose=False))
         out.append({'text': r['text'], 'label': r['label']})
     return out
 
@@ -130,5 +129,6 @@ class TeacherNoise:
         "One reply's `rows` with copies of `shown` rows and wrong labels, and the marks, seeded by (seed, step)."
         rng = np.random.default_rng([self.seed, step])
         rows, m1 = dupes(rows, list(shown), self.dupes, rng)
-        rows, m2 = noise(rows, labels, self.noise, self.mode, rng, confusion, centroids, skip=[m['index'] for m in m1])
+        to = wrong_classes(len(labels), self.mode, confusion, centroids) if self.noise else None
+        rows, m2 = noise(rows, labels, self.noise, to, rng, skip=[m['index'] for m in m1])
         return rows, sorted(m1 + m2, key=lambda m: m['index'])

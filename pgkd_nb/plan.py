@@ -13,9 +13,11 @@ from .prompt import (PGKDRequest, build_prompt, cache_prefix, count_tokens, toke
                             zero_shot_prompt)
 from .records import make_dir, read_json, write_json, write_text
 from .reply import rows_to_reply
-from .costs import (PRICES, PRICES_DATE, BATCH_DISCOUNT, BudgetExceeded, caches_prompts, call_cost,
+from .costs import (PRICES, PRICES_DATE, BATCH_DISCOUNT, Budget, BudgetExceeded, caches_prompts, call_cost,
                            missing_price, worst_case_cost, prompt_token_bound)
-from .teacher import TEACHERS, Teacher, message_content
+from .config import TeacherConfig
+from .teacher import TEACHERS, message_content
+from .teachers import build_teacher, teacher_class
 
 # %% auto #0
 __all__ = ['ESTIMATE_NOTE', 'CACHE_MIN_TOKENS', 'STEP_SECONDS', 'OUTPUT_TOKENS_PER_S', 'CALL_SECONDS', 'CACHE_TTL_S',
@@ -51,7 +53,7 @@ def plan_request(cfg, task=None) -> PGKDRequest:
                        few_shot=few_shot(d0.train, cfg.n_few_shot, seed=cfg.seed*1000 + 1),
                        val_report=stand_in_report(d0.labels) if cfg.val_report else None,
                        correct=correct, misclassified=wrong, hard_negatives=hard if cfg.hard_negatives else None,
-                       template=cfg.prompt)
+                       template=cfg.teacher.wording)
 
 # %% ../nbs/05b_plan.ipynb #65cb039d
 def local_count(texts) -> tuple[list[int], str]:
@@ -66,7 +68,7 @@ def provider_count(teacher, texts) -> tuple[list[int], str]:
 
 def count_prompt_tokens(texts, teacher=None) -> tuple[list[int], str]:
     "Token counts of `texts`: the provider's endpoint when `teacher` has one that answers, else the local estimate."
-    if teacher is None or teacher.name != 'anthropic': return local_count(texts)
+    if teacher is None: return local_count(texts)
     try: return provider_count(teacher, texts)
     except Exception as e:
         counts, how = local_count(texts)
@@ -102,18 +104,19 @@ CALL_SECONDS = 2.0           # time to first token, per call (an assumption)
 CACHE_TTL_S = 300            # the prompt cache's lifetime: steps further apart than this pay a new write
 
 def plan_teacher(cfg) -> tuple[type, str, str]:
-    "The teacher class, model and a note: the run's LLM teacher, or the default Anthropic one for an offline run."
-    cls = TEACHERS.get(cfg.teacher, Teacher)
-    if cfg.teacher in TEACHERS and issubclass(cls, Teacher) and cfg.teacher != 'replay':
-        return cls, cfg.teacher_model or cls.default_model, ''
+    "The teacher class, model and a note: the run's paid LLM teacher, or the default Anthropic one for a free run."
+    cls = teacher_class(cfg.teacher)
+    if cls.billed: return cls, cfg.teacher.model or cls.default_model, ''
     cls = TEACHERS['anthropic']
-    return cls, cls.default_model, (f"the run's teacher ({cfg.teacher}) calls no LLM and costs $0; "
+    return cls, cls.default_model, (f"the run's teacher ({cfg.teacher.name}) calls no LLM and costs $0; "
                                     f"figures are for anthropic {cls.default_model}")
 
 def live_teacher(cfg, model):
-    "The run's Anthropic teacher, for the token-counting endpoint; None when it cannot be made (no key)."
-    if cfg.teacher != 'anthropic': return None
-    try: return TEACHERS['anthropic'](model=model, base_url=cfg.base_url, timeout=min(cfg.timeout, 30), max_retries=0)
+    "The run's teacher, for a token-counting endpoint (Anthropic's); None when it has none or cannot be made (no key)."
+    if not getattr(teacher_class(cfg.teacher), 'can_count_tokens', False): return None
+    t = TeacherConfig(**{**vars(cfg.teacher), 'model': model, 'timeout': min(cfg.teacher.timeout, 30),
+                         'max_retries': 0, 'budget_usd': None, 'cache': None})
+    try: return build_teacher(t)
     except Exception: return None
 
 def upper_left(d, steps_done=0) -> float:
@@ -122,19 +125,19 @@ def upper_left(d, steps_done=0) -> float:
 
 def budget_refusal(cfg, d, spent_usd=0.0, steps_done=0) -> str|None:
     "Why `pgkd run` would not start the run `cfg` planned as `d`: its model has no price, or its budget is too small."
-    if cfg.budget_usd is None or d['note']: return None
+    if cfg.teacher.budget_usd is None or d['note']: return None
     if d['usd_list'] is None: return missing_price(d['model'])
     upper, left = upper_left(d, steps_done), max(0, cfg.kd_steps - steps_done)
-    if spent_usd + upper <= cfg.budget_usd: return None
-    return (f"budget ${cfg.budget_usd:.2f}: ${spent_usd:.4f} spent, and the plan's upper bound for {left} more KD "
-            f"steps is ${upper:.4f} ({d['model']}: ≤ {d['prompt_bound']:,} prompt tokens + {d['max_tokens']:,} "
-            f"output tokens a call, prices of {d['prices_date']}); expected at list price {usd(d['usd_list'])}. "
-            "Raise --budget-usd or lower --kd-steps; `pgkd plan` shows the numbers")
+    what = (f"the plan's upper bound for {left} more KD steps ({d['model']}: ≤ {d['prompt_bound']:,} prompt tokens + "
+            f"{d['max_tokens']:,} output tokens a call, prices of {d['prices_date']})")
+    return Budget(cfg.teacher.budget_usd, spent_usd).refusal(
+        upper, what, f"expected at list price {usd(d['usd_list'])}. Raise --budget-usd or lower --kd-steps; "
+        "`pgkd plan` shows the numbers")
 
 def plan_run(cfg, task=None, count='auto', prices=None) -> dict:
     "What the PGKD run `cfg` will cost and take: calls, tokens, $ list/caching/batches/both/upper, wall time."
     cls, model, note = plan_teacher(cfg)
-    own = cfg.teacher_price() if not note else None            # --price-in/--price-out price the run's own model
+    own = cfg.teacher.price() if not note else None            # --price-in/--price-out price the run's own model
     prices = {**PRICES, **(prices or {}), **({model: own} if own else {})}
     req = plan_request(cfg, task)
     prompt = build_prompt(req)
@@ -197,28 +200,29 @@ def upper_bound_left(cfg, steps_done=0, task=None) -> tuple[float, dict]:
     return upper_left(d, steps_done), d
 
 def check_plan_budget(cfg, spent_usd=0.0, steps_done=0, task=None) -> dict|None:
-    "Raise `budget_refusal`'s reason if the run `cfg` could pass `cfg.budget_usd` or has no price; else the plan."
-    if cfg.budget_usd is None or plan_teacher(cfg)[2]: return None
+    "Raise `budget_refusal`'s reason if the run `cfg` could pass its teacher's budget or has no price; else the plan."
+    if cfg.teacher.budget_usd is None or plan_teacher(cfg)[2]: return None
     d = plan_run(cfg, task, count='local')
     why = budget_refusal(cfg, d, spent_usd, steps_done)
     if why: raise (ValueError if d['usd_list'] is None else BudgetExceeded)(why)       # no price: a setting to fix
     return d
 
 # %% ../nbs/05b_plan.ipynb #fd85e37f
-def plan_zero_shot(dataset, teacher='anthropic', teacher_model=None, test_max=None, template='kit', data_dir=None,
-                   max_tokens=None, task=None, prices=None) -> dict:
-    "What the zero-shot baseline on `dataset` will cost: calls, tokens and $ list/caching/batches/both/upper."
+def plan_zero_shot(dataset, teacher: TeacherConfig, test_max=None, data_dir=None, max_tokens=None, task=None,
+                   prices=None) -> dict:
+    "What the zero-shot baseline on `dataset` with `teacher` will cost: calls, tokens, $ list/caching/batches/both/upper."
     task = task or load_task(dataset, data_dir)
-    rows = stable_subsample(task.test, test_max)
-    cls = TEACHERS[teacher]
-    model, max_tokens = teacher_model or cls.default_model, max_tokens or cls.default_max_tokens
+    rows, template = stable_subsample(task.test, test_max), teacher.wording
+    cls = teacher_class(teacher)
+    model, max_tokens = teacher.model or cls.default_model, max_tokens or cls.default_max_tokens
+    prices = {**PRICES, **(prices or {}), **({model: teacher.price()} if teacher.price() else {})}
     prompts = [zero_shot_prompt(task.labels, r['text'], template) for r in rows]
     (n_prefix,), how = local_count([zero_shot_prefix(task.labels, template)])
     n_prompt = sum(map(count_tokens, prompts))
     answer = '{"class_label": %d, "class_names": "%s"}' % (len(task.labels) - 1, max(task.labels, key=len))
     reply, n = count_tokens(answer), len(rows)
-    usd = price_calls(model, 1, n, n_prompt/max(1, n), n_prefix, reply, {**PRICES, **(prices or {})})
-    cache = cls.can_cache and caches_prompts(model, {**PRICES, **(prices or {})})
+    usd = price_calls(model, 1, n, n_prompt/max(1, n), n_prefix, reply, prices)
+    cache = cls.can_cache and caches_prompts(model, prices)
     return {'what': f'pgkd zero-shot --dataset {dataset}', 'dataset': task.name, 'classes': len(task.labels),
             'teacher': cls.name, 'model': model, 'template': template, 'runs': 1, 'calls': n,
             'prompt_tokens': math.ceil(n_prompt/max(1, n)), 'prefix_tokens': n_prefix, 'reply_tokens': reply,
@@ -321,7 +325,7 @@ def zero_shot_rows(datasets, teacher, test_max, template='kit', data_dir=None) -
     "{dataset: the zero-shot column's calls, tokens and $} and their 'total', for `teacher`'s default model."
     rows = {}
     for d in datasets:
-        z = plan_zero_shot(d, teacher, test_max=test_max, template=template, data_dir=data_dir)
+        z = plan_zero_shot(d, TeacherConfig(teacher, wording=template), test_max=test_max, data_dir=data_dir)
         rows[d] = {'runs': 1, 'usd_lockstep': z['usd_both'], **{k: z[k] for k in (
             'calls', 'classes', 'prefix_tokens', 'input_tokens', 'output_tokens') + COST_KEYS[:4]}}
     return {**rows, 'total': sum_costs(rows.values())}

@@ -5,6 +5,7 @@
 # %% ../nbs/09a_predict.ipynb #57014576
 from __future__ import annotations
 import csv, json, sys, time
+from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np, torch
 from tqdm.auto import tqdm
@@ -13,11 +14,12 @@ from .files import check_columns, column_names, decode_utf8, join_text, read_fil
 from .fast import length_batches
 from .records import read_json
 from .student import Student
-from .export import EXPORT_FILE, ONNX_FP32, ONNX_INT8, is_run, student_dir, onnx_session, onnx_feed
+from .onnx_io import onnx_session, onnx_feed
+from .export import EXPORT_FILE, ONNX_FP32, ONNX_INT8, is_run, student_dir
 
 # %% auto #0
 __all__ = ['RUNTIMES', 'pick_runtime', 'export_labels', 'Predictor', 'top_labels', 'check_sizes', 'predict', 'read_texts',
-           'rows_in', 'output_path', 'write_predictions', 'predict_file']
+           'rows_in', 'output_path', 'write_predictions', 'PredictOptions', 'predict_file']
 
 # %% ../nbs/09a_predict.ipynb #2b9ddb50
 RUNTIMES = ('auto', 'onnx', 'onnx-int8', 'torch', 'student')
@@ -139,27 +141,40 @@ def write_predictions(out, texts, preds) -> Path:
             w.writerow([t, p['label'], f"{p['probability']:.6f}", json.dumps(p['top_k'], ensure_ascii=False)])
     return Path(out)
 
-def predict_file(model, input_path, text_col='text', out=None, label_col='label', batch_size=64, top_k=3,
-                 runtime='auto', progress=True, force=False) -> dict:
+@dataclass
+class PredictOptions:
+    "How `predict_file` reads, runs and writes (the flags of `pgkd predict`)."
+    text_col: str = 'text'          # the text column(s) of a data file; 'a+b' joins columns (ignored for .txt)
+    label_col: str = 'label'        # gold labels, when the file has them: accuracy is reported
+    out: str|None = None            # the CSV to write; None: `<input>.preds.csv` beside the input
+    batch_size: int = 64            # texts per batch
+    top_k: int = 3                  # labels kept per text, most likely first
+    runtime: str = 'auto'           # one of RUNTIMES
+    progress: bool = True           # a progress bar (where it redraws)
+    force: bool = False             # overwrite an existing output file
+
+def predict_file(model, input_path, opts: PredictOptions|None = None, **over) -> dict:
     """Predict the texts of `input_path` into a CSV (`output_path`: default `<input>.preds.csv`, never over the input
-    and over an existing file only with `force`); throughput, and accuracy if the file has `label_col`."""
-    check_sizes(batch_size, top_k)
-    texts, gold = read_texts(input_path, text_col, label_col)
+    and over an existing file only with `force`); throughput, and accuracy if the file has `label_col`. `over`:
+    fields of `opts` to change."""
+    o = replace(opts or PredictOptions(), **over)
+    check_sizes(o.batch_size, o.top_k)
+    texts, gold = read_texts(input_path, o.text_col, o.label_col)
     n_rows = rows_in(input_path)
     txt = Path(input_path).suffix == '.txt'
     if not texts:
-        where = 'one a line' if txt else f"in column {text_col!r} (--text-col)"
+        where = 'one a line' if txt else f"in column {o.text_col!r} (--text-col)"
         raise ValueError(f"{input_path}: no text to predict ({n_rows} rows{', all without text' * bool(n_rows)}); "
                          f"pass a file with texts, {where}")
-    out = output_path(input_path, out, force)
-    pred = Predictor(model, runtime)
+    out = output_path(input_path, o.out, o.force)
+    pred = Predictor(model, o.runtime)
     t0 = time.perf_counter()
-    preds = predict(pred, texts, batch_size, top_k, progress=progress)
+    preds = predict(pred, texts, o.batch_size, o.top_k, progress=o.progress)
     secs = time.perf_counter() - t0
     out = write_predictions(out, texts, preds)
     r = {'out': str(out), 'n': len(texts), 'empty_skipped': n_rows - len(texts), 'runtime': pred.runtime,
          'seconds': round(secs, 3), 'texts_per_s': round(len(texts)/max(secs, 1e-9), 1)}
     if gold: r['accuracy'] = float(np.mean([p['label'] == g for p, g in zip(preds, gold)]))
-    elif label_col and not txt:
-        print(f"{input_path}: no column {label_col!r} (--label-col): accuracy not computed", file=sys.stderr)
+    elif o.label_col and not txt:
+        print(f"{input_path}: no column {o.label_col!r} (--label-col): accuracy not computed", file=sys.stderr)
     return r

@@ -4,15 +4,16 @@
 
 # %% ../nbs/03_prompt.ipynb #3d48fec5
 from __future__ import annotations
-import json, math, numbers, re, unicodedata
+import json, math, numbers, re
 from dataclasses import dataclass, replace
+from .data import same_text_key
 
 # %% auto #0
 __all__ = ['TEMPLATES', 'AVG_KEYS', 'TEMPLATE_PARTS', 'TEMPLATE_HEADS', 'ANSWER_KEYS', 'PGKDRequest', 'count_tokens',
-           'tokenizer_name', 'format_taxonomy', 'format_rows', 'check_report', 'format_report', 'loose_text', 'Blocked',
-           'as_blocked', 'find_leaks', 'assert_no_leak', 'kit_head', 'kit_parts', 'paper_head', 'paper_parts',
-           'check_template', 'build_prompt', 'check_request', 'withhold_blocked', 'cache_prefix', 'zero_shot_prefix',
-           'zero_shot_prompt', 'parse_zero_shot']
+           'tokenizer_name', 'format_taxonomy', 'format_rows', 'check_report', 'format_report', 'Blocked', 'as_blocked',
+           'find_leaks', 'assert_no_leak', 'kit_head', 'kit_parts', 'paper_head', 'paper_parts', 'check_template',
+           'build_prompt', 'check_request', 'withhold_blocked', 'cache_prefix', 'zero_shot_prefix', 'zero_shot_prompt',
+           'label_key', 'match_label', 'parse_zero_shot']
 
 # %% ../nbs/03_prompt.ipynb #1486f015
 TEMPLATES = ('kit', 'paper')   # the prompt's wording: this kit's, or Appendix A.1/A.2 word for word
@@ -100,18 +101,12 @@ def format_report(report, labels) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/03_prompt.ipynb #a2160aed
-_PUNCT = re.compile(r'[^\w\s]|_')
-
-def loose_text(s: str) -> str:
-    "`s` NFKC-folded, lower-cased, punctuation (and symbols) removed, whitespace collapsed."
-    return ' '.join(_PUNCT.sub('', unicodedata.normalize('NFKC', s).lower()).split())
-
 class Blocked:
     "Validation/test texts no row may show: a row shows one if its text is one, or holds one of `min_chars`+ chars."
     def __init__(self, texts=(), min_chars=20):
         self.texts = list(dict.fromkeys(t for t in texts if t))
         self.keys = {}                                        # loose key → the first text with it
-        for t in self.texts: self.keys.setdefault(loose_text(t), t)
+        for t in self.texts: self.keys.setdefault(same_text_key(t), t)
         self.keys.pop('', None)
         self.long = [k for k in self.keys if len(k) >= min_chars]
 
@@ -119,8 +114,8 @@ class Blocked:
     def __len__(self): return len(self.texts)
 
     def hit(self, text) -> str|None:
-        "The blocked text that `text` is, or holds, compared by `loose_text`; None if none."
-        k = loose_text(text)
+        "The blocked text that `text` is, or holds, compared by `same_text_key`; None if none."
+        k = same_text_key(text)
         if k in self.keys: return self.keys[k]
         return next((self.keys[b] for b in self.long if b in k), None)
 
@@ -140,9 +135,9 @@ def _row_texts(prompt) -> list[str]:
 
 def find_leaks(prompt, blocked_texts, min_chars=20, labels=()) -> list[str]:
     "The blocked texts `prompt` shows: in a row (see `Blocked`), or, if long, anywhere outside the class `labels`."
-    b, names = as_blocked(blocked_texts, min_chars), [loose_text(l) for l in labels]
+    b, names = as_blocked(blocked_texts, min_chars), [same_text_key(l) for l in labels]
     found = [h for t in _row_texts(prompt) if (h := b.hit(t)) is not None]
-    low = loose_text(prompt)
+    low = same_text_key(prompt)
     found += [b.keys[k] for k in b.long if k in low and not any(k in n for n in names)]
     return list(dict.fromkeys(found))
 
@@ -273,28 +268,40 @@ def zero_shot_prompt(labels, text, template='kit') -> str:
     "The zero-shot classification prompt of Appendix A.2 for one `text`, in `template`'s words."
     return zero_shot_prefix(labels, template) + text
 
+# %% ../nbs/03_prompt.ipynb #c63b8aa9
+def label_key(s: str) -> str:
+    "`s` lower-cased with `&` read as `and` and everything but letters and digits removed."
+    return ''.join(ch for ch in s.lower().replace('&', ' and ') if ch.isalnum())
+
+def _class_id(value, labels) -> str|None:
+    "The class whose id `value` is (an int, or a string of digits), or None."
+    value = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(labels)
+    return labels[value] if ok else None
+
+def match_label(value, labels, ids=False) -> str|None:
+    "The class in `labels` that `value` names (exactly, by `label_key`, by unique prefix; `ids`: by id), or None."
+    if not isinstance(value, str): return _class_id(value, labels) if ids else None
+    if value in labels: return value
+    key, keys = label_key(value), {}
+    for l in labels: keys.setdefault(label_key(l), []).append(l)
+    if key in keys: return keys[key][0] if len(keys[key]) == 1 else None
+    hits = [l for k, ls in keys.items() if len(key) >= 3 and k.startswith(key) for l in ls]
+    return hits[0] if len(hits) == 1 else _class_id(value, labels) if ids else None
+
+
 # %% ../nbs/03_prompt.ipynb #4c19d808
 ANSWER_KEYS = ('class_names', 'class_name', 'class_label', 'label', 'category')   # in the order they are trusted
 
-def _key(s): return ' '.join(str(s).casefold().replace('_', ' ').split()).strip(' .,:;"\'`*')
-
-def _match(value, labels, index):
-    "The label `value` names (a name, or an id as int or digits), or None."
-    if isinstance(value, str):
-        if _key(value) in index: return index[_key(value)]
-        value = int(value) if value.strip().isdigit() else None
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(labels): return labels[value]
-    return None
-
-def _named(values, labels, index) -> set:
-    "The labels a value, or a list of values, names."
+def _named(values, labels) -> set:
+    "The labels a value, or a list of values, names (a name, or an id as int or digits)."
     values = values if isinstance(values, list) else [values]
-    return {m for v in values if (m := _match(v, labels, index))}
+    return {m for v in values if (m := match_label(v, labels, ids=True))}
 
-def _object_labels(o, labels, index) -> set:
+def _object_labels(o, labels) -> set:
     "The labels a JSON object answers with: those of its most trusted answer key that names any."
     for k in ANSWER_KEYS:
-        if k in o and (found := _named(o[k], labels, index)): return found
+        if k in o and (found := _named(o[k], labels)): return found
     return set()
 
 def _json_objects(reply) -> list[dict]:
@@ -305,30 +312,31 @@ def _json_objects(reply) -> list[dict]:
         except json.JSONDecodeError: continue
     return [o for o in objs if isinstance(o, dict)]
 
-def _pattern_labels(reply, labels, index) -> tuple[set, bool]:
+def _pattern_labels(reply, labels) -> tuple[set, bool]:
     "Labels named by `key: value` patterns (broken JSON), most trusted key first; and whether any key was seen."
     seen = False
     for k in ANSWER_KEYS[:3]:
         values = [f[2] if f[2] is not None else f[1] for f in re.finditer(rf'"?{k}"?\s*:\s*("([^"]*)"|\d+)', reply)]
         seen = seen or bool(values)
-        if found := _named(values, labels, index): return found, True
+        if found := _named(values, labels): return found, True
     return set(), seen
 
-def _mentioned(reply, labels, index):
-    low = ' ' + _key(reply.replace('\n', ' ')) + ' '
-    hits = [l for k, l in index.items() if re.search(r'(?<!\w)' + re.escape(k) + r'(?!\w)', low)]
-    hits = [h for h in hits if not any(h != o and _key(h) in _key(o) for o in hits)]
+def _mentioned(reply, labels):
+    "The one class whose name the prose of `reply` holds as whole words (loosely), not inside a longer one; or None."
+    low, keys = same_text_key(reply), {l: same_text_key(l) for l in labels}
+    hits = [l for l, k in keys.items() if k and re.search(r'(?<!\w)' + re.escape(k) + r'(?!\w)', low)]
+    hits = [h for h in hits if not any(h != o and keys[h] in keys[o] for o in hits)]
     return hits[0] if len(hits) == 1 else None
 
 def _only(found) -> str|None: return next(iter(found)) if len(found) == 1 else None
 
 def parse_zero_shot(reply, labels) -> str|None:
     "The one class a zero-shot `reply` names (JSON, fenced JSON, or a bare name); None for none or several."
-    reply, index = reply or '', {_key(l): l for l in labels}
+    reply = reply or ''
     objs = _json_objects(reply)
-    found = set().union(*[_object_labels(o, labels, index) for o in objs])
+    found = set().union(*[_object_labels(o, labels) for o in objs])
     if found: return _only(found)
-    found, keyed = _pattern_labels(reply, labels, index)
+    found, keyed = _pattern_labels(reply, labels)
     if found: return _only(found)
     if keyed or any(k in o for o in objs for k in ANSWER_KEYS): return None    # the JSON answer names no class
-    return index.get(_key(reply)) or _mentioned(reply, labels, index)
+    return match_label(reply, labels) or _mentioned(reply, labels)

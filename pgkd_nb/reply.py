@@ -6,11 +6,14 @@
 from __future__ import annotations
 import json, re
 from collections import Counter
-from .prompt import as_blocked, loose_text
+from dataclasses import dataclass, field
+from .data import same_text_key
+from .prompt import Blocked, as_blocked, match_label
+
 
 # %% auto #0
-__all__ = ['TEXT_KEYS', 'LABEL_KEYS', 'find_json_list', 'repair_json_list', 'row_fields', 'label_key', 'normalize_label',
-           'parse_rows', 'rows_to_reply']
+__all__ = ['TEXT_KEYS', 'LABEL_KEYS', 'REPLY_RULES', 'find_json_list', 'repair_json_list', 'row_fields', 'ReplyItem',
+           'ReplyContext', 'reply_item', 'reject_reason', 'parse_rows', 'rows_to_reply']
 
 # %% ../nbs/04a_reply.ipynb #ae7bb811
 _DECODER = json.JSONDecoder()
@@ -62,50 +65,71 @@ def row_fields(item) -> tuple[str|None, str|None]:
     if not isinstance(item, dict): return None, None
     return _field(item, TEXT_KEYS), _field(item, LABEL_KEYS)
 
-# %% ../nbs/04a_reply.ipynb #ec0ef315
-def label_key(s: str) -> str:
-    "`s` lower-cased with `&` read as `and` and everything but letters and digits removed."
-    return ''.join(ch for ch in s.lower().replace('&', ' and ') if ch.isalnum())
+# %% ../nbs/04a_reply.ipynb #ae804950
+@dataclass
+class ReplyItem:
+    "One item of a teacher's reply as the rules see it."
+    item: object              # the JSON value as the teacher wrote it
+    text: str|None            # its text, stripped; None if it has none
+    label: str|None           # its label as written; None if it has none
+    key: str = ''             # `same_text_key(text)` ('' for no text)
+    name: str|None = None     # the class `label` names (`match_label`), or None
 
-def normalize_label(label, labels) -> str|None:
-    "The class in `labels` that `label` names (exactly, up to case/spacing/punctuation, or by unique prefix), or None."
-    if not isinstance(label, str): return None
-    if label in labels: return label
-    key, keys = label_key(label), {}
-    for l in labels: keys.setdefault(label_key(l), []).append(l)
-    if key in keys: return keys[key][0] if len(keys[key]) == 1 else None
-    if len(key) < 3: return None
-    hits = [l for k, ls in keys.items() if k.startswith(key) for l in ls]
-    return hits[0] if len(hits) == 1 else None
+@dataclass
+class ReplyContext:
+    "What the rules compare an item with."
+    labels: list              # the taxonomy
+    history: set = field(default_factory=set)         # loose keys of the training history's texts
+    blocked: Blocked = field(default_factory=Blocked) # validation/test texts no row may show
+    seen: set = field(default_factory=set)            # loose keys of the rows kept so far from this reply
+    max_chars: int = 2000     # longest text kept
+
+REPLY_RULES = [   # (reason, the item breaks the rule when …), checked in this order
+    ('not_object',    lambda it, cx: not isinstance(it.item, dict)),
+    ('no_text',       lambda it, cx: it.text is None),
+    ('empty_text',    lambda it, cx: not it.key),                      # blank, or punctuation only
+    ('too_long',      lambda it, cx: len(it.text) > cx.max_chars),
+    ('blocked',       lambda it, cx: cx.blocked.hit(it.text) is not None),
+    ('no_label',      lambda it, cx: it.label is None),
+    ('unknown_label', lambda it, cx: it.name is None),
+    ('in_history',    lambda it, cx: it.key in cx.history),
+    ('duplicate',     lambda it, cx: it.key in cx.seen),
+]
+
+def reply_item(item, labels) -> ReplyItem:
+    "`item` of a reply as a `ReplyItem`: its stripped text and loose key, its label and the class it names."
+    text, label = row_fields(item)
+    text = text.strip() if text is not None else None
+    return ReplyItem(item, text, label, same_text_key(text) if text else '', match_label(label, labels))
+
+def reject_reason(it, cx) -> str|None:
+    "The reason of the first rule of `REPLY_RULES` that item `it` breaks, or None if it passes them all."
+    return next((reason for reason, breaks in REPLY_RULES if breaks(it, cx)), None)
+
 
 # %% ../nbs/04a_reply.ipynb #813d3d59
-def parse_rows(raw, labels, history_texts=(), blocked_texts=(), max_chars=2000) -> tuple[list, dict, list]:
-    "Accepted `{'text','label'}` rows of a teacher reply, reject counts by reason, and the rejected items."
-    rows, rejects, rejected = [], Counter(), []
+def _reply_items(raw) -> tuple[list, dict]:
+    "The items of the JSON list in `raw` (repaired if cut off), and `{'no_json'|'truncated': 1}` when it had to be."
     items = find_json_list(raw)
-    if items is None:
-        items = repair_json_list(raw)
-        rejects['no_json' if items is None else 'truncated'] += 1
-    blocked = as_blocked(blocked_texts)          # the prompt side's rule (prompt.Blocked)
-    history = {loose_text(t) for t in history_texts}
-    seen = set()
-    for item in items or ():
-        text, label = row_fields(item)
-        text = text.strip() if text is not None else None
-        key = loose_text(text) if text else ''
-        name = normalize_label(label, labels)
-        reason = ('not_object' if not isinstance(item, dict) else 'no_text' if text is None
-                  else 'empty_text' if not key else 'too_long' if len(text) > max_chars
-                  else 'blocked' if blocked.hit(text) is not None else 'no_label' if label is None
-                  else 'unknown_label' if name is None else 'in_history' if key in history
-                  else 'duplicate' if key in seen else None)
+    if items is not None: return items, {}
+    items = repair_json_list(raw)
+    return items or [], {'no_json' if items is None else 'truncated': 1}
+
+def parse_rows(raw, labels, history_texts=(), blocked_texts=(), max_chars=2000) -> tuple[list, dict, list]:
+    "Accepted `{'text','label'}` rows of a teacher reply, reject counts by reason (`REPLY_RULES`), rejected items."
+    items, found = _reply_items(raw)
+    rows, rejects, rejected = [], Counter(found), []
+    cx = ReplyContext(labels, {same_text_key(t) for t in history_texts}, as_blocked(blocked_texts), set(), max_chars)
+    for it in (reply_item(item, labels) for item in items):
+        reason = reject_reason(it, cx)
         if reason:
             rejects[reason] += 1
-            rejected.append({'text': (text or '')[:max_chars], 'label': label, 'reason': reason})
+            rejected.append({'text': (it.text or '')[:max_chars], 'label': it.label, 'reason': reason})
         else:
-            seen.add(key)
-            rows.append({'text': text, 'label': name})
+            cx.seen.add(it.key)
+            rows.append({'text': it.text, 'label': it.name})
     return rows, dict(rejects), rejected
+
 
 # %% ../nbs/04a_reply.ipynb #35ef4d46
 def rows_to_reply(rows) -> str:

@@ -6,13 +6,13 @@
 from __future__ import annotations
 import base64, copy, io, os, re, tempfile
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure
 from . import __version__
-from .config import RunConfig
+from .config import RunConfig, config_from_dict, flat_settings
+from .teachers import calls_llm, teacher_class
 from .records import read_json, step_path, completed_steps, write_text, teacher_line
 
 # %% auto #0
@@ -40,7 +40,7 @@ def load_run(run_dir) -> dict:
     if not steps: raise ValueError(f"{d}: no step recorded yet; nothing to report")
     done = (d/'summary.json').exists()
     opt = lambda name: read_json(d/name) if done else None
-    return {'dir': d, 'config': read_json(d/'config.json'), 'steps': steps, 'labels': run_labels(d),
+    return {'dir': d, 'config': flat_settings(config_from_dict(read_json(d/'config.json'))), 'steps': steps, 'labels': run_labels(d),
             'summary': opt('summary.json'), 'baseline': opt('test_baseline.json'), 'pgkd': opt('test_pgkd.json')}
 
 # %% ../nbs/10_report.ipynb #f764c6dc
@@ -162,12 +162,13 @@ def banners(run) -> list[dict]:
     "The warnings at the top of the page."
     out, t = [], (run['summary'] or {}).get('teacher') or {}
     kd = run['steps'][1:]
-    simulated = t.get('simulated', run['config']['teacher'] == 'simulated')
+    name = run['config']['teacher']             # config.json's settings by their flag names (load_run)
+    simulated = t.get('simulated', not calls_llm(name))
     if simulated:
         out.append({'kind': 'simulated', 'title': 'SIMULATED teacher.',
                     'text': "No LLM wrote these rows: the simulated teacher answered each prompt with real "
                             "human-labelled pool rows chosen as the prompt asks."})
-    elif run['config']['teacher'] == 'replay' or (kd and all(r['cached'] for r in kd)):
+    elif not teacher_class(name).billed or (kd and all(r['cached'] for r in kd)):      # a replay: nothing billed
         out.append({'kind': 'replay', 'title': 'REPLAY.',
                     'text': "Every teacher reply came from the response cache recorded earlier; nothing was asked "
                             "of the LLM or billed by this run."})
@@ -200,7 +201,7 @@ def spend_table(steps) -> dict:
 # %% ../nbs/10_report.ipynb #cf391ddd
 def changed_from_default(config: dict) -> dict:
     "The settings of a run's `config.json` that differ from `RunConfig`'s defaults."
-    default = asdict(RunConfig())
+    default = flat_settings(RunConfig())
     return {k: v for k, v in config.items() if k in default and v != default[k]}
 
 def student_line(run) -> str:

@@ -6,30 +6,29 @@
 from __future__ import annotations
 import subprocess, time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 import pandas as pd
 from . import __version__
 from .data import DEMO_TASK, PKG_DIR, load_task
-from .config import RunConfig
+from .config import GridConfig, RunConfig, TeacherConfig, config_from_dict, teacher_dict
 from .records import read_json, write_text, hardware_line
 from .files import run_task
-from .loop import build_teacher
+from .teachers import build_teacher, calls_llm
 from .plan import plan_run, price_calls, sum_costs, zero_shot_rows, cost_table, usd, format_wall
 from .costs import PRICES_DATE, BATCH_DISCOUNT
 from .zeroshot import run_zero_shot
 from .report import write_index
-from .grid import (RUN_KEYS, VARIANTS, GRID_PARAMS, RunSpec, plan, run_kwargs, run_missing, check_backend,
-                          check_sharing, spec_config)
+from .grid import RUN_KEYS, VARIANTS, RunSpec, plan, run_kwargs, run_missing, check_grid, spec_config, teacher_of
 from .tables import CONTROL, INTERVAL_NOTE, CONTROL_NOTE, results_frame
 
 # %% auto #0
-__all__ = ['TABLES', 'ALL_DATASETS', 'SIZES', 'REPRO_PRESETS', 'SIMULATED_NOTE', 'REPO_DIR', 'TEACHER_PARAMS', 'NOTEBOOK_PARAMS',
-           'NOTEBOOK_DIR', 'TABLE_ALIASES', 'check_preset', 'default_runs', 'repro_settings', 'feasible_sizes',
-           'table_plan', 'zero_shot_results', 'zero_shot_note', 'shown_path', 'git_commit', 'preset_phrase',
-           'provenance', 'markdown', 'write_report', 'notebook_params', 'control_twins', 'TableReport', 'table_report',
-           'ReproError', 'as_names', 'selected_tables', 'report_dir', 'run_notebook', 'reproduce', 'grid_plan_row',
-           'add_rows', 'plan_reproduction', 'format_reproduction_plan']
+__all__ = ['TABLES', 'ALL_DATASETS', 'SIZES', 'REPRO_PRESETS', 'SIMULATED_NOTE', 'REPO_DIR', 'NOTEBOOK_DIR', 'TABLE_ALIASES',
+           'check_preset', 'default_runs', 'repro_settings', 'feasible_sizes', 'table_plan', 'zero_shot_results',
+           'zero_shot_note', 'shown_path', 'git_commit', 'preset_phrase', 'provenance', 'markdown', 'write_report',
+           'notebook_params', 'control_twins', 'TableReport', 'table_report', 'ReproError', 'as_names',
+           'selected_tables', 'report_dir', 'run_notebook', 'reproduce', 'grid_plan_row', 'add_rows',
+           'plan_reproduction', 'format_reproduction_plan']
 
 # %% ../nbs/08_repro.ipynb #5671f271
 TABLES = ('table4', 'table2', 'table3', 'table6_fig3')   # in reproduction order: Table 4's control runs first
@@ -38,19 +37,19 @@ SIZES = [1000, 2500, 5000, 10000]
 
 REPRO_PRESETS = {
     'smoke': dict(seeds=[0, 1], n_samples=120, sizes=[120, 200], datasets={t: [DEMO_TASK] for t in TABLES},
-                  run=dict(teacher='simulated', preset='tiny', checkpoint='tiny', kd_steps=1, gen_batch=16, n_mined=4,
+                  run=dict(teacher={'name': 'simulated'}, preset='tiny', checkpoint='tiny', kd_steps=1, gen_batch=16, n_mined=4,
                            n_few_shot=4, test_max=200, pool_max=1000,
                            student={'mode': 'head', 'epochs': 10, 'lr': 1e-2, 'patience': 2, 'progress': False})),
     'cpu': dict(seeds=[0, 1, 2, 3, 4], n_samples=1000, sizes=SIZES,
                 datasets={'table2': ALL_DATASETS, 'table3': ['imdb', 'inshorts'],
                           'table4': ['huffpost', 'amazon_hierarchical', 'banking77'], 'table6_fig3': ['huffpost']},
-                run=dict(teacher='simulated', preset='cpu', kd_steps=10, test_max=2000, pool_max=5000,
+                run=dict(teacher={'name': 'simulated'}, preset='cpu', kd_steps=10, test_max=2000, pool_max=5000,
                          student={'progress': False})),
     'full': dict(seeds=[0, 1, 2, 3, 4], n_samples=1000, sizes=SIZES,
                  datasets={'table2': ALL_DATASETS, 'table3': ['imdb', 'inshorts'],
                            'table4': ['ag_news', 'yahoo_answers', 'huffpost', 'amazon_hierarchical', 'banking77'],
                            'table6_fig3': ['ag_news', 'yahoo_answers', 'huffpost', 'amazon_hierarchical']},
-                 run=dict(teacher='simulated', preset='paper', kd_steps=10, student={'progress': False})),
+                 run=dict(teacher={'name': 'simulated'}, preset='paper', kd_steps=10, student={'progress': False})),
 }
 
 def check_preset(repro_preset):
@@ -62,24 +61,30 @@ def default_runs(repro_preset) -> Path:
     "Where a preset's run records go unless told otherwise (relative to the working directory)."
     return Path('runs/repro')/repro_preset
 
-def repro_settings(repro_preset='smoke', table='table2', runs_dir=None, **overrides) -> dict:
-    "Settings of one table: the reproduction preset's, with every non-None override applied."
+def repro_settings(repro_preset='smoke', table='table2', grid: GridConfig|None = None,
+                   teacher: TeacherConfig|None = None, **run) -> dict:
+    "Settings of one table: the reproduction preset's, with the grid's, the teacher's and `run`'s non-None ones."
     check_preset(repro_preset)
     if table not in TABLES: raise ValueError(f"unknown table {table!r}; choose one of {list(TABLES)}")
-    bad = sorted(set(overrides) - set(RUN_KEYS) - {'datasets', 'seeds', 'n_samples', 'sizes'})
+    bad = sorted(set(run) - set(RUN_KEYS))
     if bad: raise ValueError(f"unknown setting(s) {bad}")
-    p = REPRO_PRESETS[repro_preset]
+    p, g = REPRO_PRESETS[repro_preset], grid or GridConfig()
     s = {'repro_preset': repro_preset, 'table': table, 'datasets': p['datasets'][table], 'seeds': p['seeds'],
          'n_samples': p['n_samples'], 'sizes': p['sizes'], **p['run']}
-    s.update({k: v for k, v in overrides.items() if v is not None})
-    if s['teacher'] != 'simulated': s.setdefault('prompt', 'paper')   # an LLM is sent the paper's own words (A.1)
-    s['runs_dir'] = str(Path(runs_dir or default_runs(repro_preset)).resolve())
+    s.update({k: getattr(g, k) for k in ('datasets', 'seeds', 'n_samples', 'sizes') if getattr(g, k) is not None})
+    s.update({k: v for k, v in run.items() if v is not None})
+    given = {k: v for k, v in (asdict(teacher) if teacher else {}).items() if v is not None}
+    t = {**teacher_dict(s), **given}
+    if calls_llm(t['name']) and 'wording' not in given: t['wording'] = 'paper'   # an LLM is sent the paper's words
+    s['teacher'] = t
+    s.update(runs_dir=str(Path(g.runs_dir or default_runs(repro_preset)).resolve()), batch=g.batch,
+             concurrency=g.concurrency)       # how the LLM's calls go
     return s
 
 # %% ../nbs/08_repro.ipynb #abfd40c8
 def feasible_sizes(dataset, sizes, s) -> list[int]:
     "The sizes that leave `dataset` a teacher pool of at least kd_steps × gen_batch rows."
-    cfg = RunConfig(**run_kwargs(s))
+    cfg = config_from_dict(run_kwargs(s))
     n = len(load_task(dataset, cfg.data_dir).train)
     return [k for k in sizes if k + cfg.kd_steps*cfg.gen_batch <= n]
 
@@ -96,14 +101,14 @@ def table_plan(table, s) -> list[RunSpec]:
 def zero_shot_results(s, datasets=None, run=True) -> dict:
     "{dataset: zero-shot summary} from `<runs>/<dataset>/zero-shot/`, running missing ones if the teacher is an LLM"
     " (as the grid sends its calls: `batch`, `concurrency`)."
-    out, llm = {}, s.get('teacher', 'simulated') != 'simulated'
+    out, llm = {}, calls_llm(teacher_of(s))
     for d in datasets or s['datasets']:
         p = Path(s['runs_dir'])/d/'zero-shot'
         if (p/'summary.json').exists(): out[d] = read_json(p/'summary.json')
         elif llm and run:
-            cfg = RunConfig(**run_kwargs(s))
-            out[d] = run_zero_shot(build_teacher(cfg, None, None), d, p, cfg.test_max, cfg.data_dir, progress=False,
-                                   template=cfg.prompt, batch=bool(s.get('batch')),
+            cfg = config_from_dict(run_kwargs(s))
+            out[d] = run_zero_shot(build_teacher(cfg.teacher), d, p, cfg.test_max, cfg.data_dir, progress=False,
+                                   template=cfg.teacher.wording, batch=bool(s.get('batch')),
                                    concurrency=s.get('concurrency') or 1)
     return out
 
@@ -162,8 +167,8 @@ def provenance(title, s, summaries: dict, seconds: float) -> str:
              f"Generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')} by pgkd_nb {__version__}, "
              f"git commit {git_commit()}, {preset_phrase(s)}.", '']
     if sim: lines += [SIMULATED_NOTE, '']
-    wording = ', '.join(sorted({x['config'].get('prompt', 'kit') for x in r}))
-    lines += [f"- teacher: {', '.join(teachers) or s.get('teacher')}" + (' — SIMULATED' if sim else '')
+    wording = ', '.join(sorted({teacher_dict(x['config']).get('wording', 'kit') for x in r}))
+    lines += [f"- teacher: {', '.join(teachers) or teacher_of(s).name}" + (' — SIMULATED' if sim else '')
               + f"; prompt wording: {wording}",
               f"- student: {', '.join(students)}; student preset `{s.get('preset')}`",
               f"- seeds: {listed({x['seed'] for x in r})} (arms: mean ± sample std over seeds); "
@@ -197,13 +202,12 @@ def write_report(out_dir, name, table: pd.DataFrame, runs: pd.DataFrame, header:
     return list(files)
 
 # %% ../nbs/08_repro.ipynb #fe264a95
-TEACHER_PARAMS = ('teacher', 'teacher_model', 'base_url', 'teacher_cache', 'prompt')
-NOTEBOOK_PARAMS = ('repro_preset', 'out_dir', 'runs_dir', 'jobs', 'datasets', 'seeds', 'n_samples', *TEACHER_PARAMS,
-                   'checkpoint', 'preset', 'kd_steps', 'test_max', 'pool_max', 'sizes', *GRID_PARAMS)
-
-def notebook_params(namespace: dict) -> dict:
-    "The reproduction parameters found in `namespace` (a notebook's `globals()`)."
-    return {k: namespace[k] for k in NOTEBOOK_PARAMS if k in namespace}
+def notebook_params(settings: dict) -> dict:
+    "`table_report`'s arguments from a reproduction notebook's one `settings` parameter (dicts of the configs)."
+    t = settings.get('teacher')
+    return {'repro_preset': settings.get('repro_preset', 'smoke'), 'out_dir': settings.get('out_dir'),
+            'grid': GridConfig(**settings.get('grid') or {}), 'teacher': TeacherConfig(**t) if t else None,
+            **settings.get('run', {})}
 
 def control_twins(specs, runs_dir) -> list[RunSpec]:
     "Finished random-rows control runs on the datasets, sizes and seeds of `specs`' PGKD runs, not in `specs`."
@@ -224,17 +228,15 @@ class TableReport:
         header = provenance(title, self.settings, self.summaries, time.time() - self.started)
         return write_report(self.out_dir, name, table, self.runs, header, notes)
 
-def table_report(table, repro_preset='smoke', out_dir=None, runs_dir=None, jobs=1, log=print,
-                 **settings) -> TableReport:
-    "Settings, plan (and finished control runs), missing runs, results of `table`; `settings`: overrides, GRID_PARAMS."
-    started = time.time()
-    grid = {k: settings.pop(k) for k in GRID_PARAMS if k in settings}
-    s = repro_settings(repro_preset, table, runs_dir, **settings)
-    s.update(batch=grid.get('batch', False), concurrency=grid.get('concurrency'))   # how the LLM's calls go
+def table_report(table, repro_preset='smoke', out_dir=None, grid: GridConfig|None = None,
+                 teacher: TeacherConfig|None = None, log=print, **run) -> TableReport:
+    "Settings, plan (and finished control runs), missing runs, results of `table`; `run`: RunConfig overrides."
+    started, grid = time.time(), grid or GridConfig()
+    s = repro_settings(repro_preset, table, grid, teacher, **run)
     specs = table_plan(table, s)
     specs += control_twins(specs, s['runs_dir'])
     log(f"{len(specs)} runs under {shown_path(s['runs_dir'])}")
-    summaries = run_missing(specs, s, jobs=jobs, log=log, **grid)
+    summaries = run_missing(specs, s, grid, log=log)
     out = Path(out_dir or Path('reports')/repro_preset)
     return TableReport(s, summaries, results_frame(summaries), out, started)
 
@@ -278,40 +280,36 @@ def run_notebook(src, executed, parameters: dict):
 def _mtimes(folder) -> dict:
     return {p: p.stat().st_mtime_ns for p in sorted(Path(folder).iterdir()) if p.is_file()}
 
-def reproduce(preset='smoke', only=None, out='reports', runs=None, jobs=1, datasets=None, notebooks=None,
-              teacher=None, teacher_model=None, base_url=None, teacher_cache=None, prompt=None, dry_run=False,
-              **grid) -> list[Path]|dict:
-    "Execute the reproduction notebooks into OUT/<preset>/ (or OUT/<preset>-partial/); the files they wrote."
-    check_preset(preset)
-    if jobs < 1: raise ValueError(f"jobs {jobs}: must be at least 1")
-    bad = sorted(set(grid) - set(GRID_PARAMS))
-    if bad: raise TypeError(f"reproduce: unknown setting(s) {bad}")
-    grid = {'backend': 'local', 'cpus_per_run': 1, 'gpus_per_run': 0, **grid}
-    check_backend(grid['backend'], grid.get('address'), grid['cpus_per_run'], grid['gpus_per_run'])
-    check_sharing(grid['backend'], grid.get('batch'), grid.get('concurrency'))
-    if (grid.get('batch') or grid.get('concurrency')) and teacher in (None, 'simulated'):
-        raise ValueError("--batch and --concurrency are for an LLM teacher: add --teacher anthropic (and its model)")
-    teacher_settings = dict(teacher=teacher, teacher_model=teacher_model, base_url=base_url,
-                            teacher_cache=teacher_cache, prompt=prompt)
-    if dry_run:
-        d = plan_reproduction(preset, only, runs, datasets, **{k: v for k, v in teacher_settings.items() if v})
-        print(format_reproduction_plan(d, jobs))
-        return d
-    names, datasets = selected_tables(only), as_names(datasets)
+def _notebook_sources(names, notebooks=None) -> dict:
     sources = {name: Path(notebooks or NOTEBOOK_DIR)/f'{name}.ipynb' for name in names}
     missing = [src for src in sources.values() if not src.exists()]
     if missing: raise FileNotFoundError(f"{missing[0]}: reproduction notebook missing (see the notebooks folder)")
-    dest = report_dir(out, preset, names, datasets).resolve()
+    return sources
+
+def reproduce(preset='smoke', only=None, out='reports', grid: GridConfig|None = None,
+              teacher: TeacherConfig|None = None, notebooks=None, dry_run=False) -> list[Path]|dict:
+    "Execute the reproduction notebooks into OUT/<preset>/ (or OUT/<preset>-partial/); the files they wrote. "
+    "`teacher`: its None settings are the preset's."
+    check_preset(preset)
+    grid = check_grid(grid or GridConfig())
+    if (grid.batch or grid.concurrency) and (teacher is None or not calls_llm(teacher.name or 'simulated')):
+        raise ValueError("--batch and --concurrency are for an LLM teacher: add --teacher anthropic (and its model)")
+    if dry_run:
+        d = plan_reproduction(preset, only, grid, teacher)
+        print(format_reproduction_plan(d, grid.jobs))
+        return d
+    names = selected_tables(only)
+    sources = _notebook_sources(names, notebooks)
+    dest = report_dir(out, preset, names, grid.datasets).resolve()
     dest.mkdir(parents=True, exist_ok=True)
-    runs = str(Path(runs or default_runs(preset)).resolve())
-    params = dict(repro_preset=preset, out_dir=str(dest), runs_dir=runs, jobs=jobs)
-    if datasets: params['datasets'] = datasets
-    params.update({k: v for k, v in {**teacher_settings, **grid}.items() if v not in (None, False)})
+    runs = str(Path(grid.runs_dir or default_runs(preset)).resolve())
+    settings = {'repro_preset': preset, 'out_dir': str(dest), 'grid': asdict(replace(grid, runs_dir=runs)),
+                'teacher': asdict(teacher) if teacher else None}
     written = []
     for name, src in sources.items():
         print(f"pgkd reproduce: {name} (preset {preset}, runs {runs}) ...", flush=True)
         t, before = time.time(), _mtimes(dest)
-        run_notebook(src, dest/f'{name}.ipynb', params)
+        run_notebook(src, dest/f'{name}.ipynb', {'settings': settings})
         written += [p for p, m in _mtimes(dest).items() if before.get(p) != m]
         print(f"  done in {time.time() - t:.0f} s", flush=True)
     written.append(write_index(runs, dest/'index.html'))      # one HTML page per run, linked from here
@@ -334,11 +332,12 @@ def add_rows(a, b) -> dict:
     if a is None: return b
     return {**b, **{k: a[k] + b[k] for k in b if k not in ('classes', 'prefix_tokens')}}
 
-def plan_reproduction(preset='smoke', only=None, runs=None, datasets=None, **teacher) -> dict:
+def plan_reproduction(preset='smoke', only=None, grid: GridConfig|None = None,
+                      teacher: TeacherConfig|None = None) -> dict:
     "What `reproduce` with these settings would cost in teacher calls, per dataset, before anything runs."
     rows, seen, zero, one = {}, set(), {}, None
     for table in selected_tables(only):
-        s = repro_settings(preset, table, runs, datasets=as_names(datasets), **teacher)
+        s = repro_settings(preset, table, grid, teacher)
         todo = [sp for sp in table_plan(table, s) if sp not in seen and 'teacher' not in VARIANTS[sp.variant]
                 and not (sp.path(s['runs_dir'])/'summary.json').exists()]
         seen.update(todo)
@@ -346,9 +345,10 @@ def plan_reproduction(preset='smoke', only=None, runs=None, datasets=None, **tea
             cfg = spec_config(RunSpec(d, 0, v, n), s)
             one = plan_run(cfg, run_task(cfg), count='local')
             rows[d] = add_rows(rows.get(d), grid_plan_row(one, k))
-        if table == 'table2' and s['teacher'] != 'simulated':
+        t = teacher_of(s)
+        if table == 'table2' and calls_llm(t):
             missing = [d for d in s['datasets'] if d not in zero_shot_results(s, run=False)]
-            zero = zero_shot_rows(missing, s['teacher'], s['test_max'], s.get('prompt', 'kit')) if missing else {}
+            zero = zero_shot_rows(missing, t.name, s['test_max'], t.wording) if missing else {}
     return {'preset': preset, 'tables': selected_tables(only), 'runs': len(seen),
             'model': one and one['model'], 'teacher': one and one['teacher'], 'note': one and one['note'],
             'grid': {**rows, 'total': sum_costs(rows.values())} if rows else {}, 'zero_shot': zero,
@@ -357,8 +357,8 @@ def plan_reproduction(preset='smoke', only=None, runs=None, datasets=None, **tea
 
 def format_reproduction_plan(d, jobs=1) -> str:
     "The plan `d` as `pgkd reproduce --dry-run` prints it."
-    if not d['grid']: return f"plan: pgkd reproduce --preset {d['preset']}: every run is recorded; nothing to pay"
-    lines = [f"plan: pgkd reproduce --preset {d['preset']} ({', '.join(d['tables'])}): {d['runs']} runs to go, "
+    if not d['grid']: return f"plan: pgkd reproduce --grid {d['preset']}: every run is recorded; nothing to pay"
+    lines = [f"plan: pgkd reproduce --grid {d['preset']} ({', '.join(d['tables'])}): {d['runs']} runs to go, "
              f"teacher {d['teacher']} {d['model']}; tokens by the local estimate from each run's step-1 prompt", '',
              *cost_table(d['grid'])]
     if d['zero_shot']: lines += ['', "Table 2's zero-shot column:", '', *cost_table(d['zero_shot'])]

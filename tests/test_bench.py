@@ -1,9 +1,12 @@
 """The quick benchmark runs end to end and writes Table 5 with the paper's rows beside ours; a quick run never replaces
-a full report."""
-import json, re, time
+a full report; the benchmarks' settings travel as dataclasses, passed whole."""
+import inspect, json, re, time
+from dataclasses import fields
 from pathlib import Path
 import pytest
-from pgkd_nb.bench import run_bench, PAPER_TABLE5
+from pgkd_nb import accuracy, bench, predict, speedups
+from pgkd_nb.bench import BenchConfig, CPU_PLAN, GPU_PLAN, QUICK_PLAN, run_bench, bench_student, PAPER_TABLE5
+from pgkd_nb.data import DEMO_TASK, load_task
 from pgkd_nb.cli import main
 from pgkd_nb.speedups import run_speedups
 
@@ -63,3 +66,21 @@ def test_cli_bench(tmp_path, capsys):
     assert 'custom $1.0/h' in out and (tmp_path/'table5.md').exists()
     assert main(['bench', '--quick', '--out', str(REPORTS)]) == 2   # refused: one line on stderr, nothing written
     assert 'pass another --out' in capsys.readouterr().err
+
+
+def test_settings_travel_whole():
+    "No function of the benchmarks or of predict takes 8 or more parameters; the plans are BenchConfig objects."
+    for mod in (bench, accuracy, speedups, predict):
+        wide = [n for n, f in inspect.getmembers(mod, inspect.isfunction)
+                if f.__module__ == mod.__name__ and len(inspect.signature(f).parameters) >= 8]
+        assert not wide, (mod.__name__, wide)
+    assert all(isinstance(p, BenchConfig) for p in CPU_PLAN + GPU_PLAN + QUICK_PLAN)
+    assert {f.name for f in fields(BenchConfig)} >= {'checkpoint', 'max_lens', 'batch', 'n_batches', 'budget_s', 'onnx'}
+
+
+def test_bench_student_takes_a_config(tmp_path):
+    cfg = BenchConfig(max_lens=(32,), device='cpu', threads=1, precisions=('fp32',), quick=True)
+    rows = bench_student(cfg, load_task(DEMO_TASK), train_steps=0)
+    assert [(r['kind'], r['precision'], r['max_len'], r['batch'], r['n']) for r in rows] == [
+        ('inference', 'fp32', 32, 8, 3), ('train', 'fp32', 32, 8, 2)]          # quick: batches of 8, 3 timed, 2 steps
+    assert cfg.batch == 64 and cfg.train_steps == 3                          # the caller's config is untouched

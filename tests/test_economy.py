@@ -10,7 +10,7 @@ import pytest
 from test_teacher_servers import send
 import pgkd_nb.batches as batches
 from pgkd_nb.batches import cancel_batch
-from pgkd_nb.config import RunConfig
+from pgkd_nb.config import RunConfig, TeacherConfig
 from pgkd_nb.data import DEMO_TASK, load_task, stable_subsample
 from pgkd_nb.plan import check_plan_budget, format_plan, plan_run, usd
 from pgkd_nb.prompt import zero_shot_prefix, zero_shot_prompt
@@ -248,7 +248,7 @@ def test_concurrent_zero_shot_survives_a_429_and_writes_in_order(env, tmp_path):
 
 def test_plan_counts_with_the_count_tokens_endpoint_and_prints_its_numbers(env, tmp_path):
     with FakeAnthropic() as srv:
-        cfg = RunConfig(dataset=DEMO_TASK, teacher='anthropic', base_url=srv.url, kd_steps=7)
+        cfg = RunConfig(dataset=DEMO_TASK, teacher=TeacherConfig('anthropic', base_url=srv.url), kd_steps=7)
         d = plan_run(cfg)
     counted = [text_of(r['body']) for r in srv.paths('/v1/messages/count_tokens')]
     assert len(counted) == 2 and counted[0].startswith(counted[1])          # the prompt, then its fixed start
@@ -264,13 +264,13 @@ def test_plan_counts_with_the_count_tokens_endpoint_and_prints_its_numbers(env, 
 
 
 def test_plan_falls_back_to_the_local_estimate_when_the_endpoint_fails(env):
-    cfg = RunConfig(dataset=DEMO_TASK, teacher='anthropic', base_url='http://127.0.0.1:9', kd_steps=2, timeout=1)
+    cfg = RunConfig(dataset=DEMO_TASK, teacher=TeacherConfig('anthropic', base_url='http://127.0.0.1:9', timeout=1), kd_steps=2)
     d = plan_run(cfg)
     assert d['counted_by'].startswith('local estimate (') and 'count_tokens endpoint failed: APIConnectionError' in d['counted_by']
 
 
 def test_budget_refuses_a_run_whose_plan_does_not_fit(env):
-    cfg = RunConfig(dataset=DEMO_TASK, teacher='anthropic', kd_steps=10, budget_usd=0.25)
+    cfg = RunConfig(dataset=DEMO_TASK, teacher=TeacherConfig('anthropic', budget_usd=0.25), kd_steps=10)
     with pytest.raises(BudgetExceeded, match=r"budget \$0.25: \$0.0000 spent, and the plan's upper bound for 10 more"):
         check_plan_budget(cfg)
     assert check_plan_budget(RunConfig(**{**cfg.__dict__, 'kd_steps': 2}))['calls'] == 2

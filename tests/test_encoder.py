@@ -1,5 +1,7 @@
-"""The ONNX frozen encoder: the same embeddings as torch (fp32), close ones (int8), its own cache, a working student."""
-import json
+"""The ONNX frozen encoder: the same embeddings as torch (fp32), close ones (int8), its own cache, a working student;
+its output named for what it is; the ONNX writer below the student (no import circle, no lazy upward import)."""
+import ast, graphlib, hashlib, json
+from pathlib import Path
 import numpy as np
 import onnx
 import pytest
@@ -7,7 +9,7 @@ from pgkd_nb.config import make_config
 from pgkd_nb.data import DEMO_TASK, load_task
 from pgkd_nb import encoder
 from pgkd_nb.encoder import OnnxEncoder, build_encoder, encoder_dir
-from pgkd_nb.export import quantize_onnx
+from pgkd_nb.onnx_io import quantize_onnx
 from pgkd_nb.student import Student, tiny_checkpoint
 
 
@@ -85,3 +87,52 @@ def test_onnx_student_fits_and_predicts(tiny, rows, tmp_path):
     s2 = Student.load(s.save(tmp_path/'model'), progress=False)
     assert s2.cfg.encoder == 'onnx'
     np.testing.assert_allclose(s2.predict_proba([r['text'] for r in rows[:6]]), p, atol=1e-6)
+
+
+def test_encoder_output_is_named_embeddings(tiny, tmp_path):
+    d = build_encoder(tiny, 128, tmp_path)
+    for f in ('encoder.onnx', 'encoder_int8.onnx'):
+        assert [o.name for o in onnx.load(str(d/f)).graph.output] == ['embeddings']
+    e = OnnxEncoder(tiny, 128, 'onnx', tmp_path)
+    assert [o.name for o in e.session.get_outputs()] == ['embeddings']
+
+
+def test_graphs_cached_with_the_old_output_name_are_rebuilt(tiny, tmp_path):
+    "A cache folder made when the output was 'probabilities' (the key without 'output') is not reused."
+    old_key = json.dumps({'checkpoint': str(tiny), 'max_len': 128, 'int8': encoder.INT8_RECIPE})
+    old = tmp_path/'onnx-encoder'/hashlib.sha1(old_key.encode()).hexdigest()[:16]
+    old.mkdir(parents=True)
+    (old/'encoder.onnx').write_bytes(b'an old graph, output named probabilities')
+    d = build_encoder(tiny, 128, tmp_path)
+    assert d != old and (old/'encoder.onnx').read_bytes().startswith(b'an old graph')
+    assert [o.name for o in onnx.load(str(d/'encoder.onnx')).graph.output] == ['embeddings']
+
+
+PKG = Path(encoder.__file__).parent
+
+
+def package_imports():
+    "Module → the package modules it imports, and the imports made inside functions (lazy ones)."
+    graph, lazy = {}, {}
+    for p in PKG.glob('*.py'):
+        tree = ast.parse(p.read_text())
+        deps, inner = set(), set()
+        for fn in ast.walk(tree):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inner |= {n.module.split('.')[-1] for n in ast.walk(fn) if isinstance(n, ast.ImportFrom) and n.module
+                          and (n.level == 1 or n.module.startswith('pgkd_nb.'))}
+        for n in ast.walk(tree):
+            if isinstance(n, ast.ImportFrom) and n.module and (n.level == 1 or n.module.startswith('pgkd_nb.')):
+                deps.add(n.module.split('.')[-1])
+        graph[p.stem], lazy[p.stem] = deps, inner
+    return graph, lazy
+
+
+def test_no_import_circle_and_the_onnx_writer_sits_below_the_student():
+    graph, lazy = package_imports()
+    list(graphlib.TopologicalSorter(graph).static_order())          # raises CycleError on a circle
+    for m in ('onnx_io', 'encoder', 'student', 'export', 'predict', 'bench', 'accuracy', 'speedups'):
+        assert not lazy[m], (m, lazy[m])                             # no import hidden inside a function
+    assert graph['onnx_io'] <= {'fast'} and 'student' not in graph['encoder'] and 'export' not in graph['encoder']
+    assert {'encoder', 'onnx_io'} <= graph['export'] and 'onnx_io' in graph['encoder']
+    assert len((PKG/'student.py').read_text().splitlines()) <= 400

@@ -1,13 +1,14 @@
 """Your data in, a deployable student out: CSV → run → export (HF, ONNX, int8, card, rows) → predict, and the checks
 that the export runs without pgkd_nb."""
-import csv, json, random, subprocess, sys
+import csv, inspect, json, random, subprocess, sys
 import numpy as np
+import onnx
 import pytest
 from pgkd_nb.config import RunConfig, make_config
 from pgkd_nb.data import sample_d0
 from pgkd_nb.files import load_data
 from pgkd_nb.export import EXPORT_FILE, ONNX_FP32, ONNX_INT8, export_run, listing, push_to_hub
-from pgkd_nb.predict import Predictor, predict, predict_file
+from pgkd_nb.predict import PredictOptions, Predictor, predict, predict_file
 from pgkd_nb.loop import run_pgkd
 from pgkd_nb.student import Student, tiny_checkpoint
 
@@ -82,6 +83,8 @@ def test_hf_and_onnx_match_the_student(csv_run):
         agree(Predictor(csv_run['export'], runtime).proba(texts, batch_size=7), ref)
     int8 = Predictor(csv_run['export'], 'onnx-int8').proba(texts)
     assert np.abs(int8 - ref).max() < 0.01     # accuracy within 0.5 point is measured on MiniLM in the benchmark
+    for f in ('onnx/model.onnx', 'onnx/model_int8.onnx'):   # the classifier's output keeps the name pipelines read
+        assert [o.name for o in onnx.load(str(csv_run['export']/f)).graph.output] == ['probabilities']
 
 
 def test_csv_round_trip_gives_the_runs_test_accuracy(csv_run):
@@ -99,6 +102,20 @@ def test_predict_top_k_and_txt(csv_run):
     txt = csv_run['dir']/'in.txt'
     txt.write_text('goal match\n\nbank stock\n', encoding='utf-8')
     assert predict_file(csv_run['export'], txt, out=csv_run['dir']/'t.csv', progress=False)['n'] == 2
+
+
+def test_predict_file_takes_its_options_whole(csv_run):
+    "The settings travel as one PredictOptions; keywords change single fields of it."
+    txt = csv_run['dir']/'opts.txt'
+    txt.write_text('goal match\nbank stock\n', encoding='utf-8')
+    opts = PredictOptions(out=csv_run['dir']/'o.csv', top_k=1, progress=False)
+    r = predict_file(csv_run['export'], txt, opts)
+    rows = list(csv.DictReader(open(r['out'], encoding='utf-8')))
+    assert r['n'] == 2 and [len(json.loads(x['top_k'])) for x in rows] == [1, 1]
+    with pytest.raises(FileExistsError, match='pass --force'): predict_file(csv_run['export'], txt, opts)
+    r = predict_file(csv_run['export'], txt, opts, force=True, top_k=2, runtime='onnx-int8')
+    assert r['runtime'] == 'onnx-int8' and opts.top_k == 1 and not opts.force     # the caller's options untouched
+    assert len(inspect.signature(predict_file).parameters) < 8
 
 
 @pytest.mark.parametrize('mode', ['head', 'top'])

@@ -155,7 +155,7 @@ def test_credentials_in_base_url_are_never_written(env, tmp_path):
     assert any(p.name == 'config.json' for p in written) and any(p.parent.name == 'replies' for p in written)
     leaks = [str(p) for p in written if SECRET.encode() in p.read_bytes()]
     assert not leaks, leaks
-    assert json.loads((tmp_path/'r'/'config.json').read_text())['base_url'].startswith('http://***@127.0.0.1:')
+    assert json.loads((tmp_path/'r'/'config.json').read_text())['teacher']['base_url'].startswith('http://***@127.0.0.1:')
 
 
 # ---- 5. a broken response-cache entry is a miss: asked again, set aside, one notice -----------------------------

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from pgkd_nb.batches import LockStep, LockStepTeacher, custom_id
+from pgkd_nb.config import GridConfig
 from pgkd_nb.data import DEMO_TASK
 from pgkd_nb.grid import RunSpec, run_files, spec_config, write_run_files
 from pgkd_nb.loop import run_pgkd
@@ -61,7 +62,7 @@ def test_a_partial_run_survives_the_ray_backend(tmp_path):
     step1 = (out/'step-001'/'step.json').read_bytes()
     started = not ray.is_initialized()
     if started: ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    try: got = run_missing([SPEC], s, backend='ray', log=lambda m: None)
+    try: got = run_missing([SPEC], s, GridConfig(backend='ray'), log=lambda m: None)
     finally:
         if started: ray.shutdown()
     assert (out/'step-001'/'step.json').read_bytes() == step1              # not redone (its seconds would differ)

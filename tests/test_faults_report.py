@@ -41,9 +41,9 @@ def kept_baseline(tmp_path_factory):
     cfg = RunConfig(data=str(tmp/'train.jsonl'), test_data=str(tmp/'test.jsonl'), checkpoint=tiny_checkpoint(tmp/'tiny'),
                     preset='tiny', n_samples=120, kd_steps=1, gen_batch=16, n_mined=4, n_few_shot=4, patience=0,
                     student={'mode': 'head', 'epochs': 20, 'lr': 1e-2, 'patience': 3, 'cache_dir': str(tmp/'cache')})
-    real = loop.build_teacher
+    real = loop.run_teacher
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(loop, 'build_teacher', lambda cfg, d0, *a, **kw: Mislabelling(real(cfg, d0, *a, **kw), d0.labels))
+        mp.setattr(loop, 'run_teacher', lambda cfg, d0, *a, **kw: Mislabelling(real(cfg, d0, *a, **kw), d0.labels))
         summary = loop.run_pgkd(cfg, tmp/'run', progress=False)
     assert summary['best_step'] == 0 and summary['steps'][1]['n_accepted'] > 0, summary['steps']   # the premise
     return tmp/'run'

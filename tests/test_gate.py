@@ -4,8 +4,8 @@ import pytest
 
 from pgkd_nb.data import load_task, DEMO_TASK
 from pgkd_nb.gate import GateConfig, GateContext, gate_rows, precision_recall, rejection_counts, MinHashIndex
-from pgkd_nb.noise import TeacherNoise, noise, dupes, near_copy
-from pgkd_nb.reply import loose_text
+from pgkd_nb.noise import TeacherNoise, noise, dupes, near_copy, wrong_classes
+from pgkd_nb.data import same_text_key
 
 TASK = load_task(DEMO_TASK)
 LABELS = ['a', 'b', 'c']
@@ -72,7 +72,7 @@ def test_noise_marks_and_gate_precision_recall():
     assert kinds.count('label') in (10, 11) and kinds.count('dupe') == 4
     for m in marks:
         assert out[m['index']]['label'] == m['label'] and out[m['index']]['text'] == m['text']
-        if m['kind'] == 'dupe': assert loose_text(m['text']) != loose_text(m['source'])
+        if m['kind'] == 'dupe': assert same_text_key(m['text']) != same_text_key(m['source'])
         else: assert m['label'] != m['true_label'] == rows[m['index']]['label']
     fake_rejected = [{'text': m['text'], 'check': 'dupes'} for m in marks if m['kind'] == 'dupe'] + \
                     [{'text': rows[0]['text'], 'check': 'label'}]
@@ -83,8 +83,8 @@ def test_noise_marks_and_gate_precision_recall():
 def test_noise_modes_pick_their_wrong_class():
     rows = [{'text': f't{i}', 'label': 'a'} for i in range(10)]
     conf = [[5, 0, 3], [0, 5, 0], [1, 0, 5]]
-    assert {r['label'] for r in noise(rows, LABELS, 1.0, 'confusion', 0, confusion=conf)[0]} == {'c'}
+    assert {r['label'] for r in noise(rows, LABELS, 1.0, wrong_classes(3, 'confusion', conf))[0]} == {'c'}
     near = np.array([[1, 0, 0], [.9, .44, 0], [0, 0, 1.]])
-    assert {r['label'] for r in noise(rows, LABELS, 1.0, 'neighbour', 0, centroids=near)[0]} == {'b'}
-    assert {r['label'] for r in noise(rows, LABELS, 1.0, 'uniform', 0)[0]} <= {'b', 'c'}
+    assert {r['label'] for r in noise(rows, LABELS, 1.0, wrong_classes(3, centroids=near))[0]} == {'b'}
+    assert {r['label'] for r in noise(rows, LABELS, 1.0, wrong_classes(3, 'uniform'))[0]} <= {'b', 'c'}
     assert dupes(rows, [], 0.5) == (rows, [])

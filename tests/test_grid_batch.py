@@ -10,6 +10,7 @@ import pytest
 import pgkd_nb.batches as batches
 from test_economy import FakeAnthropic, fake_tokens, text_of, TASK
 from pgkd_nb.data import DEMO_TASK
+from pgkd_nb.config import GridConfig
 from pgkd_nb.grid import GridError, RunSpec, run_missing
 from pgkd_nb.reply import rows_to_reply
 from pgkd_nb.costs import BudgetExceeded, call_cost
@@ -65,7 +66,7 @@ def fast_polls(monkeypatch):
 def test_lockstep_sends_step_i_of_every_run_as_one_batch(env, tmp_path, fast_polls):
     with FakePGKD() as srv:
         s = settings(srv, tmp_path, 'batch')
-        got = run_missing(SPECS, s, batch=True, log=lambda m: None)
+        got = run_missing(SPECS, s, GridConfig(batch=True), log=lambda m: None)
     creates = srv.paths('/v1/messages/batches')
     creates = [r for r in creates if r['body'] is not None and 'requests' in (r['body'] or {})]
     assert not srv.paths('/v1/messages/count') and not [r for r in srv.requests if r['path'] == '/v1/messages']
@@ -81,7 +82,7 @@ def test_lockstep_sends_step_i_of_every_run_as_one_batch(env, tmp_path, fast_pol
     assert not (tmp_path/'batch'/'runs'/'batches'/'batch.json').exists()               # consumed
 
     with FakePGKD(delay=0.2, fail_first=429) as srv2:                   # the same grid, per request, 2 at a time
-        got2 = run_missing(SPECS, settings(srv2, tmp_path, 'calls'), concurrency=2, log=lambda m: None)
+        got2 = run_missing(SPECS, settings(srv2, tmp_path, 'calls'), GridConfig(concurrency=2), log=lambda m: None)
     assert len([r for r in srv2.requests if r['path'] == '/v1/messages']) == 7          # 6 calls and one 429
     assert 1 <= srv2.most_active <= 2                                                   # bounded
     for sp in SPECS:                                                  # same answers: the same runs, at list price
@@ -100,11 +101,11 @@ def test_a_killed_grid_reattaches_to_the_batch_in_flight(env, tmp_path, fast_pol
         s = settings(srv, tmp_path, 'g')
         monkeypatch.setattr(batches, 'wait_for_batch', killed)
         with pytest.raises(GridError, match='3 of 3 runs failed: .*driver killed while polling'):
-            run_missing(SPECS, s, batch=True, log=lambda m: None)
+            run_missing(SPECS, s, GridConfig(batch=True), log=lambda m: None)
         state = json.loads((tmp_path/'g'/'runs'/'batches'/'batch.json').read_text())
         assert state['id'] == 'msgbatch_001' and len(state['custom_ids']) == 3            # written before polling
         monkeypatch.setattr(batches, 'wait_for_batch', real_wait)
-        got = run_missing(SPECS, s, batch=True, log=lambda m: None)                       # started again
+        got = run_missing(SPECS, s, GridConfig(batch=True), log=lambda m: None)                       # started again
     creates = [r for r in srv.requests if r['path'] == '/v1/messages/batches']
     assert len(creates) == 2                                    # step 1 re-attached to msgbatch_001, step 2 is new
     assert all(len(got[sp]['steps']) == 3 for sp in SPECS)
@@ -114,20 +115,20 @@ def test_one_budget_for_the_grid_refuses_before_any_request(env, tmp_path, fast_
     with FakePGKD() as srv:
         s = settings(srv, tmp_path, 'b')
         with pytest.raises(BudgetExceeded, match=r"grid budget \$0.01: \$0.0000 spent.*3 runs have left"):
-            run_missing(SPECS, s, batch=True, grid_budget_usd=0.01, log=lambda m: None)
+            run_missing(SPECS, s, GridConfig(batch=True, grid_budget_usd=0.01), log=lambda m: None)
         assert srv.requests == []
-        run_missing(SPECS[:1], s, batch=True, grid_budget_usd=1.0, log=lambda m: None)    # one run fits and spends
+        run_missing(SPECS[:1], s, GridConfig(batch=True, grid_budget_usd=1.0), log=lambda m: None)    # one run fits and spends
         spent = json.loads((SPECS[0].path(s['runs_dir'])/'summary.json').read_text())['teacher']['cost_usd']
         assert spent > 0
         with pytest.raises(BudgetExceeded, match=rf"grid budget \$0.03: \${spent:.4f} spent"):
-            run_missing(SPECS, s, batch=True, grid_budget_usd=0.03, log=lambda m: None)   # the spend is the grid's
+            run_missing(SPECS, s, GridConfig(batch=True, grid_budget_usd=0.03), log=lambda m: None)   # the spend is the grid's
 
 
 def test_pgkd_reproduce_batch_with_an_llm_teacher(env, tmp_path):
     "The README's command: `pgkd reproduce --teacher anthropic --batch` (papermill, a kernel of its own)."
     from pgkd_nb.cli import main
     with FakePGKD(polls=0) as srv:
-        rc = main(['reproduce', '--preset', 'smoke', '--only', 'table2', '--out', str(tmp_path/'reports'),
+        rc = main(['reproduce', '--grid', 'smoke', '--only', 'table2', '--out', str(tmp_path/'reports'),
                    '--runs', str(tmp_path/'runs'), '--teacher', 'anthropic', '--teacher-model', MODEL,
                    '--base-url', srv.url, '--teacher-cache', str(tmp_path/'cache'), '--batch',
                    '--grid-budget-usd', '1'])
@@ -147,9 +148,9 @@ def test_dry_runs_price_before_anything_runs(env, tmp_path, capsys):
                  '--out', str(tmp_path/'run'), '--dry-run']) == 0
     out = capsys.readouterr().out
     assert out.startswith(f'plan: pgkd run --dataset {DEMO_TASK}') and not (tmp_path/'run').exists()
-    assert main(['reproduce', '--preset', 'smoke', '--only', 'table2', '--runs', str(tmp_path/'runs'),
+    assert main(['reproduce', '--grid', 'smoke', '--only', 'table2', '--runs', str(tmp_path/'runs'),
                  '--teacher', 'anthropic', '--dry-run']) == 0
     out = capsys.readouterr().out
-    assert 'plan: pgkd reproduce --preset smoke (table2): 2 runs to go, teacher anthropic' in out
+    assert 'plan: pgkd reproduce --grid smoke (table2): 2 runs to go, teacher anthropic' in out
     assert "Table 2's zero-shot column" in out and 'with --batch' in out
     assert not list((tmp_path/'runs').glob(f'{DEMO_TASK}/**/config.json'))   # no run started (smoke's tiny BERT only)

@@ -11,6 +11,7 @@ import pytest
 os.environ.setdefault('RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER', '0')   # before `import ray`: the node's address is 127.0.0.1
 ray = pytest.importorskip('ray')
 
+from pgkd_nb.config import GridConfig  # noqa: E402
 from pgkd_nb.grid import LimitedTeacher, check_address, check_backend, provider_limit, run_missing  # noqa: E402
 from pgkd_nb.repro import repro_settings, reproduce, table_plan  # noqa: E402
 from pgkd_nb.costs import BudgetExceeded  # noqa: E402
@@ -53,7 +54,7 @@ def differences(a, b, at='') -> list[str]:
 def grid(tmp_path_factory):
     "The smoke grid of Table 2 on the local backend: (settings maker, {spec: comparable summary})."
     tmp = tmp_path_factory.mktemp('grid')
-    def settings(name): return repro_settings('smoke', 'table2', runs_dir=tmp/name)
+    def settings(name): return repro_settings('smoke', 'table2', GridConfig(runs_dir=tmp/name))
     s = settings('local')
     local = run_missing(table_plan('table2', s), s, log=lambda m: None)
     return tmp, settings, comparables(local, s['runs_dir'])
@@ -61,7 +62,7 @@ def grid(tmp_path_factory):
 
 def test_smoke_grid_through_ray_equals_local(cluster, grid):
     tmp, settings, local = grid
-    reproduce('smoke', only='table2', out=tmp/'reports', runs=tmp/'ray', backend='ray', address=cluster)
+    reproduce('smoke', only='table2', out=tmp/'reports', grid=GridConfig(runs_dir=tmp/'ray', backend='ray', address=cluster))
     s = settings('ray')
     for sp, want in local.items():
         run = sp.path(s['runs_dir'])
@@ -113,7 +114,7 @@ def test_killed_worker_is_retried_and_a_restarted_driver_runs_only_what_is_missi
     s = settings('killed')
     specs = table_plan('table2', s)
     killed = kill_first_run()
-    got = run_missing(specs, s, backend='ray', log=lambda m: None)
+    got = run_missing(specs, s, GridConfig(backend='ray'), log=lambda m: None)
     assert killed.get('pid'), 'no worker was killed'
     assert killed['scratch'] and not (killed['scratch']/'run'/'summary.json').exists()   # killed mid-run
     shutil.rmtree(killed['scratch'])                                    # SIGKILL left its scratch folder behind
@@ -123,7 +124,7 @@ def test_killed_worker_is_retried_and_a_restarted_driver_runs_only_what_is_missi
     lost = specs[1].path(s['runs_dir'])
     for p in sorted(lost.rglob('*'), reverse=True): p.rmdir() if p.is_dir() else p.unlink()
     lines = []
-    again = run_missing(specs, s, backend='ray', log=lines.append)
+    again = run_missing(specs, s, GridConfig(backend='ray'), log=lines.append)
     assert lines[0] == '1 of 2 runs already finished; running 1 on ray, 2 at a time', lines
     assert len(lines) == 2 and lines[1].startswith('[1/1 done'), lines
     again = comparables(again, s['runs_dir'])
@@ -148,7 +149,7 @@ def test_shared_out_writes_in_place_and_resumes_a_partial_run(cluster, grid):
     partial = specs[0].path(s['runs_dir'])
     with pytest.raises(Stop): run_pgkd(spec_config(specs[0], s), partial, progress=False, on_step=stop_after_step_1)
     step1 = (partial/'step-001'/'step.json').stat().st_mtime_ns
-    got = run_missing(specs, s, backend='ray', shared_out=True, log=lambda m: None)
+    got = run_missing(specs, s, GridConfig(backend='ray', shared_out=True), log=lambda m: None)
     assert (partial/'step-001'/'step.json').stat().st_mtime_ns == step1          # step 1 kept, not redone
     assert (partial/'step-002').exists() and (partial/'run.log').read_text().count('# ') == 1
     plain = {**settings('plain'), 'kd_steps': 2}
@@ -168,15 +169,16 @@ class Fake:
 
 
 def test_one_provider_limit_actor(cluster):
-    assert provider_limit({'teacher': 'simulated'}, 'ray', 60, 1.0) is None    # no LLM: no limit
-    assert provider_limit({'teacher': 'anthropic'}, 'ray') is None             # no limit asked
-    actor = provider_limit({'teacher': 'anthropic'}, 'ray', calls_per_minute=600, grid_budget_usd=1.0)
+    ray_grid = GridConfig(backend='ray', calls_per_minute=600, grid_budget_usd=1.0)
+    assert provider_limit(ray_grid, llm=False) is None                       # no LLM: no limit
+    assert provider_limit(GridConfig(backend='ray')) is None                 # no limit asked
+    actor = provider_limit(ray_grid)
     a, b = Fake(), Fake()
     t = time.monotonic()
     LimitedTeacher(a, actor).generate('x')
     LimitedTeacher(b, actor).generate('y')                               # two workers' teachers, one limit
     assert time.monotonic() - t >= 0.1                                   # calls ≥ 60/600 s apart
-    with pytest.raises(BudgetExceeded, match=r'grid budget \$1.00 spent'): LimitedTeacher(a, actor).generate('z')
+    with pytest.raises(BudgetExceeded, match=r'grid budget \$1.00: \$1.0000 spent'): LimitedTeacher(a, actor).generate('z')
     assert (a.calls, b.calls) == (1, 1)
 
 
@@ -187,5 +189,5 @@ def test_bad_address_is_one_line():
         t = time.time()
         with pytest.raises(err) as e: check_backend('ray', address)
         assert str(e.value).startswith(msg) and '\n' not in str(e.value) and time.time() - t < 6
-    with pytest.raises(ValueError, match="unknown backend 'spark'"): reproduce(backend='spark')
+    with pytest.raises(ValueError, match="unknown backend 'spark'"): reproduce(grid=GridConfig(backend='spark'))
     assert check_address('auto') is None

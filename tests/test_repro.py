@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from pgkd_nb.data import DEMO_TASK
 from pgkd_nb.grid import VARIANTS, VARIANT_NAMES
+from pgkd_nb.config import GridConfig
 from pgkd_nb.repro import REPRO_PRESETS, REPO_DIR, TABLES, ReproError, reproduce
 from pgkd_nb.tables import PAPER_TABLE3, PAPER_TABLE4, INTERVAL_NOTE, delta_cells, paired_t
 from pgkd_nb.cli import main as pgkd_main
@@ -24,9 +25,9 @@ ARMS = ['seeds', 'baseline', '+PGKD', 'Δ', 'Δ 95% CI', 'PGKD − random rows',
 def smoke(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('repro')
     t = time.time()
-    common = dict(preset='smoke', out=tmp/'reports', runs=tmp/'runs')
-    files = reproduce(only='table2', jobs=2, **common)                   # its 2 runs in 2 worker processes
-    files += reproduce(only=['table3', 'table4', 'fig3'], **common)      # the rest in-process (table4 first)
+    common = dict(preset='smoke', out=tmp/'reports')
+    files = reproduce(only='table2', grid=GridConfig(jobs=2, runs_dir=tmp/'runs'), **common)   # 2 runs in 2 processes
+    files += reproduce(only=['table3', 'table4', 'fig3'], grid=GridConfig(runs_dir=tmp/'runs'), **common)   # table4 first
     return tmp, time.time() - t, files
 
 
@@ -118,7 +119,7 @@ def test_table6_long_form_and_reuse(smoke):
     assert all((tmp/'runs'/p/'run.log').exists() for p in runs)          # each run keeps its log
     # a second invocation reads the finished runs back: no run is started again
     stamps = {p: (tmp/'runs'/p/'summary.json').stat().st_mtime for p in runs}
-    files = reproduce('smoke', only='table2,table3', out=tmp/'again', runs=tmp/'runs')
+    files = reproduce('smoke', only='table2,table3', out=tmp/'again', grid=GridConfig(runs_dir=tmp/'runs'))
     assert stamps == {p: (tmp/'runs'/p/'summary.json').stat().st_mtime for p in runs}
     assert sorted(p.name for p in files) == sorted(['index.html'] + [f'{t}{x}' for t in ('table2', 'table3')
                                                                      for x in ('.csv', '.ipynb', '.md', '_runs.csv')])
@@ -130,14 +131,15 @@ def test_table6_long_form_and_reuse(smoke):
 
 
 STUB = '''from pathlib import Path
+datasets = settings['grid']['datasets']
 if datasets == ['boom']: raise ValueError('boom,\\nover two lines')
-Path(out_dir, 'table3.md').write_text(f'{repro_preset} {datasets}')'''
+Path(settings['out_dir'], 'table3.md').write_text(f"{settings['repro_preset']} {datasets}")'''
 
 
 @pytest.fixture
 def stubs(tmp_path):
-    "A notebooks folder whose table3 notebook writes its parameters to table3.md, or fails on datasets ['boom']."
-    params = nbformat.v4.new_code_cell("repro_preset, out_dir, runs_dir, jobs, datasets = 'smoke', '.', None, 1, None",
+    "A notebooks folder whose table3 notebook writes its settings to table3.md, or fails on datasets ['boom']."
+    params = nbformat.v4.new_code_cell("settings = {}",
                                        metadata={'tags': ['parameters']})
     nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(STUB)])
     nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
@@ -151,18 +153,18 @@ def test_partial_never_overwrites_full(stubs):
     full = out/'cpu'/'table3.md'
     full.parent.mkdir(parents=True)
     full.write_text('FULL')
-    kw = dict(only='table3', out=out, runs=stubs/'runs', notebooks=stubs/'nbs')
-    files = reproduce('cpu', datasets='ag_news', **kw)                      # not the preset's datasets: partial
+    kw = dict(only='table3', out=out, notebooks=stubs/'nbs')
+    files = reproduce('cpu', grid=GridConfig(datasets='ag_news', runs_dir=stubs/'runs'), **kw)     # not the preset's datasets: partial
     assert full.read_text() == 'FULL'
     assert (out/'cpu-partial'/'table3.md').read_text() == "cpu ['ag_news']"
     assert sorted(files) == [out.resolve()/'cpu-partial'/f for f in ('index.html', 'table3.ipynb', 'table3.md')]
-    reproduce('cpu', datasets=['imdb', 'inshorts'], **kw)                   # the preset's own: the full report
+    reproduce('cpu', grid=GridConfig(datasets=['imdb', 'inshorts'], runs_dir=stubs/'runs'), **kw)   # the preset's own: the full report
     assert full.read_text() == "cpu ['imdb', 'inshorts']"
 
 
 def test_failed_notebook(stubs):
     with pytest.raises(ReproError) as e:
-        reproduce('cpu', only='table3', datasets='boom', out=stubs/'out', notebooks=stubs/'nbs')
+        reproduce('cpu', only='table3', grid=GridConfig(datasets='boom'), out=stubs/'out', notebooks=stubs/'nbs')
     executed = (stubs/'out').resolve()/'cpu-partial'/'table3.ipynb'
     assert str(e.value) == f"table3 failed: ValueError: boom, over two lines (executed notebook: {executed})"
     assert executed.exists()
@@ -170,7 +172,7 @@ def test_failed_notebook(stubs):
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match=r"unknown table\(s\) \['table5'\]"): reproduce(only='table5')
-    with pytest.raises(ValueError, match='jobs 0: must be at least 1'): reproduce(jobs=0)
+    with pytest.raises(ValueError, match='jobs 0: must be at least 1'): reproduce(grid=GridConfig(jobs=0))
     with pytest.raises(ValueError, match="unknown reproduction preset 'huge'"): reproduce('huge')
 
 

@@ -2,7 +2,7 @@
 across a resume, and the response cache never hands one server's replies to a run against another."""
 import pytest
 
-from pgkd_nb.config import RunConfig
+from pgkd_nb.config import RunConfig, TeacherConfig
 from pgkd_nb.loop import run_pgkd
 from pgkd_nb.loop import spent
 from pgkd_nb.records import completed_steps, format_summary
@@ -15,11 +15,12 @@ from test_teacher_servers import ROWS, FakeServer, openai_ok
 MODEL = 'claude-haiku-4-5'          # a priced model id ($1 / $5 per million tokens), served by the fake server
 
 
-def tiny_run(tmp_path, url, **kw):
+def tiny_run(tmp_path, url, budget_usd=None, **kw):
     "A tiny run (tiny BERT, head mode, 80 annotated rows) whose teacher is the OpenAI-compatible server at `url`."
+    teacher = TeacherConfig('openai', model=MODEL, base_url=url + '/v1', cache=str(tmp_path/'replies'), max_retries=0,
+                            timeout=10, budget_usd=budget_usd)
     return RunConfig(preset='tiny', checkpoint=tiny_checkpoint(tmp_path/'tiny'), n_samples=80, gen_batch=8, n_mined=2,
-                     n_few_shot=2, test_max=40, teacher='openai', teacher_model=MODEL, base_url=url + '/v1',
-                     teacher_cache=str(tmp_path/'replies'), max_retries=0, timeout=10,
+                     n_few_shot=2, test_max=40, teacher=teacher,
                      student={'mode': 'head', 'epochs': 5, 'cache_dir': str(tmp_path/'enc')}, **kw)
 
 
@@ -41,7 +42,7 @@ def test_budget_holds_across_a_resume(env, tmp_path):
         assert len(srv.requests) == 4
         cost = spent(completed_steps(tmp_path/'run')).cost_usd
         assert cost == pytest.approx(0.086)
-        cfg.budget_usd = 0.2     # a runtime setting: may change on resume; 6 more steps could cost up to ~$0.14
+        cfg.teacher.budget_usd = 0.2     # a runtime setting: may change on resume; 6 more steps could cost up to ~$0.14
         with pytest.raises(BudgetExceeded, match=r'\$0\.0860 spent'):
             run_pgkd(cfg, tmp_path/'run', progress=False)
         assert len(srv.requests) == 4                                           # refused before any request

@@ -9,7 +9,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from pgkd_nb.config import RunConfig, make_config
 from pgkd_nb.data import load_task
 from pgkd_nb.encoder import OnnxEncoder, build_encoder, encoder_dir
-from pgkd_nb.export import onnx_session
+from pgkd_nb.onnx_io import onnx_session
 from pgkd_nb.loop import run_pgkd
 from pgkd_nb.student import Student
 
