@@ -305,7 +305,7 @@ def write_wide_run(root, seed, n_steps, labels):
 
 
 def test_grid_costs_price_the_recorded_prompts_and_cache_a_long_label_list(tmp_path):
-    from pgkd_nb.plan import format_costs, grid_costs
+    from pgkd_nb.spend import format_costs, grid_costs
     from pgkd_nb.prompt import PGKDRequest, count_tokens
     from pgkd_nb.costs import call_cost
     labels = [f'category {i} of a long product taxonomy, with a descriptive name' for i in range(400)]

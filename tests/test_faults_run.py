@@ -70,7 +70,7 @@ def kill_after(step):
 # 1. the prompt notebook finds amazon_hierarchical in the repository's data/, never on the Hub
 
 def test_prompt_notebook_loads_tasks_without_the_hub(monkeypatch, capsys):
-    nb = json.loads((REPO/'nbs'/'03_prompt.ipynb').read_text())
+    nb = json.loads((REPO/'nbs'/'11_prompt.ipynb').read_text())
     cells = {c['id']: ''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code'}
     for src in cells.values():                 # every load of a task other than the embedded demo says hub=False
         for node in ast.walk(ast.parse('\n'.join(l for l in src.splitlines() if not l.startswith(('%', '!'))))):

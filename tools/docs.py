@@ -2,7 +2,7 @@
 
 1. nbdev's doc processing (`show_doc` rendered, `#| hide` cells dropped) runs on each notebook in this process,
    without Quarto. A cell that mixes imports with other code is not executed here (only its imports are): such a
-   cell would otherwise run in full (06_bench's would run the benchmark). A notebook that still fails is reported
+   cell would otherwise run in full (30_bench's would run the benchmark). A notebook that still fails is reported
    and published unprocessed; the build goes on (and exits 1 at the end).
 2. The processed notebooks are cleaned (front matter → title, `#|` lines, `{target=…}`, `has_sd`) and converted to
    Markdown with nbconvert (images written beside the page); links to notebooks, reports and nbdev's doc host are
@@ -25,7 +25,7 @@ CURRENCY = re.compile(r'(?<![\\$])\$(?=\d)')                # $3.00 is money, no
 
 # ---------------------------------------------------------------- reading order and page names
 def page_name(nb: Path) -> str:
-    "nbdev's output file stem: `01c_metrics.ipynb` → `metrics`, `repro/table2.ipynb` → `repro/table2`."
+    "nbdev's output file stem: `08_metrics.ipynb` → `metrics`, `repro/table2.ipynb` → `repro/table2`."
     rel = nb.relative_to(NBS).with_suffix('')
     return str(rel.parent/re.sub(r'^\d+[a-z]?_', '', rel.name)).removeprefix('./')
 
