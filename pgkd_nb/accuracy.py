@@ -13,13 +13,12 @@ from .config import make_config
 from .student import Student
 from .metrics import metrics
 from .fast import use_threads
-from .measure import timed, cell, md_table
+from .measure import timed, _cell, _md_table
 from .export import export_run
 from .predict import predict
 
 # %% auto #0
-__all__ = ['QUICK_INT8', 'int8_twin', 'paired_se', 'Int8Check', 'onnx_int8_labels', 'int8_accuracy', 'int8_section',
-           'onnx_int8_line']
+__all__ = ['Int8Check', 'int8_accuracy', 'int8_section']
 
 # %% ../nbs/29_accuracy.ipynb #ffc2a381
 def int8_twin(student) -> Student:
@@ -28,10 +27,11 @@ def int8_twin(student) -> Student:
     q.model.load_state_dict(student.model.state_dict())
     return q
 
-def paired_se(fixes, breaks, n) -> float:
+def _paired_se(fixes, breaks, n) -> float:
     "Paired (McNemar) standard error, in points, of an accuracy difference with `fixes` and `breaks` out of `n`."
     return float(100*np.sqrt(max(fixes + breaks - (fixes - breaks)**2/n, 0))/n)
 
+# %% ../nbs/29_accuracy.ipynb #10e6ad28
 @dataclass
 class Int8Check:
     "What `int8_accuracy` trains and scores: a `preset` student on `n_train` real rows, `n_test` test rows."
@@ -43,6 +43,7 @@ class Int8Check:
     threads: int|None = None      # torch CPU threads (None: as they are)
     preset: str = 'cpu'           # the student's preset ('cpu': head on frozen embeddings; 'cpu-full': fine-tuned)
 
+# %% ../nbs/29_accuracy.ipynb #82b7d45f
 QUICK_INT8 = Int8Check(n_train=120, n_test=60, max_len=32)   # int8_accuracy's settings in quick runs
 
 def onnx_int8_labels(student, texts, folder) -> list[str]:
@@ -51,6 +52,7 @@ def onnx_int8_labels(student, texts, folder) -> list[str]:
     out = export_run(folder/'student', folder/'export', onnx=True, int8=True)
     return [p['label'] for p in predict(out, texts, runtime='onnx-int8')]
 
+# %% ../nbs/29_accuracy.ipynb #705f847c
 def int8_accuracy(task, check: Int8Check|None = None, **over) -> dict:
     "Test accuracy of a student trained in fp32, predicting in fp32 vs with `quantize='int8'` (same weights)."
     c = replace(check or Int8Check(), **over)
@@ -77,7 +79,7 @@ def int8_accuracy(task, check: Int8Check|None = None, **over) -> dict:
             'n_train': len(d0.train), 'n_val': len(d0.val), 'n_test': len(test), 'max_len': c.max_len,
             'acc_fp32': m32['accuracy'], 'acc_int8': m8['accuracy'],
             'macro_f1_fp32': m32['macro_f1'], 'macro_f1_int8': m8['macro_f1'],
-            'delta_points': 100*(m8['accuracy'] - m32['accuracy']), 'se_points': paired_se(fixes, breaks, len(y)),
+            'delta_points': 100*(m8['accuracy'] - m32['accuracy']), 'se_points': _paired_se(fixes, breaks, len(y)),
             'int8_fixes': fixes, 'int8_breaks': breaks, 'agreement': float((p32.argmax(1) == p8.argmax(1)).mean()),
             'encode_s_fp32': s32, 'encode_s_int8': s8, 'meets_target': 100*(m32['accuracy'] - m8['accuracy']) <= 0.5,
             'acc_onnx_int8': float(np.mean([p == r['label'] for p, r in zip(onnx8, test)])), 'export_s_onnx_int8': so8}
@@ -86,15 +88,16 @@ def int8_accuracy(task, check: Int8Check|None = None, **over) -> dict:
 def int8_section(a, title='## int8 accuracy check (CPU)') -> list[str]:
     "The report's lines on `int8_accuracy` results `a`."
     head = ['encoder', 'accuracy', 'macro F1', 'predict s (n_test texts)']
-    rows = [['fp32', cell(a['acc_fp32'], 4), cell(a['macro_f1_fp32'], 4), cell(a['encode_s_fp32'], 1)],
-            ['int8 (dynamic)', cell(a['acc_int8'], 4), cell(a['macro_f1_int8'], 4), cell(a['encode_s_int8'], 1)]]
+    rows = [['fp32', _cell(a['acc_fp32'], 4), _cell(a['macro_f1_fp32'], 4), _cell(a['encode_s_fp32'], 1)],
+            ['int8 (dynamic)', _cell(a['acc_int8'], 4), _cell(a['macro_f1_int8'], 4), _cell(a['encode_s_int8'], 1)]]
     return [f'\n{title}\n', f"{a['student']} trained on {a['n_train']} + {a['n_val']} real {a['task']} rows, tested on "
-            f"{a['n_test']} real test rows, max length {a['max_len']}.\n", md_table(head, rows),
+            f"{a['n_test']} real test rows, max length {a['max_len']}.\n", _md_table(head, rows),
             f"\nΔ accuracy int8 − fp32: **{a['delta_points']:+.2f} points** (paired standard error "
             f"{a['se_points']:.2f}; int8 fixes {a['int8_fixes']} rows, breaks {a['int8_breaks']}); predictions agree "
             f"on {100*a['agreement']:.1f}% of rows. Target (loss ≤ 0.5 point): "
             f"{'met' if a['meets_target'] else 'NOT met'}.\n"] + onnx_int8_line(a)
 
+# %% ../nbs/29_accuracy.ipynb #c6c2554b
 def onnx_int8_line(a) -> list[str]:
     "The ONNX Runtime int8 accuracy of the same student (export + quantize + predict), when measured."
     if a.get('acc_onnx_int8') is None: return []

@@ -11,9 +11,7 @@ from .teacher import BaseTeacher, anthropic_reply, one_line
 from .costs import TeacherError, prompts_worst_case
 
 # %% auto #0
-__all__ = ['POLL_FIRST_S', 'POLL_MOST_S', 'LOCKSTEP_WAIT_S', 'READABLE_RUN', 'check_batch_teacher', 'batch_request',
-           'batch_worst_case', 'submit_or_attach', 'progress_line', 'wait_for_batch', 'cancel_batch', 'batch_results',
-           'retry_single', 'run_batch', 'lockstep_batch', 'LockStep', 'custom_id', 'LockStepTeacher']
+__all__ = ['run_batch', 'LockStep', 'LockStepTeacher']
 
 # %% ../nbs/16_batches.ipynb #1f3ad520
 POLL_FIRST_S, POLL_MOST_S = 5.0, 60.0   # seconds between polls: from the first, doubling up to the most
@@ -37,7 +35,8 @@ def batch_worst_case(teacher, prompts) -> float:
 def submit_or_attach(teacher, requests, state_path, prompts) -> str:
     "The id of the batch in flight named by `state_path`, else of a new batch of `requests` (its id saved first)."
     if Path(state_path).exists(): return read_json(state_path)['id']
-    teacher.ledger.budget.check(batch_worst_case(teacher, prompts), f"a batch of {len(requests)} {teacher.model} requests")
+    teacher.ledger.budget.check(batch_worst_case(teacher, prompts),
+                                f"a batch of {len(requests)} {teacher.model} requests")
     b = teacher.client.messages.batches.create(requests=requests)
     write_json(state_path, {'id': b.id, 'custom_ids': [r['custom_id'] for r in requests], 'model': teacher.model,
                             'submitted': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())})
@@ -76,6 +75,7 @@ def retry_single(teacher, prompt, req, why) -> dict:
     try: return teacher.ask(prompt, req)
     except TeacherError as e: return {'error': f'batch: {why}; single call: {one_line(e)}'}
 
+# %% ../nbs/16_batches.ipynb #2b8d85ff
 def run_batch(teacher, items, state_path, progress=True) -> dict:
     "Answers to `items` [(custom_id, prompt, req)]: from the cache, else as one Message Batch (re-attached)."
     check_batch_teacher(teacher)
@@ -116,6 +116,7 @@ def lockstep_batch(teacher, items, state_dir, progress=True) -> dict:
 
 LOCKSTEP_WAIT_S = 24*3600   # a run waits this long for the others to ask (as long as a batch may take to end)
 
+# %% ../nbs/16_batches.ipynb #30b7f1bf
 class LockStep:
     "One teacher for a grid's runs on threads: once every run still going has asked, their requests go out together."
     def __init__(self, teacher, state_dir, runs: int, send=lockstep_batch, progress=True, wait_s=None):
@@ -164,8 +165,9 @@ def custom_id(run_name, step) -> str:
     tail = f"--{hashlib.sha256(f'{name}|{step}'.encode()).hexdigest()[:12]}{tail}"
     return re.sub(r'[^A-Za-z0-9_-]+', '-', name)[:64 - len(tail)] + tail
 
+# %% ../nbs/16_batches.ipynb #84ac062b
 class LockStepTeacher(BaseTeacher):
-    "One run's view of a `LockStep`: a teacher whose call is gathered into the step's batch (all else the shared one's)."
+    "One run's view of a `LockStep`: a teacher whose call goes into the step's batch (all else the shared one's)."
     def __init__(self, lockstep: LockStep, run_name): self.lockstep, self.run_name = lockstep, run_name
     def __getattr__(self, name): return getattr(self.lockstep.teacher, name)
     def ask(self, prompt, req) -> dict: return self.lockstep.ask(custom_id(self.run_name, req.step), prompt, req)

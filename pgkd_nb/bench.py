@@ -16,17 +16,13 @@ from .fast import pick_device, quantize_int8, use_threads, INT8_SCHEME
 from . import prompt as _prompt
 from .prompt import zero_shot_prompt, count_tokens, parse_zero_shot
 from .costs import PRICES_DATE, call_cost
-from .measure import Timing, text_batches, time_inference, time_training, timed, measure, cell, md_table
+from .measure import Timing, text_batches, time_inference, time_training, timed, measure, _cell, _md_table
 from .measure import measured_report
 from .onnx_io import ClassProbabilities, export_onnx, quantize_onnx, onnx_session, onnx_feed
 from .accuracy import QUICK_INT8, Int8Check, int8_accuracy, int8_section
 
 # %% auto #0
-__all__ = ['INSTANCE_PRICES', 'INSTANCE_PRICES_NOTE', 'ZERO_SHOT_MODELS', 'PAPER_TABLE5', 'QUICK_MODES', 'CPU_PLAN', 'GPU_PLAN',
-           'QUICK_PLAN', 'batch_cost', 'instance_prices', 'bench_model', 'variants', 'bench_rows', 'quick_checkpoint',
-           'BenchConfig', 'bench_student', 'time_onnx', 'onnx_rows', 'ModesBench', 'bench_modes', 'live_zero_shot',
-           'bench_zero_shot', 'provenance', 'paper_rows', 'inference_row', 'notes', 'render_table5', 'bench_results',
-           'run_bench']
+__all__ = ['BenchConfig', 'bench_student', 'bench_modes', 'bench_zero_shot', 'run_bench']
 
 # %% ../nbs/30_bench.ipynb #55dac254
 INSTANCE_PRICES = {'cpu': ('m5.4xlarge', 0.768), 'cuda': ('g5.4xlarge', 1.624)}   # USD per hour
@@ -85,6 +81,7 @@ def _devices(device):
     if device == 'auto': return ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
     return [device]
 
+# %% ../nbs/30_bench.ipynb #2845075c
 @dataclass
 class BenchConfig:
     "What `bench_student` times and how: one model, each max length, each precision, on each device."
@@ -193,6 +190,7 @@ class ModesBench:
 
 QUICK_MODES = ModesBench(max_len=32, n_train=32, n_predict=32, top_k=1, head_epochs=2)   # bench_modes in quick runs
 
+# %% ../nbs/30_bench.ipynb #e1db328f
 def bench_modes(task, cfg: ModesBench|None = None, **over) -> list[dict]:
     "Train and predict texts/s of `Student` in each mode, after the caches are warm (real rows, dynamic padding)."
     c = replace(cfg or ModesBench(), **over)
@@ -226,6 +224,7 @@ def live_zero_shot(labels, rows, prompts, call, model, price_table=None) -> dict
             'cost_usd': call_cost(usage, model, price_table), **usage, 'accuracy': right/len(rows),
             'source': 'measured'}
 
+# %% ../nbs/30_bench.ipynb #fc276a94
 def bench_zero_shot(labels, rows, price_table=None, models=None, call=None, call_model=None) -> dict:
     "Tokens and cost of zero-shot classifying a batch of 64 `rows` (computed), or a measured run through `call`."
     rows = list(rows)[:64]
@@ -276,7 +275,7 @@ def paper_rows(res) -> list[list]:
     ours = {'BERT-base + PGKD (CPU)': [_latency(cpu), _usd(cpu and cpu['cost_usd'])],
             'BERT-base + PGKD (GPU)': [_latency(gpu), _usd(gpu['cost_usd'])] if gpu else ['no CUDA device here', '—']}
     for k in ZERO_SHOT_MODELS:
-        ours[k] = [cell(llm[k]['latency_s']) if llm[k]['latency_s'] else 'not measured',
+        ours[k] = [_cell(llm[k]['latency_s']) if llm[k]['latency_s'] else 'not measured',
                    f"{_usd(llm[k]['cost_usd'])} (computed)"]
     rows = [[k, str(lat), f'${usd}', *ours[k]] for k, (lat, usd) in PAPER_TABLE5.items()]
     return rows + [[f"ours: {r['model']} ({r['device']}, {r['precision']}, max_len {r['max_len']})", '—', '—',
@@ -286,9 +285,9 @@ def inference_row(r, llm) -> list:
     "A row of 'Every measurement': the timings, memory, cost, and ratios against the two LLMs."
     (c_s, _), (l_s, _) = PAPER_TABLE5['Claude-3 zero-shot'], PAPER_TABLE5['LLaMA-3-8B zero-shot']
     c_usd, l_usd = llm['Claude-3 zero-shot']['cost_usd'], llm['LLaMA-3-8B zero-shot']['cost_usd']
-    return [r['model'], r['params_m'], r['device'], r['precision'], r['max_len'], r['batch'], cell(r['median_s']),
-            cell(r['p90_s']), f"{r['n']} ({r['warmup']})", cell(r['texts_per_s'], 1), cell(r['peak_mib'], 0),
-            cell(r['delta_mib'], 0), _usd(r['cost_usd']), f"{_x(c_s/r['median_s'])} / {_x(l_s/r['median_s'])}",
+    return [r['model'], r['params_m'], r['device'], r['precision'], r['max_len'], r['batch'], _cell(r['median_s']),
+            _cell(r['p90_s']), f"{r['n']} ({r['warmup']})", _cell(r['texts_per_s'], 1), _cell(r['peak_mib'], 0),
+            _cell(r['delta_mib'], 0), _usd(r['cost_usd']), f"{_x(c_s/r['median_s'])} / {_x(l_s/r['median_s'])}",
             f"{_x(c_usd/r['cost_usd'])} / {_x(l_usd/r['cost_usd'])}"]
 
 _TABLE5_HEAD = ['Method', 'paper (m5.4xlarge / g5.4xlarge, BERT-base): latency s', 'paper: cost $',
@@ -314,22 +313,22 @@ def notes(res) -> str:
 def render_table5(res) -> str:
     "Markdown report of `run_bench` results."
     st, llm = res['student'], {l['method']: l for l in res['zero_shot']['llms']}
-    train = [[r['model'], r['device'], r['precision'], r['max_len'], r['batch'], cell(r['median_s']),
-              f"{r['n']} ({r['warmup']})", cell(r['texts_per_s'], 2)] for r in st if r['kind'] == 'train']
+    train = [[r['model'], r['device'], r['precision'], r['max_len'], r['batch'], _cell(r['median_s']),
+              f"{r['n']} ({r['warmup']})", _cell(r['texts_per_s'], 2)] for r in st if r['kind'] == 'train']
     md = [f"# Table 5 — latency and cost per batch of 64 texts\n\n{res['title']}\n",
           *provenance(res, f"inputs: {res['rows']}", 'table5.json'),
-          '## Beside the paper\n', md_table(_TABLE5_HEAD, paper_rows(res)), notes(res),
+          '## Beside the paper\n', _md_table(_TABLE5_HEAD, paper_rows(res)), notes(res),
           '## Every measurement (inference)\n',
-          md_table(_INFERENCE_HEAD, [inference_row(r, llm) for r in _inference(res)]),
+          _md_table(_INFERENCE_HEAD, [inference_row(r, llm) for r in _inference(res)]),
           f"\nint8 = {res.get('int8_scheme', INT8_SCHEME)}. Peak memory: {st[0]['mem_kind'] if st else '—'}; '+MiB' is "
           "its rise above the start of the timed batches. A ratio below 1 means the LLM (paper's latency, our computed "
           "cost) beats that row.\n", '## Training throughput (AdamW steps on real rows)\n',
-          md_table(_TRAIN_HEAD, train)]
+          _md_table(_TRAIN_HEAD, train)]
     if res.get('int8'): md += int8_section(res['int8'])
     if res.get('modes'):
-        modes = [[m['mode'], m['max_len'], m['batch_size'], cell(m['train_texts_per_s'], 1),
-                  cell(m['predict_texts_per_s'], 1), cell(m['cache_warm_s'], 1)] for m in res['modes']]
-        md += ["## The student's modes (`pgkd_nb.student`, CPU, caches warm)\n", md_table(_MODES_HEAD, modes)]
+        modes = [[m['mode'], m['max_len'], m['batch_size'], _cell(m['train_texts_per_s'], 1),
+                  _cell(m['predict_texts_per_s'], 1), _cell(m['cache_warm_s'], 1)] for m in res['modes']]
+        md += ["## The student's modes (`pgkd_nb.student`, CPU, caches warm)\n", _md_table(_MODES_HEAD, modes)]
     return '\n'.join(md) + '\n'
 
 # %% ../nbs/30_bench.ipynb #7684ea4e
@@ -363,6 +362,7 @@ def bench_results(quick=False, device='auto', prices=None, budget=30.0, threads=
             'student': student, 'int8': int8, 'modes': modes,
             'zero_shot': bench_zero_shot(task.labels, stratified_sample(task.test, 64, 0)[0])}
 
+# %% ../nbs/30_bench.ipynb #98a3faac
 def run_bench(quick=False, out=None, device='auto', prices=None, budget=30.0, threads=None,
               command='pgkd bench') -> dict:
     "Run the whole benchmark and write table5.json and table5.md to `out` (default: reports; quick: runs/bench-quick)."

@@ -302,7 +302,8 @@ def add_reproduce_flags(p):
     add_fields(p.add_argument_group('the grid: which runs, and where they go'), GridConfig)
     t = p.add_argument_group('an LLM teacher (the presets use the simulated one)')
     unset = {f: REPRO_UNSET for f in TEACHER_FLAGS}
-    add_fields(t, TeacherConfig, unset={**unset, 'prompt': ' (default: paper with an LLM teacher, as the paper ran it)'})
+    paper = ' (default: paper with an LLM teacher, as the paper ran it)'
+    add_fields(t, TeacherConfig, unset={**unset, 'prompt': paper})
 
 def reproduce_preset(a) -> str:
     "The reproduction preset `--grid` names (or the deprecated `--preset`, with one notice on stderr)."

@@ -97,6 +97,13 @@ class TeacherConfig:
                                     runtime=True)
     rule: str = setting('default', "simulated teacher's selection rule: default (guided) or random (control)",
                         flag='teacher_rule', choices=['default', 'random', 'naive'])
+    noise: float = setting(0.0, "simulated teacher: share of returned rows given a wrong label, an LLM's mistake "
+                           '(offline tests of --gate)', flag='teacher_noise')
+    dupes: float = setting(0.0, 'simulated teacher: share of returned rows replaced by near-copies of rows the '
+                           'prompt showed', flag='teacher_dupes')
+    noise_mode: str = setting('neighbour', "--teacher-noise's wrong class: neighbour (nearest class centroid), "
+                              'confusion (the class the student confuses most) or uniform',
+                              flag='teacher_noise_mode', choices=['neighbour', 'confusion', 'uniform'])
 
     def price(self) -> tuple|None:
         "(input, output) USD per million tokens from `price_in`/`price_out`, for a model the price table lacks."
@@ -142,6 +149,8 @@ class RunConfig:
     test_max: int|None = setting(None, 'evaluate on a stratified test subsample of this size (stated in the output)')
     pool_max: int|None = setting(None, 'simulated teacher: draw from a stratified pool subsample of this size')
     data_dir: str|None = setting(None, 'directory holding task folders')
+    gate: str = setting('', "checks on the teacher's rows before they join the training data, comma-separated: "
+                        "dupes, label, ambiguity, or all (default: none)")
 
     def __post_init__(self):
         if isinstance(self.teacher, dict): self.teacher = TeacherConfig(**self.teacher)
@@ -189,6 +198,11 @@ def check_teacher(t: TeacherConfig) -> TeacherConfig:
     for name in ('budget_usd', 'price_in', 'price_out'): _at_least(t, name, 0, optional=True)
     _both_prices(t)
     if t.timeout <= 0: raise ValueError(f"--timeout {t.timeout}: must be more than 0 seconds")
+    for name in ('noise', 'dupes'):
+        if not 0 <= getattr(t, name) <= 1:
+            raise ValueError(f"--teacher-{name} {getattr(t, name)}: a share of the teacher's rows, between 0 and 1")
+    if t.noise + t.dupes > 1:
+        raise ValueError(f"--teacher-noise {t.noise} + --teacher-dupes {t.dupes} pass 1: lower one of them")
     return t
 
 def check_config(cfg: RunConfig) -> RunConfig:

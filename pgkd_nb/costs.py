@@ -8,9 +8,7 @@ from dataclasses import dataclass, asdict
 from .prompt import count_tokens
 
 # %% auto #0
-__all__ = ['PRICES_DATE', 'BATCH_DISCOUNT', 'PRICES', 'REGION_PREFIXES', 'USAGE_KEYS', 'PROMPT_OVERHEAD_TOKENS', 'TeacherError',
-           'BudgetExceeded', 'price_of', 'missing_price', 'caches_prompts', 'call_cost', 'budget_message', 'Budget',
-           'Ledger', 'prompt_token_bound', 'worst_case_cost', 'prompts_worst_case']
+__all__ = ['PRICES', 'TeacherError', 'BudgetExceeded', 'call_cost', 'Budget', 'Ledger']
 
 # %% ../nbs/12_costs.ipynb #ffb116f5
 class TeacherError(RuntimeError):
@@ -22,6 +20,8 @@ class BudgetExceeded(TeacherError):
 # %% ../nbs/12_costs.ipynb #166ce777
 PRICES_DATE = '2026-11'   # list prices in USD per million tokens, as checked then; `prices=` updates
 BATCH_DISCOUNT = 0.5      # Anthropic Message Batches and Bedrock batch inference: half the list price
+
+# %% ../nbs/12_costs.ipynb #2eec8172
 PRICES = {                # (input, output, cache write, cache read); no cache rates = no prompt caching here
     'claude-sonnet-5-5': (2.0, 10.0, 2.5, 0.2), 'claude-sonnet-5': (2.0, 10.0, 2.5, 0.2),
     'claude-opus-5-5': (4.0, 20.0, 5.0, 0.4), 'claude-opus-5': (5.0, 25.0, 6.25, 0.5),
@@ -31,6 +31,8 @@ PRICES = {                # (input, output, cache write, cache read); no cache r
     'anthropic.claude-3-haiku-20240307-v1:0': (0.25, 1.25),
     'meta.llama3-8b-instruct-v1:0': (0.30, 0.60),                # Table 5's cheap LLM, on Bedrock
 }
+
+# %% ../nbs/12_costs.ipynb #76cbd167
 REGION_PREFIXES = ('us', 'eu', 'apac', 'global', 'jp', 'au')   # Bedrock cross-region model ids: `us.anthropic...`
 USAGE_KEYS = ('input_tokens', 'output_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens')
 
@@ -54,6 +56,7 @@ def caches_prompts(model, prices=None) -> bool:
     p = price_of(model, prices)
     return p is not None and len(p) >= 4
 
+# %% ../nbs/12_costs.ipynb #6dde3d89
 def call_cost(usage, model, prices=None, batch=False) -> float|None:
     "Dollars for `usage` tokens of `model` (cache writes and reads too; `batch`: at the batch discount), or None."
     p = price_of(model, prices)
@@ -68,6 +71,7 @@ def budget_message(limit_usd, spent_usd, usd, what, fix, scope='') -> str:
     more = f"{what} could cost up to ${usd:.4f}" if usd else f"nothing is left for {what}"
     return f"{scope}budget ${limit_usd:.2f}: ${spent_usd:.4f} spent, and {more}; {fix}"
 
+# %% ../nbs/12_costs.ipynb #b85e9ad5
 @dataclass
 class Budget:
     "A dollar limit and what was spent against it: asked before a call, a batch, a set of calls, a run or a grid."

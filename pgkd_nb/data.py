@@ -10,16 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PKG_DIR', 'EMBEDDED_DIR', 'DEMO_TASK', 'TASK_FILES', 'JSON_KINDS', 'UNREACHABLE', 'HUB_SPECS', 'data_dirs',
-           'check_task_dir', 'find_task_dir', 'json_kind', 'read_jsonl', 'read_labels', 'same_text_key', 'Task',
-           'drop_repeats', 'label_conflicts', 'dedup_task', 'check_classes', 'load_local', 'hub_unreachable_errors',
-           'hub_cache', 'hub_call', 'hub_label', 'load_hub', 'load_task', 'allocate', 'by_label', 'stratified_sample',
-           'text_key', 'stable_subsample', 'D0', 'split_train_val', 'sample_d0', 'write_rows', 'write_subset']
+__all__ = ['DEMO_TASK', 'Task', 'load_task', 'stratified_sample', 'D0', 'sample_d0']
 
 # %% ../nbs/00_data.ipynb #6cbf5389
 PKG_DIR = Path(__file__).resolve().parent if '__file__' in globals() else Path('../pgkd_nb').resolve()
 EMBEDDED_DIR = PKG_DIR/'embedded'
+
+# %% ../nbs/00_data.ipynb #e51bfd94
 DEMO_TASK = 'huffpost_mini'
+
+# %% ../nbs/00_data.ipynb #59b98db4
 TASK_FILES = ('labels.json', 'train.jsonl.gz', 'test.jsonl.gz')
 
 def data_dirs(data_dir=None) -> list[Path]:
@@ -101,7 +101,6 @@ def same_text_key(s: str,
     if not loose: return s
     return ' '.join(_PUNCT.sub('', unicodedata.normalize('NFKC', s).lower()).split())
 
-
 # %% ../nbs/00_data.ipynb #e8db8be8
 @dataclass
 class Task:
@@ -116,6 +115,7 @@ class Task:
     def __repr__(self):
         return f"Task({self.name!r}: {len(self.labels)} classes, {len(self.train)} train, {len(self.test)} test)"
 
+# %% ../nbs/00_data.ipynb #ee05207a
 def drop_repeats(rows, banned=()) -> tuple[list, int, int]:
     "The rows whose text is neither one of `banned` nor an earlier row's (exactly); how many of each."
     key = lambda t: same_text_key(t, loose=False)
@@ -273,6 +273,7 @@ def by_label(rows) -> dict:
     for r in rows: g[r['label']].append(r)
     return dict(g)
 
+# %% ../nbs/00_data.ipynb #288d6559
 def stratified_sample(rows, n, seed=0) -> tuple[list, list]:
     "A stratified sample of `n` rows and the rest, both deterministic in `seed`."
     rng, groups = random.Random(seed), by_label(rows)
@@ -311,6 +312,7 @@ class D0:
         return (f"D0({self.name!r}, seed={self.seed}: {len(self.train)} train, {len(self.val)} val, "
                 f"{len(self.pool)} pool, {len(self.test)} test)")
 
+# %% ../nbs/00_data.ipynb #ccbf2449
 def split_train_val(rows, val_frac=0.2, seed=0) -> tuple[list, list]:
     "Stratified train/val split that leaves every class at least one train row."
     rng, groups = random.Random(seed), by_label(rows)
@@ -328,6 +330,7 @@ def split_train_val(rows, val_frac=0.2, seed=0) -> tuple[list, list]:
     rng.shuffle(val)
     return train, val
 
+# %% ../nbs/00_data.ipynb #63c110f7
 def sample_d0(task, n=1000, seed=0, val_frac=0.2) -> D0:
     "Draw PGKD's $D^0$ from `task`: `n` stratified rows split train/val, the rest of train is the pool."
     check_classes(task)

@@ -14,7 +14,7 @@ from .config import INT8_RECIPE
 from .onnx_io import export_onnx, quantize_onnx, onnx_session, onnx_feed
 
 # %% auto #0
-__all__ = ['ONNX_FILES', 'OUTPUT', 'mean_pool', 'PooledEncoder', 'encoder_dir', 'write_graphs', 'build_encoder', 'OnnxEncoder']
+__all__ = ['PooledEncoder', 'build_encoder', 'OnnxEncoder']
 
 # %% ../nbs/06_encoder.ipynb #a94c3677
 def mean_pool(hidden, mask):
@@ -22,6 +22,7 @@ def mean_pool(hidden, mask):
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden*m).sum(1)/m.sum(1).clamp(min=1)
 
+# %% ../nbs/06_encoder.ipynb #54859ec8
 class PooledEncoder(nn.Module):
     "A frozen encoder as (input_ids, attention_mask) → mean-pooled, L2-normalised embeddings (`Student.embed`)."
     def __init__(self, encoder):
@@ -47,6 +48,7 @@ def write_graphs(path, max_len, folder):
     export_onnx(graph, AutoTokenizer.from_pretrained(path), folder/ONNX_FILES['onnx'], [], max_len, OUTPUT)
     quantize_onnx(folder/ONNX_FILES['onnx'], folder/ONNX_FILES['onnx-int8'], **INT8_RECIPE)
 
+# %% ../nbs/06_encoder.ipynb #281f330d
 def build_encoder(path, max_len, cache_dir='~/.cache/pgkd_nb') -> Path:
     "The folder holding `path`'s pooled encoder as ONNX fp32 and int8 graphs, built on first use."
     final = encoder_dir(path, max_len, cache_dir)

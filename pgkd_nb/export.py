@@ -11,7 +11,8 @@ from torch import nn
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 from . import __version__
 from .data import text_key
-from .records import atomic_dir, completed_steps, read_json, step_path, teacher_line, write_json
+from .records import (atomic_dir, completed_steps, read_json, step_path, teacher_line, write_json, noise_note,
+                             GATE_COLUMNS)
 from .student import load_weights, resolve_checkpoint
 from .encoder import PooledEncoder
 from .onnx_io import ClassProbabilities, export_onnx, quantize_onnx
@@ -20,7 +21,7 @@ from .onnx_io import ClassProbabilities, export_onnx, quantize_onnx
 __all__ = ['EXPORT_FILE', 'ONNX_FP32', 'ONNX_INT8', 'MD_ESCAPES', 'LIMITS', 'SIMULATED_LIMIT', 'ROW_COLUMNS', 'student_dir',
            'is_run', 'student_meta', 'MeanPoolHead', 'probability_graph', 'export_tokenizer', 'export_hf', 'run_record',
            'md_text', 'f1_table', 'metrics_table', 'provenance', 'usage', 'model_card', 'listing', 'check_out',
-           'export_info', 'export_run', 'teacher_rows', 'dataset_card', 'export_rows', 'push_to_hub']
+           'export_info', 'export_run', 'gate_card_lines', 'teacher_rows', 'dataset_card', 'export_rows', 'push_to_hub']
 
 # %% ../nbs/27_export.ipynb #d64be926
 EXPORT_FILE = 'pgkd_export.json'     # what the export holds: labels, max length, mode, formats (read by `predict`)
@@ -227,6 +228,20 @@ def export_run(run_dir, out, onnx=False, int8=False, data_only=False) -> Path:
         model_card(run_record(run_dir), meta, listing(tmp) + ['README.md'], out.name).save(tmp/'README.md')
     return out
 
+# %% ../nbs/27_export.ipynb #fb344674
+def gate_card_lines(run) -> list[str]:
+    "The dataset card's lines on the quality gate and a noisy teacher: their counts per KD step (none when off)."
+    recs, out = completed_steps(run)[1:], []
+    for key, f, title in GATE_COLUMNS:
+        if any(key in r for r in recs):
+            out.append(f"{title.capitalize()} rows per KD step: "
+                       + ', '.join(f"step {r['step']}: {r.get(key, {}).get(f, 0)}" for r in recs))
+    g = [r['gate'] for r in recs if 'gate' in r]
+    if g: out.append(f"The quality gate ({', '.join(g[0]['checks'])}) kept only the rows above; it rejected "
+                     + ', '.join(f"{c} {sum(x[c] for x in g)}" for c in g[0]['checks'])
+                     + " (each rejected row, its check and score: `step-NNN/gate_rejected.json`).")
+    return out
+
 # %% ../nbs/27_export.ipynb #b9dfdc05
 def teacher_rows(run) -> list[dict]:
     "The rows the teacher added in each recorded KD step, with the step, teacher, model and prompt hash."
@@ -246,8 +261,12 @@ def dataset_card(run, rows):
     "A `huggingface_hub.DatasetCard` for the teacher's rows: what they are, who wrote them, how to load them."
     from huggingface_hub import DatasetCard, DatasetCardData
     simulated = any(r['simulated'] for r in rows)
-    who = ("**SIMULATED** teacher: these are real human-labelled rows drawn from the data's own pool, chosen as the "
-           "PGKD prompt asks, not texts an LLM wrote" if simulated else "an LLM teacher: texts and labels written by "
+    t = read_json(Path(run)/'config.json').get('teacher') or {} if (Path(run)/'config.json').exists() else {}
+    note = noise_note(t.get('noise', 0), t.get('dupes', 0), t.get('noise_mode', 'neighbour')) if simulated else ''
+    who = (f"**SIMULATED**{', ' + note if note else ''} teacher: these are real human-labelled rows drawn from the "
+           "data's own pool, chosen as the PGKD prompt asks, not texts an LLM wrote" + (
+           " (some given a wrong label or replaced by near-copies on purpose, as marked in `step-NNN/marks.json`)"
+           if note else '') if simulated else "an LLM teacher: texts and labels written by "
            "the model named in `teacher_model`; check them before reuse")
     per_step = Counter(r['step'] for r in rows)
     data = DatasetCardData(task_categories=['text-classification'], tags=['pgkd', 'knowledge-distillation'] + (
@@ -256,6 +275,7 @@ def dataset_card(run, rows):
         f"# PGKD teacher rows of `{Path(run).name}`",
         f"{len(rows)} labelled rows added to the training data by {who}.",
         "Rows per KD step: " + (', '.join(f"step {s}: {n}" for s, n in sorted(per_step.items())) or 'none'),
+        *gate_card_lines(run),
         "Columns: " + ', '.join(f"`{c}` ({t})" for c, t in ROW_COLUMNS.items()) + ". `prompt_sha1` is the SHA-1 of the "
         "step's prompt (`step-NNN/prompt.txt` in the run record).",
         "```python\nfrom datasets import load_from_disk, load_dataset\nds = load_from_disk('dataset')"

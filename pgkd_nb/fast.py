@@ -10,8 +10,7 @@ import numpy as np, torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['INT8_SCHEME', 'MINILM_SHA256', 'pick_device', 'threads', 'use_threads', 'length_batches', 'ffn_output',
-           'quantize_int8', 'fingerprint', 'file_sha256', 'check_packaged', 'live_bars']
+__all__ = ['pick_device', 'threads', 'use_threads', 'length_batches', 'quantize_int8']
 
 # %% ../nbs/01_fast.ipynb #18122180
 def pick_device(device='auto') -> torch.device:
@@ -59,6 +58,7 @@ def ffn_output(name) -> bool:
 INT8_SCHEME = ('dynamic int8 (per-channel weight scales) on every nn.Linear except the feed-forward output '
                'projections (kept fp32)')
 
+# %% ../nbs/01_fast.ipynb #fe33ee6b
 def quantize_int8(model, keep_fp32=ffn_output) -> nn.Module:
     "A CPU copy of `model`, its nn.Linear layers dynamically quantized to int8 but those `keep_fp32(name)` selects."
     q = torch.ao.quantization

@@ -13,14 +13,12 @@ from .data import hub_cache, hub_call, load_task
 from .config import RunConfig, data_name
 
 # %% auto #0
-__all__ = ['TABLE_FORMATS', 'MIN_CLASS_ROWS', 'Table', 'table_format', 'decode_utf8', 'read_file', 'hub_dataset', 'hub_table',
-           'read_table', 'column_names', 'check_columns', 'check_value_types', 'join_text', 'table_rows', 'class_order',
-           'check_known', 'check_two_classes', 'check_stratifiable', 'source_tables', 'held_out_split', 'DataSpec',
-           'load_data', 'run_task', 'percentiles', 'd0_plan', 'inspect_data', 'format_inspect']
+__all__ = ['Table', 'read_table', 'DataSpec', 'load_data', 'run_task', 'inspect_data']
 
 # %% ../nbs/04_files.ipynb #19d18e5a
 TABLE_FORMATS = ('.csv', '.tsv', '.jsonl', '.jsonl.gz', '.parquet')
 
+# %% ../nbs/04_files.ipynb #91e5e39a
 @dataclass
 class Table:
     "Records (dicts) of one data file or Hub split, its column names, and each record's line or row number."
@@ -32,6 +30,7 @@ class Table:
     sep: str = ':'      # `file:line` for text files; ' row ' for Parquet files and Hub splits
     def where(self, i) -> str: return f"{self.name}{self.sep}{self.lines[i]}"
 
+# %% ../nbs/04_files.ipynb #11377a51
 def table_format(path) -> str:
     "The format of a data file from its name, else a `ValueError` listing the formats read."
     fmt = next((f for f in sorted(TABLE_FORMATS, key=len, reverse=True) if str(path).lower().endswith(f)), None)
@@ -102,6 +101,7 @@ def hub_table(spec, ds, split) -> Table:
     return Table(f"{spec} ({split})", list(part.column_names), records, list(range(1, len(records) + 1)),
                  dict(getattr(part, 'features', None) or {}), sep=' row ')
 
+# %% ../nbs/04_files.ipynb #f13ec483
 def read_table(spec, split='train', load_dataset=None) -> Table:
     "A data file, or split `split` of `hf:ID[:config]`, as a `Table`."
     if str(spec).startswith('hf:'): return hub_table(spec, hub_dataset(spec, load_dataset), split)
@@ -209,6 +209,7 @@ def held_out_split(table, rows, seed=0, test_frac=0.2) -> tuple[list, list]:
     check_stratifiable(table, rows)
     return split_train_val(rows, test_frac, seed)
 
+# %% ../nbs/04_files.ipynb #2a12d765
 @dataclass
 class DataSpec:
     "Which parts of your data a run reads: the text and label columns, the test rows, the classes."
@@ -254,9 +255,8 @@ def run_task(cfg):
         return load_data(cfg.data, DataSpec.of(cfg), seed=0)     # one held-out test split for every run seed
     return load_task(cfg.dataset, cfg.data_dir)
 
-
 # %% ../nbs/04_files.ipynb #2fe9c544
-def percentiles(values, qs=(5, 50, 95)) -> dict:
+def _percentiles(values, qs=(5, 50, 95)) -> dict:
     "Nearest-rank percentiles of `values` and their maximum, as {'p5': …, 'p50': …, 'p95': …, 'max': …}."
     v = sorted(values)
     if not v: return {}
@@ -270,7 +270,7 @@ def d0_plan(task, n_samples, seed=0, kd_steps=RunConfig.kd_steps, gen_batch=RunC
     except ValueError as e: return {'error': str(e), **pool}
     return {'train': len(d0.train), 'val': len(d0.val), 'pool': len(d0.pool), 'test': len(d0.test), **pool}
 
-
+# %% ../nbs/04_files.ipynb #00de0851
 def inspect_data(path, spec=None, n_samples=1000, seed=0, load_dataset=None, kd_steps=RunConfig.kd_steps,
                  gen_batch=RunConfig.gen_batch, **fields) -> dict:
     "What `load_data` makes of your data (`spec`, or its `fields`), and what a run with `n_samples` would use."
@@ -280,7 +280,7 @@ def inspect_data(path, spec=None, n_samples=1000, seed=0, load_dataset=None, kd_
     dup = sum(v for k, v in task.dropped.items() if 'dup' in k or k == 'train_in_test')
     return {'name': task.name, 'source': task.source, 'rows': {'train': len(task.train), 'test': len(task.test)},
             'classes': len(task.labels), 'per_class': {l: {'train': train[l], 'test': test[l]} for l in task.labels},
-            'words': percentiles([len(t.split()) for t in texts]), 'chars': percentiles([len(t) for t in texts]),
+            'words': _percentiles([len(t.split()) for t in texts]), 'chars': _percentiles([len(t) for t in texts]),
             'duplicates': dup, 'empty': sum(v for k, v in task.dropped.items() if 'empty' in k),
             'conflicts': {'rows': task.dropped.get('conflicting_labels', 0), 'texts': task.conflicts},
             'dropped': dict(task.dropped), 'n_samples': n_samples,
@@ -305,6 +305,7 @@ def _pool_line(plan) -> str:
     have = 'has no rows to give' if pool == 0 else f'has a pool of only {pool} rows'
     return f"the simulated teacher {have}: {asks}, an LLM teacher needs none; {bound}"
 
+# %% ../nbs/04_files.ipynb #9b869906
 def format_inspect(d) -> str:
     "`inspect_data`'s dict as text for the screen."
     per = ', '.join(f"{q} {v}" for q, v in d['words'].items())

@@ -13,7 +13,7 @@ from .data import same_text_key
 __all__ = ['CHECKS', 'DUPE_METHODS', 'LABEL_METHODS', 'GateConfig', 'GateContext', 'need', 'shingles', 'minhashes',
            'MinHashIndex', 'minhash_dupes', 'cosine_dupes', 'dupe_check', 'row_embeddings', 'class_thresholds',
            'confident_issues', 'prob_margins', 'label_check', 'margins', 'ambiguity_margin', 'ambiguity_check',
-           'gate_rows', 'rejection_counts', 'precision_recall']
+           'gate_rows', 'rejection_counts', 'precision_recall', 'gate_config', 'remember', 'gate_record']
 
 # %% ../nbs/17_gate.ipynb #8d8739bb
 CHECKS = ('dupes', 'label', 'ambiguity')
@@ -225,3 +225,30 @@ def precision_recall(rejected, marks, check=None, kind=None) -> dict:
     tp = len(rej & bad)
     return {'rejected': len(rej), 'marked': len(bad), 'caught': tp,
             'precision': tp/len(rej) if rej else float('nan'), 'recall': tp/len(bad) if bad else float('nan')}
+
+# %% ../nbs/17_gate.ipynb #60bc5af2
+def gate_config(spec) -> GateConfig|None:
+    "The `GateConfig` of a `--gate` value: checks, comma-separated, or 'all' (None for '' or None: no gate)."
+    if not spec: return None
+    checks = CHECKS if spec.strip() == 'all' else tuple(c.strip() for c in spec.split(',') if c.strip())
+    if not checks or any(c not in CHECKS for c in checks):
+        raise ValueError(f"--gate {spec}: choose checks among {', '.join(CHECKS)} (comma-separated), or all")
+    return GateConfig(checks=checks)
+
+def remember(ctx, rows):
+    "Add the kept `rows` to `ctx`'s references (its MinHash index, its embeddings): later rows may not copy them."
+    texts = [r['text'] for r in rows]
+    ctx.ref_texts = list(ctx.ref_texts) + texts
+    if ctx.index is not None: ctx.index.add(texts)
+    if ctx.ref_emb is not None and texts: ctx.ref_emb = np.vstack([ctx.ref_emb, np.asarray(ctx.embed(texts))])
+
+def _r4(x): return None if x is None or x != x else round(float(x), 4)     # NaN (nothing to divide) → None
+
+def gate_record(kept, rejected, cfg, seconds, marks=()) -> dict:
+    "What a step record keeps of the gate: rows rejected per check, seconds, and (with `marks`) precision/recall."
+    out = {'checks': list(cfg.checks), **rejection_counts(rejected, cfg.checks), 'rejected': len(rejected),
+           'kept': len(kept), 'seconds': round(seconds, 4)}
+    if not marks: return out
+    pr, lab = precision_recall(rejected, marks), precision_recall(rejected, marks, check='label', kind='label')
+    return {**out, 'marked': pr['marked'], 'caught': pr['caught'], 'precision': _r4(pr['precision']),
+            'recall': _r4(pr['recall']), 'label_precision': _r4(lab['precision']), 'label_recall': _r4(lab['recall'])}

@@ -20,22 +20,22 @@ from .teachers import build_teacher, calls_llm
 from .loop import run_pgkd, spent
 
 # %% auto #0
-__all__ = ['RUN_KEYS', 'VARIANTS', 'VARIANT_NAMES', 'BACKENDS', 'RunSpec', 'plan', 'run_kwargs', 'teacher_of', 'spec_config',
-           'run_line', 'run_log', 'logged_run', 'is_weights', 'run_files', 'outside', 'write_run_files',
-           'ProviderLimit', 'LimitManager', 'ask', 'LimitedTeacher', 'GridProgress', 'check_address', 'check_backend',
-           'connect_ray', 'task_files', 'run_record', 'local_ends', 'ray_slots', 'ray_ends', 'llm_runs', 'grid_spent',
-           'check_grid_budget', 'grid_teacher', 'threaded_run', 'thread_ends', 'shared_teacher_ends', 'GridError',
-           'provider_limit', 'check_sharing', 'check_grid', 'run_missing']
+__all__ = ['VARIANTS', 'RunSpec', 'plan', 'GridError', 'check_grid', 'run_missing']
 
 # %% ../nbs/25_grid.ipynb #3233764d
 _PER_RUN = ('dataset', 'seed', 'n_samples', 'val_report', 'hard_negatives', 'teacher')   # set by a run's spec
 RUN_KEYS = [f.name for f in fields(RunConfig) if f.name not in _PER_RUN]
+
+# %% ../nbs/25_grid.ipynb #b325e2e6
 VARIANTS = {'pgkd': {}, 'no_val': {'val_report': False}, 'no_hn': {'hard_negatives': False},
             'random': {'teacher': {'name': 'simulated', 'model': None, 'rule': 'random'},
                        'val_report': False, 'hard_negatives': False}}
+
+# %% ../nbs/25_grid.ipynb #14f5d521
 VARIANT_NAMES = {'pgkd': 'PGKD', 'no_val': 'w/o validation report', 'no_hn': 'w/o hard negatives',
                  'random': 'control: random pool rows, no guidance'}
 
+# %% ../nbs/25_grid.ipynb #abfa3e45
 @dataclass(frozen=True)
 class RunSpec:
     "One run of a grid."
@@ -56,6 +56,7 @@ def plan(datasets, seeds, variants=('pgkd',), sizes=(1000,)) -> list[RunSpec]:
     if bad: raise ValueError(f"unknown variant(s) {bad}; choose from {list(VARIANTS)}")
     return [RunSpec(d, s, v, n) for d in datasets for n in sizes for v in variants for s in seeds]
 
+# %% ../nbs/25_grid.ipynb #f348092b
 def run_kwargs(s) -> dict:
     "The RunConfig fields a settings dict fixes for every run (its teacher's, nested or older and flat, as a dict)."
     return {**{k: s[k] for k in RUN_KEYS if k in s}, 'teacher': teacher_dict(s)}
@@ -355,6 +356,7 @@ def shared_teacher_ends(todo, cfgs, s, grid: GridConfig, spent_usd=0.0) -> tuple
 class GridError(RuntimeError):
     "Some runs of a grid failed; the message names them and their logs."
 
+# %% ../nbs/25_grid.ipynb #f5900f55
 def provider_limit(grid: GridConfig, llm=True, spent_usd=0.0, stack=None):
     "The grid's shared limit (a Ray actor, a manager's proxy, or the object), or None (no LLM teacher, no limit)."
     if not llm or (grid.calls_per_minute is None and grid.grid_budget_usd is None): return None
@@ -373,6 +375,7 @@ def check_sharing(backend, batch=False, concurrency=None):
         raise ValueError(f"--batch and --concurrency share one teacher on threads of this process: use --backend "
                          f"local (the {backend} backend limits calls with --calls-per-minute/--grid-budget-usd)")
 
+# %% ../nbs/25_grid.ipynb #123fd0d3
 def check_grid(grid: GridConfig) -> GridConfig:
     "A one-line error unless the grid's backend, its resources and its way of sharing one teacher can be used."
     if grid.jobs < 1: raise ValueError(f"--jobs {grid.jobs}: must be at least 1")

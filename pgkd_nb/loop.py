@@ -5,25 +5,29 @@
 # %% ../nbs/22_loop.ipynb #f862f108
 from __future__ import annotations
 import shutil, sys, time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from tqdm.auto import tqdm
 from .data import sample_d0, stable_subsample
 from .files import run_task
 from .config import RunConfig, check_config, config_from_dict, config_to_dict, flat_settings, runtime_fields
 from .records import (RecordError, write_json, read_json, step_path, write_step, completed_steps, run_lock,
-                             make_dir, hardware_line, atomic_dir, damaged_steps, set_aside)
+                             make_dir, hardware_line, atomic_dir, damaged_steps, set_aside, noise_note)
 from .student import Student
 from .miner import mine, few_shot
 from .prompt import Blocked, PGKDRequest, withhold_blocked
 from .costs import Ledger
-from .teachers import build_teacher, calls_llm
+from .teachers import build_teacher, calls_llm, check_noise
 from .plan import check_plan_budget
+from .simulated import centroids
+from .gate import GateContext, gate_config, gate_record, gate_rows, remember
+from .noise import mark_counts
 
 # %% auto #0
-__all__ = ['STEP_KEYS', 'patience_state', 'spent', 'check_pool', 'run_teacher', 'val_summary', 'test_summary', 'PhaseTimer',
-           'kd_request', 'step_record', 'kd_step', 'run_state', 'prune_models', 'changed_settings', 'open_run',
-           'redo_damaged_step', 'fit_model0', 'load_last_model', 'run_pgkd', 'write_best_model', 'finished_summary',
+__all__ = ['STEP_KEYS', 'GATE_STEP_KEYS', 'patience_state', 'spent', 'check_pool', 'run_teacher', 'train_centroids',
+           'val_summary', 'test_summary', 'RunGate', 'open_gate', 'gate_step', 'PhaseTimer', 'kd_request',
+           'step_record', 'kd_step', 'run_state', 'prune_models', 'changed_settings', 'open_run', 'redo_damaged_step',
+           'fit_model0', 'load_last_model', 'run_pgkd', 'gate_totals', 'write_best_model', 'finished_summary',
            'finish_run']
 
 # %% ../nbs/22_loop.ipynb #a1d954d8
@@ -53,13 +57,17 @@ def check_pool(cfg: RunConfig, d0):
     raise ValueError(f"--n-samples {cfg.n_samples} leaves {len(d0.pool)} of the {n_train} training rows of "
                      f"{d0.name} for the simulated teacher's pool, fewer than one --gen-batch ({g}); {fix}")
 
-def run_teacher(cfg: RunConfig, d0, student, spent_usd=0.0):
+def run_teacher(cfg: RunConfig, d0, student, spent_usd=0.0, cents=None):
     "The run's teacher (`teachers.build_teacher`) with the run's pool, labels, student and seed; an LLM teacher's "
-    "ledger starts at what the run already spent."
+    "ledger starts at what the run already spent. A noisy simulated teacher: $D^0$'s `val` and class `cents`."
     if calls_llm(cfg.teacher): return build_teacher(cfg.teacher, spent_usd)
     check_pool(cfg, d0)
     return build_teacher(cfg.teacher, pool=stable_subsample(d0.pool, cfg.pool_max), labels=d0.labels, seed=cfg.seed,
-                         embed=student.embed, proba=student.predict_proba)
+                         embed=student.embed, proba=student.predict_proba, val=d0.val, centroids=cents)
+
+def train_centroids(student, d0):
+    "Unit-length class centroids of $D^0$'s training rows in the student's (cached) frozen embeddings."
+    return centroids(student.embed([r['text'] for r in d0.train]), student.y(d0.train), len(d0.labels))
 
 def val_summary(m) -> dict:
     "The scalar validation numbers a step record keeps."
@@ -67,6 +75,37 @@ def val_summary(m) -> dict:
             'val_weighted_f1': m['weighted_f1']}
 
 def test_summary(m) -> dict: return {k: m[k] for k in ('accuracy', 'macro_f1', 'weighted_f1')}
+
+# %% ../nbs/22_loop.ipynb #b1e1ec37
+@dataclass
+class RunGate:
+    "A run's gate: its checks (`gate.GateConfig`), its context kept across steps, the texts it rejected so far."
+    cfg: object
+    ctx: GateContext
+    seen: list
+
+def open_gate(cfg, out, recs, d0, student, history, cents=None) -> RunGate|None:
+    "The run's gate (None when `--gate` is off), its references and rejected texts rebuilt from the record `recs`."
+    gcfg = gate_config(cfg.gate)
+    if gcfg is None: return None
+    n, val = len(d0.train), [r['text'] for r in d0.val]
+    refs = [r['text'] for r in history[:n] + d0.val + d0.test + history[n:]]
+    ctx = GateContext(list(d0.labels), ref_texts=refs, embed=student.embed, val_y=student.y(d0.val), centroids=cents,
+                      val_emb=student.embed(val) if 'ambiguity' in gcfg.checks else None)
+    seen = [r['text'] for x in recs[1:] for r in read_json(step_path(out, x['step'])/'gate_rejected.json')]
+    return RunGate(gcfg, ctx, seen)
+
+def gate_step(gate, rows, marks, student, d0) -> tuple[list, dict]:
+    "(kept rows, {'gate_rejected.json': the rejected rows, 'gate': the step record's numbers}) of the parsed `rows`."
+    t0 = time.perf_counter()
+    if 'label' in gate.cfg.checks and rows:       # the current student, before it trains on the rows
+        gate.ctx.probs = student.predict_proba([r['text'] for r in rows])
+        gate.ctx.val_probs = student.predict_proba([r['text'] for r in d0.val])
+    kept, rejected = gate_rows(rows, gate.ctx, gate.cfg)
+    remember(gate.ctx, kept)
+    gate.seen += [r['text'] for r in rejected]
+    return kept, {'gate_rejected.json': rejected,
+                  'gate': gate_record(kept, rejected, gate.cfg, time.perf_counter() - t0, marks)}
 
 # %% ../nbs/22_loop.ipynb #9270388c
 class PhaseTimer:
@@ -81,38 +120,47 @@ class PhaseTimer:
 
 def kd_request(i, cfg, d0, mined, last_val) -> PGKDRequest:
     "Step `i`'s request to the teacher (the slots of Appendix A.1), with `cfg`'s ablations applied."
-    return PGKDRequest(task=d0.name, labels=d0.labels, n=cfg.gen_batch, seed=cfg.seed, step=i, template=cfg.teacher.wording,
+    return PGKDRequest(task=d0.name, labels=d0.labels, n=cfg.gen_batch, seed=cfg.seed, step=i,
+                       template=cfg.teacher.wording,
                        few_shot=few_shot(d0.train, cfg.n_few_shot, seed=cfg.seed*1000 + i),
                        val_report=last_val['report'] if cfg.val_report else None,
                        correct=mined.correct, misclassified=mined.misclassified,
                        hard_negatives=mined.hard_negatives if cfg.hard_negatives else None)
 
-def step_record(i, reply, val, fit, n_history, seconds) -> dict:
-    "What `step.json` keeps of step `i`."
-    return {'step': i, 'n_accepted': len(reply.rows), 'n_rejected': sum(reply.rejects.values()),
+def step_record(i, reply, val, fit, n_history, seconds, n_accepted=None) -> dict:
+    "What `step.json` keeps of step `i` (`n_accepted`: the rows the gate kept, when it ran)."
+    return {'step': i, 'n_accepted': len(reply.rows) if n_accepted is None else n_accepted,
+            'n_rejected': sum(reply.rejects.values()),
             'rejects': reply.rejects, **val_summary(val), 'n_history': n_history,
             'seconds': sum(seconds.values()), 'phases': seconds,
             'usage': reply.usage, 'cost_usd': reply.cost_usd, 'cached': reply.cached,
             'teacher': reply.teacher, 'teacher_model': reply.model, 'simulated': reply.simulated,
             'fit_epochs': len(fit['epochs']), 'best_epoch': fit['best_epoch']}
 
-def kd_step(i, cfg, d0, student, teacher, history, last_val, blocked) -> tuple[dict, dict, list]:
-    "Run KD step `i`; returns (files for the step folder, the step record, the accepted rows)."
+def kd_step(i, cfg, d0, student, teacher, history, last_val, blocked, gate=None) -> tuple[dict, dict, list]:
+    "Run KD step `i` (its rows through the run's `gate`, a `RunGate`, when on); returns (files for the step folder, "
+    "the step record, the accepted rows)."
     timer, texts = PhaseTimer(), [r['text'] for r in history]
     mined = mine(history, student.predict_proba(texts), d0.labels, k=cfg.n_mined, seed=cfg.seed*1000 + i)
     req, withheld = withhold_blocked(kd_request(i, cfg, d0, mined, last_val), blocked)
     timer.done('mine_prompt')
-    reply = teacher.generate(req, history_texts=texts, blocked_texts=blocked)
+    reply = teacher.generate(req, history_texts=texts + (gate.seen if gate else []), blocked_texts=blocked)
     timer.done('teacher')
-    grown = history + reply.rows
+    rows, more, marks = reply.rows, {}, reply.marks or []
+    if gate:
+        rows, more = gate_step(gate, rows, marks, student, d0)
+        timer.done('gate')
+    grown = history + rows
     fit = student.fit(grown, d0.val, restart=cfg.retrain == 'scratch', seed=cfg.seed*1000 + i)
     timer.done('fit')
     val = student.evaluate(d0.val)
     timer.done('evaluate')
-    files = {'step.json': {**step_record(i, reply, val, fit, len(grown), timer.seconds), 'withheld': withheld},
-             'prompt.txt': reply.prompt, 'reply.txt': reply.raw, 'accepted.json': reply.rows,
-             'rejected.json': reply.rejected, 'val.json': val, 'mined.json': asdict(mined)}
-    return files, files['step.json'], reply.rows
+    rec = {**step_record(i, reply, val, fit, len(grown), timer.seconds, len(rows)), 'withheld': withheld}
+    if marks: rec['noise'], more['marks.json'] = mark_counts(marks, rows), marks
+    if gate: rec['gate'] = more.pop('gate')
+    files = {'step.json': rec, 'prompt.txt': reply.prompt, 'reply.txt': reply.raw, 'accepted.json': rows,
+             'rejected.json': reply.rejected, 'val.json': val, 'mined.json': asdict(mined), **more}
+    return files, rec, rows
 
 # %% ../nbs/22_loop.ipynb #d3bfdd18
 def run_state(out, d0) -> tuple[list, dict|None, list]:
@@ -180,6 +228,8 @@ def load_last_model(out, student, recs):
 def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_step=None) -> dict:
     "Run (or resume) PGKD as configured; returns the summary (also in `out/summary.json`)."
     cfg, t0 = check_config(cfg), time.time()
+    check_noise(cfg.teacher)                       # refused before anything is written
+    gate_config(cfg.gate)
     with run_lock(out):
         out, cfg = open_run(cfg, out)
         if (s := finished_summary(out)) is not None: return s
@@ -189,16 +239,19 @@ def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_ste
         check_plan_budget(cfg, spent(done).cost_usd, max(0, len(done) - 1), task)
         d0 = sample_d0(task, cfg.n_samples, cfg.seed)
         student = Student(task.labels, cfg.student_config(progress=progress))
-        teacher = teacher or run_teacher(cfg, d0, student, spent_usd=spent(done).cost_usd)   # before any training
+        noisy = (cfg.teacher.noise or cfg.teacher.dupes) and not calls_llm(cfg.teacher)
+        cents = train_centroids(student, d0) if cfg.gate or noisy else None      # once per run
+        teacher = teacher or run_teacher(cfg, d0, student, spent(done).cost_usd, cents)   # before any training
         if done: load_last_model(out, student, done)      # resume
         else: fit_model0(out, cfg, d0, student)
         history, last_val, recs = run_state(out, d0)
+        gate = open_gate(cfg, out, recs, d0, student, history, cents)
         blocked = Blocked(r['text'] for r in d0.val + d0.test)
         state = patience_state([r['val_loss'] for r in recs], cfg.patience)
         bar = tqdm(range(len(recs), cfg.kd_steps + 1), desc=f'PGKD {cfg.dataset} seed {cfg.seed}', disable=not progress)
         for i in bar:
             if state['stop']: break
-            files, rec, rows = kd_step(i, cfg, d0, student, teacher, history, last_val, blocked)
+            files, rec, rows = kd_step(i, cfg, d0, student, teacher, history, last_val, blocked, gate)
             write_step(out, i, files, student)
             history, last_val, recs = history + rows, files['val.json'], recs + [rec]
             state = patience_state([r['val_loss'] for r in recs], cfg.patience)
@@ -209,6 +262,21 @@ def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_ste
 
 # %% ../nbs/22_loop.ipynb #7c217aed
 STEP_KEYS = ('step', 'n_accepted', 'n_rejected', 'val_loss', 'val_accuracy', 'val_macro_f1', 'seconds')
+GATE_STEP_KEYS = ('gate', 'noise')      # in a step's summary only when the gate / a noisy teacher was on
+
+def _ratio(a, b): return round(a/b, 4) if b else None
+
+def gate_totals(kd) -> dict:
+    "The summary's `gate` and `noise`: the KD steps' gate and noise numbers summed (only those they recorded)."
+    out, g, n = {}, [r['gate'] for r in kd if 'gate' in r], [r['noise'] for r in kd if 'noise' in r]
+    if g:
+        t = {k: sum(x.get(k) or 0 for x in g) for k in (*g[0]['checks'], 'rejected', 'kept', 'marked', 'caught')}
+        out['gate'] = {'checks': g[0]['checks'], **t, 'seconds': round(sum(x['seconds'] for x in g), 4),
+                       'step_seconds': round(sum(r['seconds'] for r in kd if 'gate' in r), 4),
+                       'precision': _ratio(t['caught'], t['rejected']) if t['marked'] else None,
+                       'recall': _ratio(t['caught'], t['marked'])}
+    if n: out['noise'] = {k: sum(x[k] for x in n) for k in n[0]}
+    return out
 
 def write_best_model(out, best):
     "Copy step `best`'s weights to `out/best_model/` if missing (a record kept with no weights stays so)."
@@ -248,12 +316,14 @@ def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None, source=''
                            **spent(recs).totals()},
                'student': {'checkpoint': scfg.checkpoint, 'mode': scfg.mode, 'max_len': scfg.max_len},
                'baseline': test_summary(base), 'pgkd': test_summary(pgkd), 'best_step': best,
-               'steps': [{k: r[k] for k in STEP_KEYS} for r in recs],
+               'steps': [{k: r[k] for k in STEP_KEYS + GATE_STEP_KEYS if k in r} for r in recs], **gate_totals(kd),
                'stopped_early': state['stop'], 'n_test': len(test), 'test_subsampled': len(test) < len(d0.test),
                'n_pool': min(len(d0.pool), cfg.pool_max or len(d0.pool)),
                'n_added': sum(r['n_accepted'] for r in kd), 'rejects': sum(r['n_rejected'] for r in kd),
                'dropped_at_load': dropped or {}, 'hardware': hardware_line(),
                'finished': time.strftime('%Y-%m-%d %H:%M:%S'), 'wall_seconds': round(seconds, 1),
                'config': config_to_dict(cfg)}
+    note = noise_note(cfg.teacher.noise, cfg.teacher.dupes, cfg.teacher.noise_mode)
+    if note and summary['teacher']['simulated']: summary['teacher']['noisy'] = note    # named next to SIMULATED
     write_json(out/'summary.json', summary)
     return summary

@@ -12,8 +12,7 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from .records import hardware, make_dir, read_json, write_json, write_text
 
 # %% auto #0
-__all__ = ['timed', 'time_runs', 'peak_memory', 'measure', 'text_batches', 'Timing', 'time_inference', 'time_training', 'cell',
-           'md_table', 'report_dir', 'measured_report']
+__all__ = ['timed', 'measure', 'Timing', 'time_inference', 'time_training']
 
 # %% ../nbs/23_measure.ipynb #0a981ce0
 def _is_cuda(device) -> bool: return str(device).startswith('cuda')
@@ -31,6 +30,7 @@ def timed(fn, device='cpu') -> tuple:
     _sync(device)
     return out, time.perf_counter() - t
 
+# %% ../nbs/23_measure.ipynb #5e02d7c3
 def time_runs(fn, n, warmup=0, device='cpu', budget_s=None) -> list[float]:
     "Wall seconds of `n` calls of `fn` after `warmup` untimed ones; stops once `budget_s` is spent (≥ 1 call)."
     for _ in range(warmup): fn()
@@ -70,6 +70,7 @@ def peak_memory(device='cpu'):
         out.update(peak_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024, delta_mib=None,
                    kind='peak RSS since process start')
 
+# %% ../nbs/23_measure.ipynb #f54bad86
 def measure(step, batch, n, warmup=0, device='cpu', budget_s=None) -> dict:
     "Median, p90 and count of `time_runs` of `step` (one batch of `batch` texts), texts/s and the peak memory."
     with peak_memory(device) as mem:
@@ -89,6 +90,7 @@ def text_batches(texts, batch, n, seed=0) -> list[list[str]]:
 def _encode(tok, texts, max_len, padding, device):
     return tok(texts, truncation=True, max_length=max_len, padding=padding, return_tensors='pt').to(device)
 
+# %% ../nbs/23_measure.ipynb #8055698c
 @dataclass
 class Timing:
     "How one setting is timed: `n` batches of `batch` after `warmup` untimed ones, until `budget_s` timed seconds."
@@ -129,12 +131,12 @@ def time_training(model, tok, task, max_len, t: Timing|None = None, ctx=nullcont
 # %% ../nbs/23_measure.ipynb #c99eab2e
 _NUMBER = re.compile(r'[-+]?\$?[\d,]*\.?\d+×?|—')
 
-def cell(x, d=3) -> str:
+def _cell(x, d=3) -> str:
     "A table cell: '—' for None, a float with `d` decimals and thousands separators, anything else as text."
     if x is None: return '—'
     return f'{x:,.{d}f}' if isinstance(x, float) else str(x)
 
-def md_table(header, rows) -> str:
+def _md_table(header, rows) -> str:
     "A markdown table of `rows` (lists of cells, `None` a dash) under `header`; columns of numbers right-aligned."
     df = pd.DataFrame([['—' if x is None else str(x) for x in r] for r in rows], columns=header)
     numeric = [len(df) > 0 and df.iloc[:, i].str.fullmatch(_NUMBER).all() for i in range(len(header))]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # %% auto #0
-__all__ = ['predict_rows', 'pick_hard_negatives', 'Mined', 'draw', 'mine', 'few_shot']
+__all__ = ['Mined', 'mine', 'few_shot']
 
 # %% ../nbs/10_miner.ipynb #6d9dd1b6
 def predict_rows(rows, probs, labels) -> list[dict]:
@@ -41,10 +41,12 @@ class Mined:
         return (f"Mined({len(self.correct)} correct, {len(self.misclassified)} misclassified, "
                 f"{len(self.hard_negatives)} hard negatives)")
 
+# %% ../nbs/10_miner.ipynb #9eacc40e
 def draw(rows, k, seed=0) -> list:
     "A seeded random sample of `k` rows (all of them, shuffled, if fewer)."
     return random.Random(seed).sample(list(rows), min(k, len(rows)))
 
+# %% ../nbs/10_miner.ipynb #30d21f74
 def mine(rows, probs, labels, k=16, seed=0) -> Mined:
     "Correct, misclassified and hard-negative rows of the training history `rows`, from the student's `probs`."
     mined = predict_rows(rows, probs, labels)

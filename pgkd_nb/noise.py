@@ -10,7 +10,7 @@ from .data import same_text_key
 
 # %% auto #0
 __all__ = ['MODES', 'as_rng', 'share', 'neighbour_classes', 'confused_classes', 'wrong_classes', 'noise', 'near_copy',
-           'prompt_rows', 'dupes', 'TeacherNoise']
+           'prompt_rows', 'dupes', 'TeacherNoise', 'mark_counts']
 
 # %% ../nbs/18_noise.ipynb #12e1a4b4
 MODES = ('neighbour', 'confusion', 'uniform')
@@ -132,3 +132,15 @@ class TeacherNoise:
         to = wrong_classes(len(labels), self.mode, confusion, centroids) if self.noise else None
         rows, m2 = noise(rows, labels, self.noise, to, rng, skip=[m['index'] for m in m1])
         return rows, sorted(m1 + m2, key=lambda m: m['index'])
+
+    def apply_to(self, rows, req, labels, confusion=None, centroids=None) -> tuple[list, list]:
+        "`apply` to the reply to `req`: near-copies of the rows its prompt showed, seeded by (seed, its step)."
+        return self.apply(rows, labels, prompt_rows(req), req.step, confusion, centroids)
+
+# %% ../nbs/18_noise.ipynb #00634d6c
+def mark_counts(marks, kept) -> dict:
+    "Marked rows by kind, and how many of them are among the `kept` rows (those that joined the training data)."
+    keys = {same_text_key(r['text']) for r in kept}
+    return {'marked': len(marks), 'label': sum(m['kind'] == 'label' for m in marks),
+            'dupe': sum(m['kind'] == 'dupe' for m in marks),
+            'kept': sum(same_text_key(m['text']) in keys for m in marks)}

@@ -10,7 +10,7 @@ import numpy as np, torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['ClassProbabilities', 'export_onnx', 'label_onnx', 'onnx_session', 'onnx_feed', 'quantize_onnx']
+__all__ = ['ClassProbabilities', 'export_onnx', 'onnx_session', 'quantize_onnx']
 
 # %% ../nbs/05_onnx_io.ipynb #0e1a7c06
 class ClassProbabilities(nn.Module):
@@ -34,6 +34,7 @@ def export_onnx(graph, tok, path, labels=(), max_len=512, output='probabilities'
     label_onnx(path, labels, max_len)
     return path
 
+# %% ../nbs/05_onnx_io.ipynb #f4e182a9
 def label_onnx(path, labels, max_len):
     "Store the class names (id2label) and the max length in the ONNX file's metadata."
     import onnx
@@ -49,6 +50,7 @@ def onnx_session(path, threads=None):
     if threads: opts.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), opts, providers=['CPUExecutionProvider'])
 
+# %% ../nbs/05_onnx_io.ipynb #dfe4b5fa
 def onnx_feed(enc) -> dict:
     "The int64 `input_ids` and `attention_mask` a graph of `export_onnx` takes, from a tokenizer's numpy output."
     return {k: np.asarray(enc[k]).astype(np.int64) for k in ('input_ids', 'attention_mask')}

@@ -18,10 +18,7 @@ from .teacher import TEACHERS, message_content
 from .teachers import build_teacher, teacher_class
 
 # %% auto #0
-__all__ = ['ESTIMATE_NOTE', 'CACHE_MIN_TOKENS', 'STEP_SECONDS', 'OUTPUT_TOKENS_PER_S', 'CALL_SECONDS', 'CACHE_TTL_S',
-           'stand_in_report', 'stand_in_mined', 'plan_request', 'local_count', 'provider_count', 'count_prompt_tokens',
-           'cache_applies', 'price_calls', 'plan_teacher', 'live_teacher', 'upper_left', 'budget_refusal', 'plan_run',
-           'usd', 'format_wall', 'format_plan', 'upper_bound_left', 'check_plan_budget', 'plan_zero_shot']
+__all__ = ['price_calls', 'plan_run', 'format_plan', 'check_plan_budget', 'plan_zero_shot']
 
 # %% ../nbs/21_plan.ipynb #19df365a
 ESTIMATE_NOTE = ("mined rows are D0 training rows standing in for the student's picks; the validation report "
@@ -75,6 +72,7 @@ def cache_applies(model, prefix_tokens, prices=None) -> bool:
     "Whether calls of `model` whose fixed start is `prefix_tokens` long are cheaper with prompt caching."
     return caches_prompts(model, prices) and prefix_tokens >= CACHE_MIN_TOKENS
 
+# %% ../nbs/21_plan.ipynb #e4d8811f
 def price_calls(model, runs, calls, prompt, prefix, reply, prices=None, cache_lapses=False) -> dict:
     "Dollars of `runs` × `calls` calls of `prompt` tokens (first `prefix` fixed) and `reply` output tokens."
     n = runs*calls
@@ -125,9 +123,10 @@ def budget_refusal(cfg, d, spent_usd=0.0, steps_done=0) -> str|None:
     what = (f"the plan's upper bound for {left} more KD steps ({d['model']}: ≤ {d['prompt_bound']:,} prompt tokens + "
             f"{d['max_tokens']:,} output tokens a call, prices of {d['prices_date']})")
     return Budget(cfg.teacher.budget_usd, spent_usd).refusal(
-        upper, what, f"expected at list price {usd(d['usd_list'])}. Raise --budget-usd or lower --kd-steps; "
+        upper, what, f"expected at list price {_usd(d['usd_list'])}. Raise --budget-usd or lower --kd-steps; "
         "`pgkd plan` shows the numbers")
 
+# %% ../nbs/21_plan.ipynb #d0e70995
 def plan_run(cfg, task=None, count='auto', prices=None) -> dict:
     "What the PGKD run `cfg` will cost and take: calls, tokens, $ list/caching/batches/both/upper, wall time."
     cls, model, note = plan_teacher(cfg)
@@ -156,13 +155,14 @@ def plan_run(cfg, task=None, count='auto', prices=None) -> dict:
     return {**d, 'refused': budget_refusal(cfg, d)}
 
 # %% ../nbs/21_plan.ipynb #46083424
-def usd(x) -> str: return 'unpriced' if x is None else f'${x:,.4f}'
+def _usd(x) -> str: return 'unpriced' if x is None else f'${x:,.4f}'
 
-def format_wall(seconds) -> str:
+def _format_wall(seconds) -> str:
     "Seconds as s, min or h."
     if seconds < 120: return f'{seconds:.0f} s'
     return f'{seconds/60:.0f} min' if seconds < 7200 else f'{seconds/3600:.1f} h'
 
+# %% ../nbs/21_plan.ipynb #0bd4f685
 def format_plan(d) -> str:
     "The plan `d` as the text `pgkd plan` prints."
     runs = f"{d['runs']} run{'s' if d['runs'] > 1 else ''}"
@@ -172,7 +172,7 @@ def format_plan(d) -> str:
              f"reply ≈ {d['reply_tokens']:,} tokens (at most {d['max_tokens']:,})",
              f"tokens counted by: {d['counted_by']}; prompt: {d['prompt_is']}", '',
              '| how it is paid | input tokens | output tokens | $ |', '|---|---:|---:|---:|']
-    row = lambda what, out, x: lines.append(f"| {what} | {d['input_tokens']:,} | {out:,} | {usd(x)} |")
+    row = lambda what, out, x: lines.append(f"| {what} | {d['input_tokens']:,} | {out:,} | {_usd(x)} |")
     row('list price', d['output_tokens'], d['usd_list'])
     row('with prompt caching', d['output_tokens'], d['usd_cache'])
     row(f'with batches (× {BATCH_DISCOUNT})', d['output_tokens'], d['usd_batch'])
@@ -180,7 +180,7 @@ def format_plan(d) -> str:
     row('upper bound (every call at its worst case)', d['output_tokens_max'], d['usd_upper'])
     n = d['batches_in_turn']
     waits = f"each of {n} batches in turn waits" if n > 1 else 'the batch waits'
-    lines += ['', f"expected wall time: ≈ {format_wall(d['wall_s'])} calling per request; with batches {waits} "
+    lines += ['', f"expected wall time: ≈ {_format_wall(d['wall_s'])} calling per request; with batches {waits} "
               "typically under an hour, at most 24 h",
               f"prices: list prices of {d['prices_date']} (pgkd_nb.costs.PRICES); computed, not billed"]
     if d['note']: lines.append(f"note: {d['note']}")
@@ -193,6 +193,7 @@ def upper_bound_left(cfg, steps_done=0, task=None) -> tuple[float, dict]:
     d = plan_run(cfg, task, count='local')
     return upper_left(d, steps_done), d
 
+# %% ../nbs/21_plan.ipynb #f0c7a37f
 def check_plan_budget(cfg, spent_usd=0.0, steps_done=0, task=None) -> dict|None:
     "Raise `budget_refusal`'s reason if the run `cfg` could pass its teacher's budget or has no price; else the plan."
     if cfg.teacher.budget_usd is None or plan_teacher(cfg)[2]: return None
@@ -204,7 +205,7 @@ def check_plan_budget(cfg, spent_usd=0.0, steps_done=0, task=None) -> dict|None:
 # %% ../nbs/21_plan.ipynb #fd85e37f
 def plan_zero_shot(dataset, teacher: TeacherConfig, test_max=None, data_dir=None, max_tokens=None, task=None,
                    prices=None) -> dict:
-    "What the zero-shot baseline on `dataset` with `teacher` will cost: calls, tokens, $ list/caching/batches/both/upper."
+    "What the zero-shot baseline on `dataset` with `teacher` costs: calls, tokens, $ list/caching/batches/both/upper."
     task = task or load_task(dataset, data_dir)
     rows, template = stable_subsample(task.test, test_max), teacher.wording
     cls = teacher_class(teacher)

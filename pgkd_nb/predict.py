@@ -18,8 +18,7 @@ from .onnx_io import onnx_session, onnx_feed
 from .export import EXPORT_FILE, ONNX_FP32, ONNX_INT8, is_run, student_dir
 
 # %% auto #0
-__all__ = ['RUNTIMES', 'pick_runtime', 'export_labels', 'Predictor', 'top_labels', 'check_sizes', 'predict', 'read_texts',
-           'rows_in', 'output_path', 'write_predictions', 'PredictOptions', 'predict_file']
+__all__ = ['Predictor', 'predict', 'PredictOptions', 'predict_file']
 
 # %% ../nbs/28_predict.ipynb #2b9ddb50
 RUNTIMES = ('auto', 'onnx', 'onnx-int8', 'torch', 'student')
@@ -94,6 +93,7 @@ def check_sizes(batch_size, top_k):
     for flag, v in (('--batch-size', batch_size), ('--top-k', top_k)):
         if v < 1: raise ValueError(f"{flag} {v}: must be 1 or more")
 
+# %% ../nbs/28_predict.ipynb #7b6c19f5
 def predict(model, texts, batch_size=64, top_k=3, runtime='auto', progress=False) -> list[dict]:
     "Label, probability and top-k of each text; `model` is an export, a run directory or a `Predictor`."
     check_sizes(batch_size, top_k)
@@ -141,6 +141,7 @@ def write_predictions(out, texts, preds) -> Path:
             w.writerow([t, p['label'], f"{p['probability']:.6f}", json.dumps(p['top_k'], ensure_ascii=False)])
     return Path(out)
 
+# %% ../nbs/28_predict.ipynb #1e16ab9d
 @dataclass
 class PredictOptions:
     "How `predict_file` reads, runs and writes (the flags of `pgkd predict`)."

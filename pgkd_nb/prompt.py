@@ -9,11 +9,7 @@ from dataclasses import dataclass, replace
 from .data import same_text_key
 
 # %% auto #0
-__all__ = ['TEMPLATES', 'AVG_KEYS', 'TEMPLATE_PARTS', 'TEMPLATE_HEADS', 'ANSWER_KEYS', 'PGKDRequest', 'count_tokens',
-           'tokenizer_name', 'format_taxonomy', 'format_rows', 'check_report', 'format_report', 'Blocked', 'as_blocked',
-           'find_leaks', 'assert_no_leak', 'kit_head', 'kit_parts', 'paper_head', 'paper_parts', 'check_template',
-           'build_prompt', 'check_request', 'withhold_blocked', 'cache_prefix', 'zero_shot_prefix', 'zero_shot_prompt',
-           'label_key', 'match_label', 'parse_zero_shot']
+__all__ = ['TEMPLATES', 'PGKDRequest', 'count_tokens', 'build_prompt', 'zero_shot_prompt', 'match_label', 'parse_zero_shot']
 
 # %% ../nbs/11_prompt.ipynb #1486f015
 TEMPLATES = ('kit', 'paper')   # the prompt's wording: this kit's, or Appendix A.1/A.2 word for word
@@ -54,6 +50,7 @@ def count_tokens(text: str) -> int:
     enc = _encoder()
     return len(enc.encode(text)) if enc is not None else math.ceil(len(text)/4)
 
+# %% ../nbs/11_prompt.ipynb #eb5ea6db
 def tokenizer_name() -> str:
     "What `count_tokens` counts with, for labels on estimates."
     return 'tiktoken cl100k_base' if _encoder() is not None else '⌈characters / 4⌉'
@@ -225,6 +222,7 @@ def _request_rows(req) -> dict:
     names = ('few_shot', 'correct', 'misclassified') + (() if req.hard_negatives is None else ('hard_negatives',))
     return {f: list(getattr(req, f)) for f in names}
 
+# %% ../nbs/11_prompt.ipynb #fe543885
 def check_request(req, blocked_texts):
     "Raise ValueError if a row of `req` shows a blocked text (see `Blocked`; also catches texts `max_chars` clipped)."
     blocked = as_blocked(blocked_texts)
@@ -264,6 +262,7 @@ def zero_shot_prefix(labels, template='kit') -> str:
             "Do not repeat the text or add anything else; answer with the category in this format only.\n\n"
             "Text to classify:\n")
 
+# %% ../nbs/11_prompt.ipynb #7c20e901
 def zero_shot_prompt(labels, text, template='kit') -> str:
     "The zero-shot classification prompt of Appendix A.2 for one `text`, in `template`'s words."
     return zero_shot_prefix(labels, template) + text
@@ -279,6 +278,7 @@ def _class_id(value, labels) -> str|None:
     ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(labels)
     return labels[value] if ok else None
 
+# %% ../nbs/11_prompt.ipynb #0f4edb8f
 def match_label(value, labels, ids=False) -> str|None:
     "The class in `labels` that `value` names (exactly, by `label_key`, by unique prefix; `ids`: by id), or None."
     if not isinstance(value, str): return _class_id(value, labels) if ids else None
@@ -288,7 +288,6 @@ def match_label(value, labels, ids=False) -> str|None:
     if key in keys: return keys[key][0] if len(keys[key]) == 1 else None
     hits = [l for k, ls in keys.items() if len(key) >= 3 and k.startswith(key) for l in ls]
     return hits[0] if len(hits) == 1 else _class_id(value, labels) if ids else None
-
 
 # %% ../nbs/11_prompt.ipynb #4c19d808
 ANSWER_KEYS = ('class_names', 'class_name', 'class_label', 'label', 'category')   # in the order they are trusted
@@ -330,6 +329,7 @@ def _mentioned(reply, labels):
 
 def _only(found) -> str|None: return next(iter(found)) if len(found) == 1 else None
 
+# %% ../nbs/11_prompt.ipynb #3e518dc9
 def parse_zero_shot(reply, labels) -> str|None:
     "The one class a zero-shot `reply` names (JSON, fenced JSON, or a bare name); None for none or several."
     reply = reply or ''

@@ -11,9 +11,10 @@ try: import fcntl
 except ImportError: fcntl = None     # not POSIX: runs are not locked
 
 # %% auto #0
-__all__ = ['DAMAGED_FIXES', 'RecordError', 'write_text', 'write_json', 'read_json', 'atomic_dir', 'step_path', 'write_step',
-           'completed_steps', 'damaged_steps', 'set_aside', 'make_dir', 'run_lock', 'cpu_name', 'hardware',
-           'hardware_line', 'teacher_line', 'step_line', 'format_summary']
+__all__ = ['DAMAGED_FIXES', 'GATE_COLUMNS', 'RecordError', 'write_text', 'write_json', 'read_json', 'atomic_dir', 'step_path',
+           'write_step', 'completed_steps', 'damaged_steps', 'set_aside', 'make_dir', 'run_lock', 'cpu_name',
+           'hardware', 'hardware_line', 'noise_note', 'simulated_word', 'teacher_line', 'gate_columns', 'step_line',
+           'gate_lines', 'format_summary']
 
 # %% ../nbs/03_records.ipynb #c8c47e53
 class RecordError(RuntimeError):
@@ -174,19 +175,48 @@ def hardware_line(h: dict|None = None) -> str:
     return f"{h['cpu']}, {h['cores']} cores{gpu}, torch {h.get('torch')}"
 
 # %% ../nbs/03_records.ipynb #1eccb726
+def noise_note(noise=0.0, dupes=0.0, mode='neighbour') -> str:
+    "How a simulated teacher was told to err, e.g. 'noisy: 20% neighbour labels'; '' when it was not."
+    parts = ([f"{noise:.0%} {mode} labels"] if noise else []) + ([f"{dupes:.0%} near-copies"] if dupes else [])
+    return 'noisy: ' + ', '.join(parts) if parts else ''
+
+def simulated_word(t: dict) -> str:
+    "SIMULATED, and the noise of a noisy simulated teacher (`t['noisy']`, a summary's teacher)."
+    return 'SIMULATED' + (f", {t['noisy']}" if t.get('noisy') else '')
+
 def teacher_line(t: dict) -> str:
     "Who the teacher was, and what its replies cost (cached replies counted apart)."
-    if t['simulated']: return f"teacher {t['name']}: SIMULATED (real labelled pool rows, no LLM); {t['calls']} replies"
+    if t['simulated']:
+        return f"teacher {t['name']}: {simulated_word(t)} (real labelled pool rows, no LLM); {t['calls']} replies"
     cached = t.get('cached_calls', 0)
     where = f" ({cached} from the response cache, not billed now)" if cached else ''
     return (f"teacher {t['name']}: LLM {t.get('model')}; {t['calls']} replies{where}; "
             f"{t['input_tokens']} in / {t['output_tokens']} out tokens billed, ${t['cost_usd']:.4f}")
 
-def step_line(r: dict, best: int) -> str:
-    "One step of the run's table."
+GATE_COLUMNS = (('gate', 'rejected', 'gated'), ('noise', 'marked', 'marked'), ('noise', 'kept', 'bad kept'))
+
+def gate_columns(steps) -> list:
+    "The gate/noise columns of the step table (key, field, title): those some step records (none: the usual table)."
+    return [c for c in GATE_COLUMNS if any(c[0] in r for r in steps)]
+
+def step_line(r: dict, best: int, cols=()) -> str:
+    "One step of the run's table (with the gate/noise columns `cols`)."
     mark = ' *' if r['step'] == best else ''
+    more = ''.join(f"{r.get(k, {}).get(f, 0):>{len(t) + 2}}" for k, f, t in cols)
     return (f"{r['step']:>4}{r['n_accepted']:>7}{r['n_rejected']:>9}{r['val_loss']:>10.4f}{r['val_accuracy']:>9.4f}"
-            f"{r['val_macro_f1']:>9.4f}{r['seconds']:>7.1f}{mark}")
+            f"{r['val_macro_f1']:>9.4f}{r['seconds']:>7.1f}{more}{mark}")
+
+def _ratio(x) -> str: return 'n/a' if x is None else f"{x:.2f}"
+
+def gate_lines(s) -> list:
+    "What the gate rejected over the run, and how well it caught the noisy teacher's marked rows."
+    g, n, out = s.get('gate'), s.get('noise'), []
+    if g: out.append(f"gate ({', '.join(g['checks'])}): rejected {g['rejected']} rows ("
+                     + ', '.join(f"{c} {g[c]}" for c in g['checks']) + f"); {g['seconds']:.1f} s")
+    if n: out.append(f"noisy teacher: {n['marked']} rows marked wrong ({n['label']} labels, {n['dupe']} near-copies),"
+                     f" {n['kept']} reached the training data")
+    if g and n: out.append(f"gate precision {_ratio(g['precision'])}, recall {_ratio(g['recall'])} at catching them")
+    return out
 
 def format_summary(s) -> str:
     "A plain-text table of a run summary."
@@ -200,8 +230,10 @@ def format_summary(s) -> str:
     for k in ('baseline', 'pgkd'):
         m = s[k]
         lines.append(f"{k:10}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{m['weighted_f1']:>12.4f}")
-    lines += ['', f"{'step':>4}{'added':>7}{'rejected':>9}{'val loss':>10}{'val acc':>9}{'val mF1':>9}{'sec':>7}"]
-    lines += [step_line(r, s['best_step']) for r in s['steps']]
+    cols = gate_columns(s['steps'])
+    lines += ['', f"{'step':>4}{'added':>7}{'rejected':>9}{'val loss':>10}{'val acc':>9}{'val mF1':>9}{'sec':>7}"
+              + ''.join(f"{t:>{len(t) + 2}}" for _, _, t in cols)]
+    lines += [step_line(r, s['best_step'], cols) for r in s['steps']] + gate_lines(s)
     dropped = [f"{k.replace('_', ' ')} {v}" for k, v in s.get('dropped_at_load', {}).items() if v]
     if dropped: lines.append('dropped when loading: ' + ', '.join(dropped))
     how = 'stopped by patience' if s['stopped_early'] else 'ran all steps'

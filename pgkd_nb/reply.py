@@ -12,8 +12,7 @@ from .prompt import Blocked, as_blocked, match_label
 
 
 # %% auto #0
-__all__ = ['TEXT_KEYS', 'LABEL_KEYS', 'REPLY_RULES', 'find_json_list', 'repair_json_list', 'row_fields', 'ReplyItem',
-           'ReplyContext', 'reply_item', 'reject_reason', 'parse_rows', 'rows_to_reply']
+__all__ = ['REPLY_RULES', 'parse_rows', 'rows_to_reply']
 
 # %% ../nbs/13_reply.ipynb #ae7bb811
 _DECODER = json.JSONDecoder()
@@ -84,6 +83,7 @@ class ReplyContext:
     seen: set = field(default_factory=set)            # loose keys of the rows kept so far from this reply
     max_chars: int = 2000     # longest text kept
 
+# %% ../nbs/13_reply.ipynb #995db9f3
 REPLY_RULES = [   # (reason, the item breaks the rule when …), checked in this order
     ('not_object',    lambda it, cx: not isinstance(it.item, dict)),
     ('no_text',       lambda it, cx: it.text is None),
@@ -96,6 +96,7 @@ REPLY_RULES = [   # (reason, the item breaks the rule when …), checked in this
     ('duplicate',     lambda it, cx: it.key in cx.seen),
 ]
 
+# %% ../nbs/13_reply.ipynb #d7a86a92
 def reply_item(item, labels) -> ReplyItem:
     "`item` of a reply as a `ReplyItem`: its stripped text and loose key, its label and the class it names."
     text, label = row_fields(item)
@@ -105,7 +106,6 @@ def reply_item(item, labels) -> ReplyItem:
 def reject_reason(it, cx) -> str|None:
     "The reason of the first rule of `REPLY_RULES` that item `it` breaks, or None if it passes them all."
     return next((reason for reason, breaks in REPLY_RULES if breaks(it, cx)), None)
-
 
 # %% ../nbs/13_reply.ipynb #813d3d59
 def _reply_items(raw) -> tuple[list, dict]:
@@ -129,7 +129,6 @@ def parse_rows(raw, labels, history_texts=(), blocked_texts=(), max_chars=2000) 
             cx.seen.add(it.key)
             rows.append({'text': it.text, 'label': it.name})
     return rows, dict(rejects), rejected
-
 
 # %% ../nbs/13_reply.ipynb #35ef4d46
 def rows_to_reply(rows) -> str:

@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 from . import __version__
 from .config import RunConfig, config_from_dict, flat_settings
 from .teachers import calls_llm, teacher_class
-from .records import read_json, step_path, completed_steps, write_text, teacher_line
+from .records import (read_json, step_path, completed_steps, write_text, teacher_line, noise_note, gate_lines,
+                             simulated_word)
 
 # %% auto #0
 __all__ = ['PHASES', 'TEACHING_NOTEBOOKS', 'PROGRESS', 'WIDGET', 'run_labels', 'load_run', 'best_and_stop', 'class_f1',
@@ -40,7 +41,8 @@ def load_run(run_dir) -> dict:
     if not steps: raise ValueError(f"{d}: no step recorded yet; nothing to report")
     done = (d/'summary.json').exists()
     opt = lambda name: read_json(d/name) if done else None
-    return {'dir': d, 'config': flat_settings(config_from_dict(read_json(d/'config.json'))), 'steps': steps, 'labels': run_labels(d),
+    config = flat_settings(config_from_dict(read_json(d/'config.json')))
+    return {'dir': d, 'config': config, 'steps': steps, 'labels': run_labels(d),
             'summary': opt('summary.json'), 'baseline': opt('test_baseline.json'), 'pgkd': opt('test_pgkd.json')}
 
 # %% ../nbs/32_report.ipynb #f764c6dc
@@ -164,10 +166,14 @@ def banners(run) -> list[dict]:
     kd = run['steps'][1:]
     name = run['config']['teacher']             # config.json's settings by their flag names (load_run)
     simulated = t.get('simulated', not calls_llm(name))
+    c = run['config']
+    note = noise_note(c.get('teacher_noise', 0), c.get('teacher_dupes', 0), c.get('teacher_noise_mode', 'neighbour'))
     if simulated:
-        out.append({'kind': 'simulated', 'title': 'SIMULATED teacher.',
+        out.append({'kind': 'simulated', 'title': f"SIMULATED teacher{', ' + note if note else ''}.",
                     'text': "No LLM wrote these rows: the simulated teacher answered each prompt with real "
-                            "human-labelled pool rows chosen as the prompt asks."})
+                            "human-labelled pool rows chosen as the prompt asks" + (
+                            "; on purpose, it gave some of them a wrong label or replaced them with near-copies of "
+                            "rows its prompt showed (each marked in step-NNN/marks.json)." if note else ".")})
     elif not teacher_class(name).billed or (kd and all(r['cached'] for r in kd)):      # a replay: nothing billed
         out.append({'kind': 'replay', 'title': 'REPLAY.',
                     'text': "Every teacher reply came from the response cache recorded earlier; nothing was asked "
@@ -286,7 +292,9 @@ def report_context(run) -> dict:
            'figures': {'curve': png_uri(curve_figure(run['steps'], best, stopped))},
            'test': test_block(s) if s else None, 'classes': None, 'classes_note': classes_note(best),
            'shown': shown_step(run, best),
-           'spend': spend_table(run['steps']), 'provenance': provenance(run)}
+           'spend': spend_table(run['steps']), 'provenance': provenance(run),
+           'gate_on': any('gate' in r for r in run['steps']), 'noise_on': any('noise' in r for r in run['steps']),
+           'gate_lines': gate_lines(s) if s else []}
     if s:
         b, p = run['baseline'], run['pgkd']
         ch = class_changes(b, p, labels, rows_added(run['dir'], best))
@@ -312,7 +320,7 @@ def index_row(run_dir, report, out) -> dict:
     s = read_json(Path(run_dir)/'summary.json')
     t = s['teacher']
     return {'href': Path(os.path.relpath(report, Path(out).parent)).as_posix(), 'name': Path(run_dir).name,
-            'dataset': s['dataset'], 'seed': s['seed'], 'teacher': 'SIMULATED' if t['simulated'] else t['name'],
+            'dataset': s['dataset'], 'seed': s['seed'], 'teacher': simulated_word(t) if t['simulated'] else t['name'],
             'baseline': s['baseline']['accuracy'], 'pgkd': s['pgkd']['accuracy'], 'best_step': s['best_step'],
             'steps': len(s['steps']) - 1}
 

@@ -15,7 +15,7 @@ from .config import GridConfig, RunConfig, TeacherConfig, config_from_dict, teac
 from .records import read_json, write_text, hardware_line
 from .files import run_task
 from .teachers import build_teacher, calls_llm
-from .plan import plan_run, price_calls, usd, format_wall
+from .plan import plan_run, price_calls, _usd, _format_wall
 from .spend import sum_costs, zero_shot_rows, cost_table
 from .costs import PRICES_DATE, BATCH_DISCOUNT
 from .zeroshot import run_zero_shot
@@ -24,12 +24,8 @@ from .grid import RUN_KEYS, VARIANTS, RunSpec, plan, run_kwargs, run_missing, ch
 from .tables import CONTROL, INTERVAL_NOTE, CONTROL_NOTE, results_frame
 
 # %% auto #0
-__all__ = ['TABLES', 'ALL_DATASETS', 'SIZES', 'REPRO_PRESETS', 'SIMULATED_NOTE', 'REPO_DIR', 'NOTEBOOK_DIR', 'TABLE_ALIASES',
-           'check_preset', 'default_runs', 'repro_settings', 'feasible_sizes', 'table_plan', 'zero_shot_results',
-           'zero_shot_note', 'shown_path', 'git_commit', 'preset_phrase', 'provenance', 'markdown', 'write_report',
-           'notebook_params', 'control_twins', 'TableReport', 'table_report', 'ReproError', 'as_names',
-           'selected_tables', 'report_dir', 'run_notebook', 'reproduce', 'grid_plan_row', 'add_rows',
-           'plan_reproduction', 'format_reproduction_plan']
+__all__ = ['notebook_params', 'TableReport', 'table_report', 'ReproError', 'reproduce', 'plan_reproduction',
+           'format_reproduction_plan']
 
 # %% ../nbs/33_repro.ipynb #5671f271
 TABLES = ('table4', 'table2', 'table3', 'table6_fig3')   # in reproduction order: Table 4's control runs first
@@ -38,8 +34,8 @@ SIZES = [1000, 2500, 5000, 10000]
 
 REPRO_PRESETS = {
     'smoke': dict(seeds=[0, 1], n_samples=120, sizes=[120, 200], datasets={t: [DEMO_TASK] for t in TABLES},
-                  run=dict(teacher={'name': 'simulated'}, preset='tiny', checkpoint='tiny', kd_steps=1, gen_batch=16, n_mined=4,
-                           n_few_shot=4, test_max=200, pool_max=1000,
+                  run=dict(teacher={'name': 'simulated'}, preset='tiny', checkpoint='tiny', kd_steps=1, gen_batch=16,
+                           n_mined=4, n_few_shot=4, test_max=200, pool_max=1000,
                            student={'mode': 'head', 'epochs': 10, 'lr': 1e-2, 'patience': 2, 'progress': False})),
     'cpu': dict(seeds=[0, 1, 2, 3, 4], n_samples=1000, sizes=SIZES,
                 datasets={'table2': ALL_DATASETS, 'table3': ['imdb', 'inshorts'],
@@ -210,11 +206,13 @@ def notebook_params(settings: dict) -> dict:
             'grid': GridConfig(**settings.get('grid') or {}), 'teacher': TeacherConfig(**t) if t else None,
             **settings.get('run', {})}
 
+# %% ../nbs/33_repro.ipynb #da3dba8b
 def control_twins(specs, runs_dir) -> list[RunSpec]:
     "Finished random-rows control runs on the datasets, sizes and seeds of `specs`' PGKD runs, not in `specs`."
     twins = [replace(sp, variant=CONTROL) for sp in specs if sp.variant == 'pgkd']
     return [t for t in twins if t not in specs and (t.path(runs_dir)/'summary.json').exists()]
 
+# %% ../nbs/33_repro.ipynb #94cd174f
 @dataclass
 class TableReport:
     "One table's runs: its settings, each run's summary and their results frame, and where its report goes."
@@ -245,9 +243,11 @@ def table_report(table, repro_preset='smoke', out_dir=None, grid: GridConfig|Non
 NOTEBOOK_DIR = REPO_DIR/'nbs'/'repro'
 TABLE_ALIASES = {'table6': 'table6_fig3', 'fig3': 'table6_fig3'}
 
+# %% ../nbs/33_repro.ipynb #255f4d20
 class ReproError(RuntimeError):
     "A reproduction notebook failed: the message names the table, the error and the executed notebook."
 
+# %% ../nbs/33_repro.ipynb #605b77d7
 def as_names(x) -> list[str]|None:
     "A comma-separated string or a list of names as a list; None (or nothing) stays None."
     items = x.split(',') if isinstance(x, str) else (x or [])
@@ -287,6 +287,7 @@ def _notebook_sources(names, notebooks=None) -> dict:
     if missing: raise FileNotFoundError(f"{missing[0]}: reproduction notebook missing (see the notebooks folder)")
     return sources
 
+# %% ../nbs/33_repro.ipynb #00c07456
 def reproduce(preset='smoke', only=None, out='reports', grid: GridConfig|None = None,
               teacher: TeacherConfig|None = None, notebooks=None, dry_run=False) -> list[Path]|dict:
     "Execute the reproduction notebooks into OUT/<preset>/ (or OUT/<preset>-partial/); the files they wrote. "
@@ -333,6 +334,7 @@ def add_rows(a, b) -> dict:
     if a is None: return b
     return {**b, **{k: a[k] + b[k] for k in b if k not in ('classes', 'prefix_tokens')}}
 
+# %% ../nbs/33_repro.ipynb #922f6351
 def plan_reproduction(preset='smoke', only=None, grid: GridConfig|None = None,
                       teacher: TeacherConfig|None = None) -> dict:
     "What `reproduce` with these settings would cost in teacher calls, per dataset, before anything runs."
@@ -363,9 +365,10 @@ def format_reproduction_plan(d, jobs=1) -> str:
              f"teacher {d['teacher']} {d['model']}; tokens by the local estimate from each run's step-1 prompt", '',
              *cost_table(d['grid'])]
     if d['zero_shot']: lines += ['', "Table 2's zero-shot column:", '', *cost_table(d['zero_shot'])]
-    up, wall = d['usd_upper'], format_wall(d['wall_s']/max(1, jobs))
-    lines += ['', f"upper bound (every KD call at its worst case): {usd(up)}, {usd(up*BATCH_DISCOUNT)} with --batch — "
-              "what --grid-budget-usd is checked against", f"expected wall time: ≈ {wall} per request with {jobs} at "
+    up, wall = d['usd_upper'], _format_wall(d['wall_s']/max(1, jobs))
+    lines += ['', f"upper bound (every KD call at its worst case): {_usd(up)}, {_usd(up*BATCH_DISCOUNT)} with "
+              "--batch — what --grid-budget-usd is checked against",
+              f"expected wall time: ≈ {wall} per request with {jobs} at "
               f"a time; with --batch {d['kd_steps']} batches in turn, each typically under an hour",
               f"prices: list prices of {d['prices_date']} (pgkd_nb.costs.PRICES); computed, not billed"]
     if d['note']: lines.append(f"note: {d['note']}")

@@ -13,7 +13,7 @@ from .teacher import BaseTeacher
 
 # %% auto #0
 __all__ = ['RULES', 'tfidf_embedder', 'dense', 'centroids', 'f1_deficits', 'class_weights', 'draw_counts', 'smallest_margin',
-           'nearest', 'SimulatedTeacher']
+           'nearest', 'SimulatedTeacher', 'confusion']
 
 # %% ../nbs/15_simulated.ipynb #91fba584
 def tfidf_embedder(texts, max_features=20000):
@@ -82,7 +82,8 @@ class SimulatedTeacher(BaseTeacher):
     "A teacher that answers PGKD requests with real labelled pool rows (no LLM); see `RULES`."
     name = key_name = 'simulated'
     simulated, calls_llm, billed = True, False, False
-    def __init__(self, pool, labels, embed=None, rule='default', seed=0, proba=None, tilt=0.5, **kw):
+    def __init__(self, pool, labels, embed=None, rule='default', seed=0, proba=None, tilt=0.5, noise=None, val=None,
+                 centroids=None, **kw):
         if rule not in RULES: raise ValueError(f"unknown rule {rule!r}; choose one of {list(RULES)}")
         if len(set(labels)) < 2:
             raise ValueError(f"PGKD needs at least two classes; the simulated teacher got labels {list(labels)}")
@@ -100,6 +101,7 @@ class SimulatedTeacher(BaseTeacher):
         self.used = np.zeros(len(self.pool), bool)
         self.model = f'pool:{rule}'
         self._E = self._C = None
+        self.noise, self.val, self.centroids = noise, val, centroids    # a noisy teacher (`noisy`)
 
     def __repr__(self):
         return f"SimulatedTeacher({self.model}, {len(self.pool)} pool rows, {int(self.used.sum())} used)"
@@ -152,8 +154,28 @@ def answer(self, prompt, req, history_texts=()) -> dict:
     free = ~self.used
     rng = np.random.default_rng([self.seed, req.seed, req.step])
     cnt = self.class_counts(req, np.bincount(self.y[free], minlength=len(self.labels)), rng)
-    idx = self.pick(req, cnt, free, rng)
-    self.used[idx] = True
-    raw = rows_to_reply([self.pool[i] for i in sorted(idx)])
-    return {'raw': raw, 'usage': {'input_tokens': 0, 'output_tokens': 0}, 'cost_usd': 0.0, 'cached': False,
-            'seconds': time.time() - t0}
+    idx = sorted(self.pick(req, cnt, free, rng))
+    rows, marks = self.noisy([self.pool[i] for i in idx], req)
+    self.used[[i for k, i in enumerate(idx) if rows[k]['text'] == self.pool[i]['text']]] = True  # a copy's row: free
+    return {'raw': rows_to_reply(rows), 'usage': {'input_tokens': 0, 'output_tokens': 0}, 'cost_usd': 0.0,
+            'cached': False, 'seconds': time.time() - t0, 'marks': marks}
+
+# %% ../nbs/15_simulated.ipynb #6a4e2870
+def confusion(y, pred, k) -> np.ndarray:
+    "The (k, k) confusion matrix, true × predicted, of class ids `y` and `pred`."
+    return np.bincount(np.asarray(y)*k + np.asarray(pred), minlength=k*k).reshape(k, k)
+
+@patch_to(SimulatedTeacher)
+def noisy(self, rows, req) -> tuple[list, list]:
+    "`rows` as a noisy teacher (`self.noise`, a `noise.TeacherNoise`) returns them, and the marks of its mistakes."
+    n = self.noise
+    if n is None or not (n.noise or n.dupes): return rows, []
+    conf = C = None
+    if n.noise and n.mode == 'confusion' and self.val and self.proba is not None:   # the current student's mix-ups
+        lid = {l: i for i, l in enumerate(self.labels)}
+        P = self.proba([r['text'] for r in self.val])
+        conf = confusion([lid[r['label']] for r in self.val], np.asarray(P).argmax(1), len(self.labels))
+    if n.noise and n.mode != 'uniform':
+        if self.centroids is None: self.centroids = centroids(self.E, self.y, len(self.labels))   # the pool's
+        C = self.centroids
+    return n.apply_to(rows, req, self.labels, conf, C)

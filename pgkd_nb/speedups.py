@@ -14,14 +14,12 @@ from .fast import threads, length_batches, use_threads
 from .config import RunConfig
 from .records import read_json, step_path
 from .loop import run_pgkd
-from .measure import cell, md_table, measured_report, time_runs, timed
+from .measure import _cell, _md_table, measured_report, time_runs, timed
 from .accuracy import QUICK_INT8, Int8Check, int8_accuracy, int8_section, int8_twin
 from .bench import provenance, quick_checkpoint
 
 # %% auto #0
-__all__ = ['STEP_SETTINGS', 'STEP_RUN', 'PHASES', 'QUICK', 'comparison', 'rate', 'forward_all', 'inference_comparisons',
-           'tokenize_comparison', 'int8_comparison', 'thread_comparisons', 'cache_comparison', 'step_times',
-           'micro_comparisons', 'speedup_results', 'run_speedups', 'step_row', 'comparison_row', 'render_speedups']
+__all__ = ['speedup_results', 'run_speedups', 'render_speedups']
 
 # %% ../nbs/31_speedups.ipynb #5f2b362e
 def comparison(what, before, before_value, after, after_value, unit='texts/s', note='') -> dict:
@@ -150,6 +148,7 @@ def micro_comparisons(task, checkpoint='default', n_texts=512, max_len=128, n_he
 QUICK = dict(micro=dict(n_texts=64, max_len=32, n_head_train=64),
              steps=dict(student={'max_len': 32}, n_samples=100, pool_max=200, test_max=50, kd_steps=1))
 
+# %% ../nbs/31_speedups.ipynb #8de15f8a
 def speedup_results(quick=False, dataset='ag_news', paper_step=True, threads_n=None) -> dict:
     "The comparisons, the int8 accuracy check of `cpu-full` and whole PGKD steps (`quick`: tiny BERT, few rows)."
     task = load_task(DEMO_TASK if quick else dataset)
@@ -175,6 +174,7 @@ def _schedule(sch) -> str:
     return (f"; epochs {sch['epochs']}, refit {sch['refit_epochs'] or sch['epochs']}, patience {sch['patience']}, "
             f"lr {sch['lr']}, batch {sch['batch_size']}{int8}")
 
+# %% ../nbs/31_speedups.ipynb #0ba850ff
 def step_row(s) -> list:
     "A row of the whole-step table."
     phases = ' / '.join(f"{s['phases_mean_s'].get(k, 0):.1f}" for k in PHASES)
@@ -185,13 +185,14 @@ def step_row(s) -> list:
 def comparison_row(r) -> list:
     "A row of the before/after table."
     d = 3 if r['unit'] == 's' else 1
-    return [r['what'], r['before'], cell(r['before_value'], d), r['after'], cell(r['after_value'], d), r['unit'],
+    return [r['what'], r['before'], _cell(r['before_value'], d), r['after'], _cell(r['after_value'], d), r['unit'],
             f"{r['speedup']:.2f}×"]
 
 _STEPS_HEAD = ['setting', 'student', 'step 0 (train on D0) s', 'KD step s (each)',
               'mean phases s: mine+prompt / teacher / fit / evaluate', 'fit epochs', 'history rows', 'whole run s',
               'test acc baseline → PGKD (n)']
 
+# %% ../nbs/31_speedups.ipynb #e50a2edf
 def render_speedups(res) -> str:
     "Markdown report of `run_speedups` results."
     quick = ["**QUICK smoke run** (tiny random BERT, a few texts): checks the pipeline, not a measurement.\n"]
@@ -202,9 +203,9 @@ def render_speedups(res) -> str:
     head = ['what', 'before', 'value', 'after', 'value', 'unit', 'speed-up']
     md = ["# Speedups — before and after, on this machine\n", *(quick if res['quick'] else []),
           *provenance(res, inputs, 'speedups.json'), '## Each choice against its alternative\n',
-          md_table(head, map(comparison_row, res['comparisons'])),
+          _md_table(head, map(comparison_row, res['comparisons'])),
           f"\nInference rows: {note}.\n", *int8_section(res['int8'], '## Does int8 cost accuracy?'),
-          '## Whole PGKD steps (simulated teacher)\n', md_table(_STEPS_HEAD, map(step_row, res['steps'])),
+          '## Whole PGKD steps (simulated teacher)\n', _md_table(_STEPS_HEAD, map(step_row, res['steps'])),
           f"\nEach run: {res['dataset']}, n = 1000 annotated rows (800 train / 200 val), seed 0, 32 rows a step, pool "
           f"subsample {pool} rows, test subsample as shown. Whole-run seconds include the final test evaluation.\n"]
     return '\n'.join(md) + '\n'

@@ -8,14 +8,11 @@ from .records import make_dir, read_json, write_json, write_text
 from .costs import PRICES_DATE, BATCH_DISCOUNT, caches_prompts
 from .config import TeacherConfig
 from .teacher import TEACHERS
-from .plan import CACHE_MIN_TOKENS, cache_applies, plan_zero_shot, price_calls, usd
+from .plan import CACHE_MIN_TOKENS, cache_applies, plan_zero_shot, price_calls, _usd
 
 
 # %% auto #0
-__all__ = ['COSTS_NOTE', 'COST_KEYS', 'GRID_TEACHERS', 'COST_HEAD', 'recorded_steps', 'recorded_prefix', 'run_tokens', 'mean',
-           'price_run', 'price_lockstep', 'sum_costs', 'dataset_costs', 'found_runs', 'run_record', 'grid_rows',
-           'zero_shot_rows', 'grid_costs', 'share', 'cost_row', 'cost_table', 'target_line', 'costs_notes',
-           'format_costs', 'write_costs']
+__all__ = ['grid_costs', 'cost_table', 'format_costs', 'write_costs']
 
 # %% ../nbs/24_spend.ipynb #d06df2ef
 COSTS_NOTE = 'computed from token counts × the dated price table, not billed'
@@ -46,21 +43,22 @@ def run_tokens(run_dir) -> dict:
             'prompt_tokens': [count_tokens(p) for p, _ in steps], 'reply_tokens': [count_tokens(r) for _, r in steps]}
 
 # %% ../nbs/24_spend.ipynb #c7791ae6
-def mean(xs) -> float: return sum(xs)/max(1, len(xs))
+def _mean(xs) -> float: return sum(xs)/max(1, len(xs))
 
 def price_run(run, model) -> dict:
     "One run's KD steps at list price, with caching (held across its steps), batches, and both."
     n = run['steps']
     if not n: return dict.fromkeys(COST_KEYS[:4], 0.0)
-    return price_calls(model, 1, n, mean(run['prompt_tokens']), run['prefix_tokens'], mean(run['reply_tokens']))
+    return price_calls(model, 1, n, _mean(run['prompt_tokens']), run['prefix_tokens'], _mean(run['reply_tokens']))
 
 def price_lockstep(runs, model) -> float:
     "Batches + caching for `runs` of one dataset in lock-step: a batch per step, the prefix shared only inside it."
     total = 0.0
     for i in range(max((r['steps'] for r in runs), default=0)):
         going = [r for r in runs if r['steps'] > i]
-        usd = price_calls(model, 1, len(going), mean([r['prompt_tokens'][i] for r in going]), going[0]['prefix_tokens'],
-                          mean([r['reply_tokens'][i] for r in going]))
+        usd = price_calls(model, 1, len(going), _mean([r['prompt_tokens'][i] for r in going]),
+                          going[0]['prefix_tokens'],
+                          _mean([r['reply_tokens'][i] for r in going]))
         total += usd['usd_both']
     return total
 
@@ -115,6 +113,7 @@ def zero_shot_rows(datasets, teacher, test_max, template='kit', data_dir=None) -
             'calls', 'classes', 'prefix_tokens', 'input_tokens', 'output_tokens') + COST_KEYS[:4]}}
     return {**rows, 'total': sum_costs(rows.values())}
 
+# %% ../nbs/24_spend.ipynb #6ff0bbfd
 def grid_costs(runs_dir, datasets=None, seeds=None, n_samples=1000, test_max=2000, zero_shot=True,
                teachers=GRID_TEACHERS, template='kit', data_dir=None) -> dict:
     "The Table 2 grid's KD steps (from the runs' real prompts) and the zero-shot column, priced for each teacher."
@@ -132,26 +131,28 @@ def grid_costs(runs_dir, datasets=None, seeds=None, n_samples=1000, test_max=200
 COST_HEAD = ('| dataset | classes | runs | calls | prefix tokens a call | input tokens | output tokens | list $ | '
              'caching $ | batches $ | both $ (cache held) | both $ (lock-step) | lock-step / list |')
 
-def share(x) -> str: return '—' if x is None else f'{x:.1%}'
+def _share(x) -> str: return '—' if x is None else f'{x:.1%}'
 
 def cost_row(name, r) -> str:
     "One markdown row of a cost table."
     lock = r.get('share_lockstep', r['usd_lockstep']/r['usd_list'] if r['usd_list'] else None)
     prefix = f"{r['prefix_tokens']:,}" if 'prefix_tokens' in r else ''
     return (f"| {name} | {r.get('classes', '')} | {r['runs']} | {r['calls']:,} | {prefix} | {r['input_tokens']:,} | "
-            f"{r['output_tokens']:,} | " + ' | '.join(usd(r[k]) for k in COST_KEYS) + f' | {share(lock)} |')
+            f"{r['output_tokens']:,} | " + ' | '.join(_usd(r[k]) for k in COST_KEYS) + f' | {_share(lock)} |')
 
+# %% ../nbs/24_spend.ipynb #a0c758de
 def cost_table(rows) -> list[str]:
     "A cost table: one row per dataset, then the total."
     return [COST_HEAD, '|---' + '|---:'*12 + '|',
             *[cost_row(d, r) for d, r in rows.items() if d != 'total'], cost_row('**total**', rows['total'])]
 
+# %% ../nbs/24_spend.ipynb #f2a691e1
 def target_line(rows) -> str:
     "Which datasets meet the target: batches + caching (lock-step) at most half the list price."
     met = lambda r: r['usd_lockstep'] <= 0.5*r['usd_list'] + 1e-12
     ok = [d for d, r in rows.items() if d != 'total' and met(r)]
     no = [d for d, r in rows.items() if d != 'total' and not met(r)]
-    total = f"total {share(rows['total']['share_lockstep'])} — {'met' if met(rows['total']) else 'NOT met'}"
+    total = f"total {_share(rows['total']['share_lockstep'])} — {'met' if met(rows['total']) else 'NOT met'}"
     return (f"target (batches + caching, lock-step, ≤ 50% of list price): {total}; met on {', '.join(ok) or 'none'}"
             + (f"; not met on {', '.join(no)}" if no else ''))
 
@@ -179,6 +180,7 @@ def costs_notes(d) -> list[str]:
             f"; no cache rates in the price table for {', '.join(no_cache)}, so caching = list price there"
             if no_cache else '')]
 
+# %% ../nbs/24_spend.ipynb #55b50711
 def format_costs(d) -> str:
     "The priced grid `d` (from `grid_costs`) as markdown: what it rests on, then per teacher the grid and zero-shot."
     out = costs_notes(d)

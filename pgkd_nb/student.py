@@ -13,18 +13,18 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch_to
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, BertConfig
 from transformers.utils import logging as hf_logging
-from .fast import pick_device, threads, length_batches, quantize_int8, fingerprint, check_packaged, live_bars
-from .config import DEFAULT_CHECKPOINT, INT8_RECIPE, StudentConfig, make_config
-from .cache import EncodingCache
-from .metrics import metrics
-from .encoder import OnnxEncoder, mean_pool
+from pgkd_nb.fast import pick_device, threads, length_batches, quantize_int8, fingerprint, check_packaged, live_bars
+from pgkd_nb.config import DEFAULT_CHECKPOINT, INT8_RECIPE, StudentConfig, make_config
+from pgkd_nb.cache import EncodingCache
+from pgkd_nb.metrics import metrics
+from pgkd_nb.encoder import OnnxEncoder, mean_pool
 
 hf_logging.set_verbosity_error()   # transformers' notices and download bars would bury the run's own output
 hf_logging.disable_progress_bar()
 SEEDED = threading.RLock()         # torch's seeded RNG is one per process: students on threads take turns (fit, init)
 
 # %% auto #0
-__all__ = ['SEEDED', 'resolve_checkpoint', 'tiny_checkpoint', 'pad_stack', 'Student', 'warmup_linear', 'load_weights']
+__all__ = ['resolve_checkpoint', 'tiny_checkpoint', 'Student']
 
 # %% ../nbs/09_student.ipynb #8b03ea51
 def resolve_checkpoint(name: str) -> str:
@@ -312,11 +312,13 @@ def param_groups(self) -> list[dict]:
               {'params': [p for p in trainable if id(p) in hid], 'lr': self.cfg.head_lr}]
     return [g for g in groups if g['params']]
 
+# %% ../nbs/09_student.ipynb #a1aa53a6
 def warmup_linear(n_steps, warm):
     "The learning-rate factor of step `s`: a linear warm-up over `warm` steps, then a linear decay to 0 at `n_steps`."
     def factor(s): return (s+1)/max(1, warm) if s < warm else max(0.0, (n_steps - s)/max(1, n_steps - warm))
     return factor
 
+# %% ../nbs/09_student.ipynb #87c241d6
 @patch_to(Student)
 def train_epoch(self, feats, lens, y, opt, sched, seed) -> float:
     "One pass over shuffled, length-sorted batches of `feats` (an optimizer and a scheduler step each); the mean loss."
@@ -368,6 +370,7 @@ def load_weights(path, device='cpu') -> dict:
         raise ValueError(f"{path}: not a plain weights file ({str(e).splitlines()[0][:60]}); torch.load with "
                          "weights_only=True refused it: save the student again with Student.save") from None
 
+# %% ../nbs/09_student.ipynb #5441965d
 @patch_to(Student)
 def save(self, path) -> Path:
     "Write the student to directory `path`."

@@ -12,10 +12,7 @@ from .data import find_task_dir
 from .grid import VARIANTS, VARIANT_NAMES, RunSpec
 
 # %% auto #0
-__all__ = ['METRICS', 'METRIC_NAMES', 'CONTROL', 'INTERVAL_NOTE', 'CONTROL_NOTE', 'PAPER_NAMES', 'PAPER_TABLE2', 'LIU',
-           'PAPER_TABLE3', 'PAPER_TABLE4', 'PAPER_TABLE6', 'TABLE4_METRICS', 'results_row', 'results_frame', 'mean_sd',
-           'pm', 'paired_t', 'delta_cells', 'seed_diffs', 'arm_cells', 'n_classes', 'metric_rows', 'table2', 'table3',
-           'table4', 'table6', 'band', 'plot_fig3']
+__all__ = ['results_frame', 'table2', 'table3', 'table4', 'table6', 'plot_fig3']
 
 # %% ../nbs/26_tables.ipynb #e71b36c7
 METRICS = ('accuracy', 'macro_f1', 'weighted_f1')
@@ -28,20 +25,22 @@ def results_row(spec: RunSpec, r: dict) -> dict:
             'best_step': r['best_step'], 'n_added': r['n_added'], 'n_test': r['n_test'], 'n_pool': r['n_pool'],
             'teacher': r['teacher']['name'], 'simulated': r['teacher']['simulated'], 'wall_seconds': r['wall_seconds']}
 
+# %% ../nbs/26_tables.ipynb #bfff52f2
 def results_frame(summaries: dict) -> pd.DataFrame:
     "One row per run (`results_row`) of {spec: summary}."
     return pd.DataFrame([results_row(sp, r) for sp, r in summaries.items()])
 
-def mean_sd(values) -> tuple[float, float|None]:
+# %% ../nbs/26_tables.ipynb #1f288d04
+def _mean_sd(values) -> tuple[float, float|None]:
     "Mean and sample standard deviation of `values` (None for the std of a single value)."
     v = [float(x) for x in values]
     m = sum(v)/len(v)
     return m, (math.sqrt(sum((x - m)**2 for x in v)/(len(v) - 1)) if len(v) > 1 else None)
 
-def pm(values) -> str:
+def _pm(values) -> str:
     "Mean ± sample std of `values` at 3 decimals ('-' when empty, the mean alone for one value)."
     if not len(values): return '-'
-    m, sd = mean_sd(values)
+    m, sd = _mean_sd(values)
     return f'{m:.3f}' if sd is None else f'{m:.3f} ± {sd:.3f}'
 
 # %% ../nbs/26_tables.ipynb #4403aa31
@@ -55,7 +54,7 @@ CONTROL_NOTE = ("PGKD − random rows: +PGKD minus the random-rows control (as m
 
 def paired_t(diffs, level=0.95) -> tuple[float, float|None]:
     "Mean of per-seed differences and the half-width of its paired t interval at `level` (None for one seed)."
-    m, sd = mean_sd(diffs)
+    m, sd = _mean_sd(diffs)
     if sd is None: return m, None
     return m, float(student_t.ppf((1 + level)/2, len(diffs) - 1))*sd/math.sqrt(len(diffs))
 
@@ -74,7 +73,7 @@ def seed_diffs(g: pd.DataFrame, metric, other=('pgkd', 'baseline')) -> pd.Series
 def arm_cells(g: pd.DataFrame, metric) -> dict:
     "Seeds, baseline, +PGKD, Δ and PGKD − random rows cells of `metric` over the runs `g` of one dataset and size."
     p = g[g.variant == 'pgkd']
-    return {'seeds': len(p), 'baseline': pm(p[f'baseline_{metric}']), '+PGKD': pm(p[f'pgkd_{metric}']),
+    return {'seeds': len(p), 'baseline': _pm(p[f'baseline_{metric}']), '+PGKD': _pm(p[f'pgkd_{metric}']),
             **delta_cells(seed_diffs(g, metric)),
             **delta_cells(seed_diffs(g, metric, (CONTROL, 'pgkd')), 'PGKD − random rows')}
 
@@ -136,6 +135,7 @@ def metric_rows(runs: pd.DataFrame, metrics=METRICS):
             yield d, n, m, g, {'dataset': d, 'classes': n_classes(d), 'n_samples': n, 'metric': METRIC_NAMES[m],
                                **arm_cells(g, m)}
 
+# %% ../nbs/26_tables.ipynb #87b4108c
 def table2(runs: pd.DataFrame, zero_shot: dict|None = None) -> pd.DataFrame:
     "Table 2: baseline vs +PGKD per dataset and metric, the LLM zero-shot column and the paper's columns."
     out = []
@@ -155,7 +155,7 @@ def table3(runs: pd.DataFrame) -> pd.DataFrame:
     ds = list(dict.fromkeys(g.dataset))
     n = ', '.join(map(str, sorted(set(g.n_samples))))
     ours = [{'method': f"{name} (n={n})", 'source': 'this reproduction',
-             **{d: pm(g[g.dataset == d][f'{arm}_weighted_f1']) for d in ds}}
+             **{d: _pm(g[g.dataset == d][f'{arm}_weighted_f1']) for d in ds}}
             for arm, name in (('baseline', 'student'), ('pgkd', 'student + PGKD'))]
     def lift(d, other):
         cells = delta_cells(seed_diffs(runs[runs.dataset == d], 'weighted_f1', other))
@@ -169,13 +169,15 @@ def table3(runs: pd.DataFrame) -> pd.DataFrame:
              for r in PAPER_TABLE3]
     return pd.DataFrame(ours + lifts + paper)
 
+# %% ../nbs/26_tables.ipynb #dae64afe
 TABLE4_METRICS = ('accuracy', 'macro_f1')
 
+# %% ../nbs/26_tables.ipynb #dffcea2e
 def table4(runs: pd.DataFrame) -> pd.DataFrame:
     "Table 4: PGKD, its ablations and the random control (same seeds) per dataset and metric, with the paper's values."
     out = []
     for d, n, m, g, cells in metric_rows(runs, TABLE4_METRICS):
-        others = {VARIANT_NAMES[v]: pm(g[g.variant == v][f'pgkd_{m}']) for v in VARIANTS if v != 'pgkd'}
+        others = {VARIANT_NAMES[v]: _pm(g[g.variant == v][f'pgkd_{m}']) for v in VARIANTS if v != 'pgkd'}
         paper = {f'paper: {VARIANT_NAMES[v]}': _paper(p.get(d)) if (m, n) == ('accuracy', 1000) else '-'
                  for v, p in PAPER_TABLE4.items()}
         out.append({**cells, **others, **paper})
@@ -197,6 +199,7 @@ def band(ax, x, stats, label, color):
     ax.plot(x, m, marker='o', color=color, label=label)
     ax.fill_between(x, m - h, m + h, color=color, alpha=.2, linewidth=0)
 
+# %% ../nbs/26_tables.ipynb #3e6d6acf
 def plot_fig3(runs: pd.DataFrame, path, simulated=True) -> Path:
     "Write Figure 3 as a PNG: accuracy vs n_samples (± std bands) over PGKD − baseline (paired 95% t band)."
     from matplotlib.figure import Figure
@@ -207,7 +210,7 @@ def plot_fig3(runs: pd.DataFrame, path, simulated=True) -> Path:
     for (top, low), d in zip(fig.subplots(2, len(ds), squeeze=False, sharex='col').T, ds):
         by_size = {n: g for n, g in runs[runs.dataset == d].groupby('n_samples') if (g.variant == 'pgkd').any()}
         for arm, label, color in (('baseline', 'student', 'C0'), ('pgkd', 'student + PGKD', 'C1')):
-            stats = [mean_sd(g[g.variant == 'pgkd'][f'{arm}_accuracy']) for g in by_size.values()]
+            stats = [_mean_sd(g[g.variant == 'pgkd'][f'{arm}_accuracy']) for g in by_size.values()]
             band(top, list(by_size), stats, f'{label} (mean ± std)', color)
         p = PAPER_TABLE6.get(d, {})
         for i, label, color in ((0, 'paper: BERT-base', 'C0'), (3, 'paper: BERT-base + PGKD', 'C1')):

@@ -37,6 +37,7 @@ class TeacherReply:
     teacher: str             # e.g. 'anthropic', 'simulated'
     model: str
     simulated: bool
+    marks: list = None       # a noisy simulated teacher's wrong rows (`noise.TeacherNoise`), for the step record only
 
 class CacheMiss(TeacherError):
     "A replay teacher found no recorded reply for a request."
@@ -140,7 +141,8 @@ class BaseTeacher:
         rows, rejects, rejected = parse_rows(rec['raw'], req.labels, history_texts, blocked_texts, self.max_chars)
         return TeacherReply(prompt=prompt, raw=rec['raw'], rows=rows, rejects=rejects, rejected=rejected,
                             usage=rec['usage'], cost_usd=rec['cost_usd'], cached=rec['cached'], seconds=rec['seconds'],
-                            teacher=self.key_name, model=self.model, simulated=self.simulated)
+                            teacher=self.key_name, model=self.model, simulated=self.simulated,
+                            marks=rec.get('marks') or [])
 
 class Teacher(BaseTeacher):
     "The shared machinery of LLM teachers; a backend implements `complete(prompt, req) -> (raw, usage)`."

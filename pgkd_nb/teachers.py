@@ -7,9 +7,11 @@ from __future__ import annotations
 from .config import TeacherConfig
 from .teacher import TEACHERS
 from .simulated import SimulatedTeacher
+from .noise import TeacherNoise
 
 # %% auto #0
-__all__ = ['KINDS', 'teacher_class', 'calls_llm', 'llm_teachers', 'teacher_model', 'build_teacher']
+__all__ = ['KINDS', 'teacher_class', 'calls_llm', 'llm_teachers', 'teacher_model', 'build_teacher', 'check_noise',
+           'teacher_noise']
 
 # %% ../nbs/19_teachers.ipynb #a1f04f02
 KINDS = {**TEACHERS, 'simulated': SimulatedTeacher}    # name -> class: the names `--teacher` accepts
@@ -45,5 +47,18 @@ def build_teacher(t: TeacherConfig, spent_usd=0.0, pool=None, labels=None, seed=
     "The teacher `t` describes; an LLM teacher's ledger starts at `spent_usd`. The run's context: the simulated "
     "teacher's `pool`, `labels`, `seed` (and `embed`, `proba`); an LLM teacher's further arguments (`max_tokens`)."
     cls = teacher_class(t)
-    if not cls.calls_llm: return cls(pool=pool, labels=labels, rule=t.rule, seed=seed, **run)
+    if not cls.calls_llm: return cls(pool=pool, labels=labels, rule=t.rule, seed=seed, noise=teacher_noise(t, seed),
+                                     **run)
+    check_noise(t)
     return cls(**_llm_kwargs(t, spent_usd), **run)
+
+def check_noise(t: TeacherConfig):
+    "A `ValueError` when `t` asks an LLM teacher for the simulated teacher's mistakes (`--teacher-noise/-dupes`)."
+    if not (t.noise or t.dupes) or not calls_llm(t): return
+    which = '--teacher-noise' if t.noise else '--teacher-dupes'
+    raise ValueError(f"{which} {t.noise or t.dupes}: only the simulated teacher errs on purpose; drop it for "
+                     f"--teacher {t.name}, or use --teacher simulated to test --gate offline")
+
+def teacher_noise(t: TeacherConfig, seed=0) -> TeacherNoise|None:
+    "The mistakes `t` asks of the simulated teacher, seeded by the run's `seed` (None: it makes none)."
+    return TeacherNoise(t.noise, t.dupes, t.noise_mode, seed) if t.noise or t.dupes else None

@@ -11,10 +11,7 @@ from .config import redact_url
 from .records import read_json, write_json, completed_steps, step_path, make_dir, run_lock
 
 # %% auto #0
-__all__ = ['DEFAULT_URI', 'EXPERIMENT', 'TRACKING_FILE', 'PARAM_LIMITS', 'SECRET', 'STEP_METRICS', 'STEP_ARTIFACTS',
-           'RUN_ARTIFACTS', 'store_uri', 'mlflow_client', 'experiment_id', 'flat_params', 'step_metrics',
-           'final_metrics', 'folder_uri', 'open_mlflow_run', 'parent_of', 'StepTracker', 'track_run', 'parent_run',
-           'run_folders', 'track_runs']
+__all__ = ['StepTracker', 'track_run', 'track_runs']
 
 # %% ../nbs/34_track.ipynb #cd8927cd
 DEFAULT_URI = 'sqlite:///runs/mlflow.db'     # `--tracking mlflow`: a SQLite store beside the default runs/
@@ -138,6 +135,7 @@ def parent_of(parent, uri=None, experiment=EXPERIMENT) -> str|None:
     if parent is None or not (isinstance(parent, Path) or Path(parent).is_dir()): return parent
     return parent_run(parent, uri, experiment)
 
+# %% ../nbs/34_track.ipynb #3893349b
 class StepTracker:
     "Log run folder `out` to MLflow: as `run_pgkd`'s `on_step` hook inside `with` (each step as it lands), or `sync`."
     def __init__(self, out, uri=None, parent=None, experiment=EXPERIMENT):
@@ -232,6 +230,7 @@ def track_run(out, uri=None, parent=None, experiment=EXPERIMENT) -> str|None:
         t.end()
     return run_id
 
+# %% ../nbs/34_track.ipynb #8c90f52a
 def parent_run(folder, uri=None, experiment=EXPERIMENT) -> str:
     "The MLflow run that groups the runs of `folder` (a reproduction, a grid, a comparison); its id is kept there."
     client, run = open_mlflow_run(folder, uri, experiment, {'pgkd.out': str(Path(folder).resolve())})
@@ -241,6 +240,7 @@ def run_folders(folder) -> list[Path]:
     "The run folders under `folder` (those holding a step-000), in order."
     return sorted(p.parent.parent for p in Path(folder).glob('**/step-000/step.json'))
 
+# %% ../nbs/34_track.ipynb #688a550b
 def track_runs(folder, uri=None, experiment=EXPERIMENT) -> dict[str, str]:
     "Log every run under `folder`, nested in one parent run; {run folder: MLflow run id}."
     uri = folder_uri(folder, uri)

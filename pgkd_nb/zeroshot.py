@@ -18,9 +18,7 @@ from .batches import run_batch
 from .records import write_json, write_text, read_json, make_dir, hardware
 
 # %% auto #0
-__all__ = ['zero_shot_request', 'prediction', 'classify', 'read_predictions', 'resume_predictions', 'append_line',
-           'open_zero_shot', 'zero_shot_metrics', 'zero_shot_summary', 'run_zero_shot', 'check_set_budget',
-           'answers_in_order', 'batch_answers', 'zero_shot', 'format_zero_shot']
+__all__ = ['classify', 'run_zero_shot', 'zero_shot', 'format_zero_shot']
 
 # %% ../nbs/20_zeroshot.ipynb #290943e1
 def zero_shot_request(labels, seed=0, template='kit') -> SimpleNamespace:
@@ -35,6 +33,7 @@ def prediction(rec, labels) -> dict:
     return {'pred': parse_zero_shot(rec['raw'], labels), 'raw': rec['raw'], 'usage': rec['usage'],
             'cost_usd': rec['cost_usd'], 'cached': rec['cached'], 'seconds': rec['seconds']}
 
+# %% ../nbs/20_zeroshot.ipynb #a9d46fa5
 def classify(teacher, labels, text, seed=0, template='kit') -> dict:
     "The teacher's zero-shot label for `text` (None when its answer names no class), with usage and cost."
     req = zero_shot_request(labels, seed, template)
@@ -94,6 +93,7 @@ def zero_shot_summary(dataset, teacher, preds, n_all, labels, seconds) -> dict:
             'seconds_per_text': round(sum(p['seconds'] for p in preds)/max(1, len(preds)), 3),
             'hardware': hardware(), 'finished': time.strftime('%Y-%m-%d %H:%M:%S'), 'wall_seconds': round(seconds, 1)}
 
+# %% ../nbs/20_zeroshot.ipynb #7a74fb8d
 def run_zero_shot(teacher, dataset, out, test_max=None, data_dir=None, seed=0, task=None, progress=True,
                   template='kit', batch=False, concurrency=1) -> dict:
     "Classify the (optionally subsampled) test split zero-shot with `teacher`; resumable; returns the summary."
@@ -121,7 +121,8 @@ def run_zero_shot(teacher, dataset, out, test_max=None, data_dir=None, seed=0, t
 # %% ../nbs/20_zeroshot.ipynb #7cb7676f
 def check_set_budget(teacher, prompts):
     "Raise `BudgetExceeded` unless the worst case of calls on all `prompts` fits in what is left of the budget."
-    teacher.ledger.budget.check(prompts_worst_case(teacher, prompts), f"{len(prompts)} concurrent {teacher.model} calls")
+    teacher.ledger.budget.check(prompts_worst_case(teacher, prompts),
+                                f"{len(prompts)} concurrent {teacher.model} calls")
 
 def answers_in_order(teacher, prompts, req, concurrency=1):
     "The teacher's answers to `prompts`, in order, `concurrency` calls at a time (each set within the budget)."

@@ -12,7 +12,7 @@ import pgkd_nb.batches as batches
 from pgkd_nb.batches import cancel_batch
 from pgkd_nb.config import RunConfig, TeacherConfig
 from pgkd_nb.data import DEMO_TASK, load_task, stable_subsample
-from pgkd_nb.plan import check_plan_budget, format_plan, plan_run, usd
+from pgkd_nb.plan import check_plan_budget, format_plan, plan_run, _usd
 from pgkd_nb.prompt import zero_shot_prefix, zero_shot_prompt
 from pgkd_nb.costs import BudgetExceeded
 from pgkd_nb.teacher import make_teacher
@@ -259,7 +259,7 @@ def test_plan_counts_with_the_count_tokens_endpoint_and_prints_its_numbers(env, 
     assert d['usd_batch'] == pytest.approx(d['usd_list']/2)
     txt = format_plan(d)
     for what, key in [('list price', 'usd_list'), ('with prompt caching', 'usd_cache'), ('caching + batches', 'usd_both')]:
-        assert f"| {what} | {d['input_tokens']:,} | {d['output_tokens']:,} | {usd(d[key])} |" in txt
+        assert f"| {what} | {d['input_tokens']:,} | {d['output_tokens']:,} | {_usd(d[key])} |" in txt
     assert f"prompt ≈ {d['prompt_tokens']:,} tokens a call, its first {d['prefix_tokens']:,}" in txt
 
 
