@@ -14,12 +14,7 @@ from .costs import TeacherError
 from .teachers import KINDS, llm_teachers
 
 # %% auto #0
-__all__ = ['WHY_LOSS', 'INSPECT_FIELDS', 'REPRO_UNSET', 'TEACHER_FLAGS', 'USER_ERRORS', 'SUBCOMMANDS', 'Parser', 'add_fields',
-           'add_run_flags', 'run_from_flags', 'kept_step_note', 'cmd_run', 'cmd_show', 'add_report_flags', 'cmd_report',
-           'accuracy_noise', 'demo_epilogue', 'cmd_demo', 'add_zero_shot_flags', 'cmd_zero_shot', 'add_inspect_flags',
-           'cmd_inspect', 'add_export_flags', 'cmd_export', 'add_predict_flags', 'cmd_predict', 'add_plan_flags',
-           'cmd_plan', 'add_bench_flags', 'cmd_bench', 'add_speedups_flags', 'cmd_speedups', 'add_reproduce_flags',
-           'reproduce_preset', 'cmd_reproduce', 'parser', 'quiet_broken_pipe', 'main']
+__all__ = ['parser', 'main']
 
 # %% ../nbs/35_cli.ipynb #cbe96154
 class Parser(argparse.ArgumentParser):
@@ -345,6 +340,13 @@ SUBCOMMANDS = {  # name: (function, flags, one-line help)
     'reproduce': (cmd_reproduce, add_reproduce_flags, 'Tables 2, 3, 4, 6 and Figure 3 into reports/'),
 }
 
+def quiet_broken_pipe() -> int:
+    "The reader of our output has gone (`pgkd show | head`): stop writing, without a traceback."
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
+
+# %% ../nbs/35_cli.ipynb #38b6f444
 def parser() -> Parser:
     "The one `pgkd` argument parser."
     p = Parser(prog='pgkd', description='Performance-Guided Knowledge Distillation (arXiv 2411.05045)')
@@ -354,12 +356,6 @@ def parser() -> Parser:
         add_flags(sp)
         sp.set_defaults(func=fn)
     return p
-
-def quiet_broken_pipe() -> int:
-    "The reader of our output has gone (`pgkd show | head`): stop writing, without a traceback."
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    return 0
 
 def main(argv=None) -> int:
     "Entry point of the `pgkd` command."

@@ -11,15 +11,14 @@ from urllib.parse import urlsplit, urlunsplit
 from .data import DEMO_TASK
 
 # %% auto #0
-__all__ = ['DEFAULT_CHECKPOINT', 'INT8_RECIPE', 'STUDENT_PRESETS', 'RETRAIN_DEFAULTS', 'RENAMED_FIELDS', 'FLAT_TEACHER',
-           'StudentConfig', 'make_config', 'data_name', 'setting', 'TeacherConfig', 'group', 'RunConfig', 'flag_name',
-           'runtime_fields', 'flag', 'check_teacher', 'check_config', 'teacher_dict', 'config_from_dict', 'redact_url',
-           'config_to_dict', 'flat_settings', 'GridConfig', 'parse_value', 'key_values', 'run_flags',
-           'config_from_args']
+__all__ = ['DEFAULT_CHECKPOINT', 'STUDENT_PRESETS', 'StudentConfig', 'make_config', 'setting', 'TeacherConfig', 'RunConfig',
+           'config_from_dict', 'config_to_dict', 'GridConfig']
 
 # %% ../nbs/02_config.ipynb #f27e3208
-DEFAULT_CHECKPOINT = 'sentence-transformers/all-MiniLM-L6-v2'
 INT8_RECIPE = {'per_channel': True}   # how encoder='onnx-int8' quantizes (export.quantize_onnx); in its cache keys
+
+# %% ../nbs/02_config.ipynb #83afcfb4
+DEFAULT_CHECKPOINT = 'sentence-transformers/all-MiniLM-L6-v2'
 
 @dataclass
 class StudentConfig:
@@ -70,6 +69,7 @@ def data_name(path) -> str:
     "A task name for `path`: the file name without its extensions, or the Hub id (`files` reads the file)."
     return str(path)[3:] if str(path).startswith('hf:') else Path(str(path)).name.split('.')[0]
 
+# %% ../nbs/02_config.ipynb #f7336307
 def setting(default, help, **kw):
     "A settings field: its default and the help of its flag (`flag=`: the flag's name; `runtime=True`: may change on "
     "resume; `aliases`, `choices`)."
@@ -109,10 +109,12 @@ class TeacherConfig:
         "(input, output) USD per million tokens from `price_in`/`price_out`, for a model the price table lacks."
         return None if self.price_in is None else (self.price_in, self.price_out)
 
+# %% ../nbs/02_config.ipynb #c430fbe5
 def group(cls, help):
     "A `RunConfig` field holding the settings dataclass `cls` (its flags are `cls`'s, listed under `help`)."
     return field(default_factory=cls, metadata={'help': help, 'group': cls})
 
+# %% ../nbs/02_config.ipynb #60f164ff
 @dataclass
 class RunConfig:
     "Everything that defines a PGKD run; saved as config.json."
@@ -163,6 +165,7 @@ class RunConfig:
         if self.checkpoint: kw['checkpoint'] = self.checkpoint
         return make_config(self.preset, **kw)
 
+# %% ../nbs/02_config.ipynb #97e09e81
 RETRAIN_DEFAULTS = {'cpu': 'scratch'}     # chosen on validation loss: see the study below; other presets: continue
 
 def flag_name(f) -> str:
@@ -229,6 +232,23 @@ def teacher_dict(d: dict) -> dict:
     out.update({FLAT_TEACHER[k]: v for k, v in d.items() if k in FLAT_TEACHER and k != 'teacher'})
     return out
 
+def redact_url(url) -> str|None:
+    "`url` with the user name and password it carries replaced by `***`: what is written of it (None stays None)."
+    if not url: return url
+    parts = urlsplit(str(url))
+    if '@' not in parts.netloc: return url
+    return urlunsplit(parts._replace(netloc='***@' + parts.netloc.rpartition('@')[2]))
+
+def flat_settings(cfg) -> dict:
+    "{flag name: value} of every setting of `cfg` (a group's settings by their own flag names), as written."
+    out = {}
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        if 'group' in f.metadata: out.update(flat_settings(v))
+        else: out[flag_name(f)] = redact_url(v) if f.name == 'base_url' else v
+    return out
+
+# %% ../nbs/02_config.ipynb #c9fd1e8e
 def config_from_dict(d: dict) -> RunConfig:
     "A `RunConfig` from a saved `config.json`, nested or older and flat (older names and missing fields handled)."
     d = {RENAMED_FIELDS.get(k, k): v for k, v in d.items()}
@@ -239,27 +259,11 @@ def config_from_dict(d: dict) -> RunConfig:
     if unknown: raise ValueError(f"config.json has settings this version does not know: {unknown}; upgrade pgkd_nb")
     return RunConfig(**d, teacher=TeacherConfig(**t))
 
-def redact_url(url) -> str|None:
-    "`url` with the user name and password it carries replaced by `***`: what is written of it (None stays None)."
-    if not url: return url
-    parts = urlsplit(str(url))
-    if '@' not in parts.netloc: return url
-    return urlunsplit(parts._replace(netloc='***@' + parts.netloc.rpartition('@')[2]))
-
 def config_to_dict(cfg: RunConfig) -> dict:
     "What `config.json` (and a run's summary) keep of `cfg`: every setting, nested, credentials in `base_url` redacted."
     d = asdict(cfg)
     d['teacher']['base_url'] = redact_url(cfg.teacher.base_url)
     return d
-
-def flat_settings(cfg) -> dict:
-    "{flag name: value} of every setting of `cfg` (a group's settings by their own flag names), as written."
-    out = {}
-    for f in fields(cfg):
-        v = getattr(cfg, f.name)
-        if 'group' in f.metadata: out.update(flat_settings(v))
-        else: out[flag_name(f)] = redact_url(v) if f.name == 'base_url' else v
-    return out
 
 @dataclass
 class GridConfig:

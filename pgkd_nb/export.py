@@ -18,10 +18,7 @@ from .encoder import PooledEncoder
 from .onnx_io import ClassProbabilities, export_onnx, quantize_onnx
 
 # %% auto #0
-__all__ = ['EXPORT_FILE', 'ONNX_FP32', 'ONNX_INT8', 'MD_ESCAPES', 'LIMITS', 'SIMULATED_LIMIT', 'ROW_COLUMNS', 'student_dir',
-           'is_run', 'student_meta', 'MeanPoolHead', 'probability_graph', 'export_tokenizer', 'export_hf', 'run_record',
-           'md_text', 'f1_table', 'metrics_table', 'provenance', 'usage', 'model_card', 'listing', 'check_out',
-           'export_info', 'export_run', 'gate_card_lines', 'teacher_rows', 'dataset_card', 'export_rows', 'push_to_hub']
+__all__ = ['model_card', 'export_info', 'export_run', 'dataset_card', 'push_to_hub']
 
 # %% ../nbs/27_export.ipynb #d64be926
 EXPORT_FILE = 'pgkd_export.json'     # what the export holds: labels, max length, mode, formats (read by `predict`)
@@ -99,7 +96,7 @@ def run_record(run) -> dict:
 
 MD_ESCAPES = {**{c: '\\' + c for c in '\\`*_[]|~#'}, '<': '&lt;', '>': '&gt;', '&': '&amp;'}
 
-def md_text(s) -> str:
+def _md_text(s) -> str:
     "`s` as literal Markdown on one line (a label in a table): newlines become spaces, markup and HTML are escaped."
     return ''.join(MD_ESCAPES.get(ch, ch) for ch in ' '.join(str(s).split()))
 
@@ -108,7 +105,7 @@ def f1_table(base, pgkd, labels) -> str:
     rows = ['| class | support | F1 baseline | F1 PGKD |', '|---|---:|---:|---:|']
     for l in labels:
         b, p = base['report'].get(l, {}), pgkd['report'].get(l, {})
-        rows.append(f"| {md_text(l)} | {p.get('support', b.get('support', 0)):.0f} | {b.get('f1-score', 0):.4f} | "
+        rows.append(f"| {_md_text(l)} | {p.get('support', b.get('support', 0)):.0f} | {b.get('f1-score', 0):.4f} | "
                     f"{p.get('f1-score', 0):.4f} |")
     return '\n'.join(rows)
 
@@ -172,6 +169,7 @@ def usage(mode, files) -> str:
     if any(f.startswith('onnx/') for f in files): parts.append(onnx)
     return '\n\n'.join(parts)
 
+# %% ../nbs/27_export.ipynb #28326a5d
 def model_card(rec, meta, files, name):
     "A `huggingface_hub.ModelCard` for the export: metadata, results, provenance, use and limits."
     from huggingface_hub import ModelCard, ModelCardData
@@ -186,7 +184,7 @@ def model_card(rec, meta, files, name):
     body = '\n\n'.join([
         f"# {name}", f"A {len(labels)}-class text classifier distilled with Performance-Guided Knowledge Distillation "
         f"(PGKD, arXiv 2411.05045) by `pgkd_nb` {__version__}.",
-        "## Labels\n\n" + ', '.join(f"{i}: {md_text(l)}" for i, l in enumerate(labels)),
+        "## Labels\n\n" + ', '.join(f"{i}: {_md_text(l)}" for i, l in enumerate(labels)),
         "## How it was made\n\n" + provenance(rec, meta), results, "## Use\n\n" + usage(meta['config']['mode'], files),
         "## Intended use and limits\n\n" + LIMITS + (SIMULATED_LIMIT if 'simulated-teacher' in tags else ''),
         "## Files\n\n" + '\n'.join(f"- `{f}`" for f in files)])
@@ -203,6 +201,7 @@ def check_out(out, marker):
     if out.exists() and any(out.iterdir()) and not (out/marker).exists():
         raise FileExistsError(f"{out} exists and is not a pgkd export (no {marker}); choose a new or empty directory")
 
+# %% ../nbs/27_export.ipynb #3db9b585
 def export_info(meta, run_dir, out) -> dict:
     "What `pgkd_export.json` says: labels, max length, mode and which formats the export holds."
     cfg = meta['config']
@@ -257,6 +256,21 @@ def teacher_rows(run) -> list[dict]:
 ROW_COLUMNS = {'text': 'string', 'label': 'string', 'step': 'int64', 'teacher': 'string', 'teacher_model': 'string',
                'simulated': 'bool', 'prompt_sha1': 'string'}
 
+def export_rows(run, out) -> Path:
+    "Write the teacher's rows of `run` as a `datasets` dataset (`dataset/`), Parquet (`data.parquet`) and a card."
+    from datasets import Dataset, Features, Value, disable_progress_bars
+    disable_progress_bars()
+    if not completed_steps(run): raise FileNotFoundError(f"{run}: no recorded step (step-*/); pass a run directory")
+    rows, out = teacher_rows(run), Path(out)
+    check_out(out, 'data.parquet')
+    ds = Dataset.from_list(rows, features=Features({c: Value(t) for c, t in ROW_COLUMNS.items()}))
+    with atomic_dir(out) as tmp:
+        ds.save_to_disk(str(tmp/'dataset'))
+        ds.to_parquet(str(tmp/'data.parquet'))
+        dataset_card(run, rows).save(tmp/'README.md')
+    return out
+
+# %% ../nbs/27_export.ipynb #de626e0f
 def dataset_card(run, rows):
     "A `huggingface_hub.DatasetCard` for the teacher's rows: what they are, who wrote them, how to load them."
     from huggingface_hub import DatasetCard, DatasetCardData
@@ -282,20 +296,6 @@ def dataset_card(run, rows):
         "                      # or\nds = load_dataset('parquet', data_files='data.parquet')['train']\n```",
         f"Made by `pgkd_nb` {__version__} from run `{Path(run).resolve()}`."])
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")
-
-def export_rows(run, out) -> Path:
-    "Write the teacher's rows of `run` as a `datasets` dataset (`dataset/`), Parquet (`data.parquet`) and a card."
-    from datasets import Dataset, Features, Value, disable_progress_bars
-    disable_progress_bars()
-    if not completed_steps(run): raise FileNotFoundError(f"{run}: no recorded step (step-*/); pass a run directory")
-    rows, out = teacher_rows(run), Path(out)
-    check_out(out, 'data.parquet')
-    ds = Dataset.from_list(rows, features=Features({c: Value(t) for c, t in ROW_COLUMNS.items()}))
-    with atomic_dir(out) as tmp:
-        ds.save_to_disk(str(tmp/'dataset'))
-        ds.to_parquet(str(tmp/'data.parquet'))
-        dataset_card(run, rows).save(tmp/'README.md')
-    return out
 
 # %% ../nbs/27_export.ipynb #fa3fbc76
 def push_to_hub(out, repo_id, token=None, private=False, api=None) -> str:

@@ -10,15 +10,13 @@ import numpy as np
 from .data import same_text_key
 
 # %% auto #0
-__all__ = ['CHECKS', 'DUPE_METHODS', 'LABEL_METHODS', 'GateConfig', 'GateContext', 'need', 'shingles', 'minhashes',
-           'MinHashIndex', 'minhash_dupes', 'cosine_dupes', 'dupe_check', 'row_embeddings', 'class_thresholds',
-           'confident_issues', 'prob_margins', 'label_check', 'margins', 'ambiguity_margin', 'ambiguity_check',
-           'gate_rows', 'rejection_counts', 'precision_recall', 'gate_config', 'remember', 'gate_record']
+__all__ = ['GateConfig', 'GateContext', 'MinHashIndex', 'gate_rows', 'rejection_counts', 'precision_recall']
 
 # %% ../nbs/17_gate.ipynb #8d8739bb
 CHECKS = ('dupes', 'label', 'ambiguity')
 DUPE_METHODS, LABEL_METHODS = ('minhash', 'cosine', 'both'), ('confident', 'cleanlab')
 
+# %% ../nbs/17_gate.ipynb #231dec41
 @dataclass
 class GateConfig:
     "Which checks the gate runs on a teacher's rows, and their thresholds."
@@ -42,6 +40,13 @@ class GateConfig:
             raise ValueError(f"gate label_method {self.label_method!r}: choose one of {', '.join(LABEL_METHODS)}")
 
 # %% ../nbs/17_gate.ipynb #ac74adc7
+def need(ctx, *names, check=''):
+    "Raise a `ValueError` naming the `GateContext` fields check `check` needs and lacks."
+    miss = [n for n in names if getattr(ctx, n) is None]
+    if miss: raise ValueError(f"gate check {check!r} needs GateContext.{', GateContext.'.join(miss)}; "
+                              f"pass it, or drop {check!r} from GateConfig.checks")
+
+# %% ../nbs/17_gate.ipynb #186c0942
 @dataclass
 class GateContext:
     "What the checks read: reference texts, embeddings, the student's probabilities, class centroids."
@@ -56,12 +61,6 @@ class GateContext:
     centroids: np.ndarray|None = None     # (k, d) unit-length class centroids (`simulated.centroids` of D0 train)
     index: object = None                  # a `MinHashIndex` of `ref_texts`, kept between steps (built when None)
 
-def need(ctx, *names, check=''):
-    "Raise a `ValueError` naming the `GateContext` fields check `check` needs and lacks."
-    miss = [n for n in names if getattr(ctx, n) is None]
-    if miss: raise ValueError(f"gate check {check!r} needs GateContext.{', GateContext.'.join(miss)}; "
-                              f"pass it, or drop {check!r} from GateConfig.checks")
-
 # %% ../nbs/17_gate.ipynb #72dbcff7
 def shingles(text, n=3) -> set:
     "The character `n`-grams of `text`'s loose form (the whole loose text if shorter)."
@@ -73,6 +72,7 @@ def minhashes(texts, num_perm=128, n=3) -> list:
     from datasketch import MinHash
     return MinHash.bulk([[s.encode() for s in shingles(t, n)] for t in texts], num_perm=num_perm, seed=1)
 
+# %% ../nbs/17_gate.ipynb #3e250b15
 class MinHashIndex:
     "Reference texts in a MinHash LSH index: which one does a new text nearly copy, at what Jaccard?"
     def __init__(self, texts=(), threshold=0.5, num_perm=128, n=3):

@@ -277,13 +277,19 @@ def ray_slots(cpus_per_run=1, gpus_per_run=0) -> int:
     n = int(have.get('CPU', 0)//cpus_per_run)
     return min(n, int(have.get('GPU', 0)//gpus_per_run)) if gpus_per_run else n
 
-def ray_ends(todo, s, cpus_per_run=1, gpus_per_run=0, weights=False, limit=None, max_retries=3, shared_out=False):
+def ray_ends(todo,                # the runs (`RunSpec`s) to send
+             s,                   # the run settings (`runs_dir` among them)
+             grid: GridConfig,    # the grid: `cpus_per_run`, `gpus_per_run`, `weights`, `shared_out` are read
+             limit=None,          # the grid's one `ProviderLimit` (a Ray actor), or None
+             max_retries=3,       # times Ray retries a task whose worker died
+            ):
     "Yield (spec, summary, error) as each run of `todo` ends as a Ray task; each record is written as it arrives."
     import ray
-    task = ray.remote(run_record).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=max_retries)
-    runs, threads = s['runs_dir'], max(1, int(cpus_per_run))
+    task = ray.remote(run_record).options(num_cpus=grid.cpus_per_run, num_gpus=grid.gpus_per_run,
+                                          max_retries=max_retries)
+    runs, threads, shared_out = s['runs_dir'], max(1, int(grid.cpus_per_run)), grid.shared_out
     sent = lambda sp: None if shared_out else task_files(sp.path(runs))     # a partial run resumes in the task
-    refs = {task.remote(sp, s, threads, weights, limit, shared_out, sent(sp)): sp for sp in todo}
+    refs = {task.remote(sp, s, threads, grid.weights, limit, shared_out, sent(sp)): sp for sp in todo}
     pending = list(refs)
     while pending:
         [ref], pending = ray.wait(pending, num_returns=1)
@@ -387,8 +393,7 @@ def _ends(todo, cfgs, s, grid, spent_usd, stack):
     if grid.batch or grid.concurrency: return shared_teacher_ends(todo, cfgs, s, grid, spent_usd)
     limit = provider_limit(grid, bool(llm_runs(todo, cfgs)), spent_usd, stack)
     if grid.backend == 'local': return grid.jobs, local_ends(todo, cfgs, s['runs_dir'], grid.jobs, limit)
-    return (ray_slots(grid.cpus_per_run, grid.gpus_per_run),
-            ray_ends(todo, s, grid.cpus_per_run, grid.gpus_per_run, grid.weights, limit, shared_out=grid.shared_out))
+    return ray_slots(grid.cpus_per_run, grid.gpus_per_run), ray_ends(todo, s, grid, limit)
 
 def run_missing(specs, s, grid: GridConfig|None = None, log=print) -> dict:
     "{spec: summary} for `specs` under run settings `s`: finished runs are read back, the others run as `grid` says."

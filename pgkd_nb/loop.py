@@ -24,11 +24,7 @@ from .gate import GateContext, gate_config, gate_record, gate_rows, remember
 from .noise import mark_counts
 
 # %% auto #0
-__all__ = ['STEP_KEYS', 'GATE_STEP_KEYS', 'patience_state', 'spent', 'check_pool', 'run_teacher', 'train_centroids',
-           'val_summary', 'test_summary', 'RunGate', 'open_gate', 'gate_step', 'PhaseTimer', 'kd_request',
-           'step_record', 'kd_step', 'run_state', 'prune_models', 'changed_settings', 'open_run', 'redo_damaged_step',
-           'fit_model0', 'load_last_model', 'run_pgkd', 'gate_totals', 'write_best_model', 'finished_summary',
-           'finish_run']
+__all__ = ['patience_state', 'kd_step', 'fit_model0', 'run_pgkd']
 
 # %% ../nbs/22_loop.ipynb #a1d954d8
 def patience_state(val_losses, patience) -> dict:
@@ -137,6 +133,7 @@ def step_record(i, reply, val, fit, n_history, seconds, n_accepted=None) -> dict
             'teacher': reply.teacher, 'teacher_model': reply.model, 'simulated': reply.simulated,
             'fit_epochs': len(fit['epochs']), 'best_epoch': fit['best_epoch']}
 
+# %% ../nbs/22_loop.ipynb #9fc04888
 def kd_step(i, cfg, d0, student, teacher, history, last_val, blocked, gate=None) -> tuple[dict, dict, list]:
     "Run KD step `i` (its rows through the run's `gate`, a `RunGate`, when on); returns (files for the step folder, "
     "the step record, the accepted rows)."
@@ -211,6 +208,12 @@ def redo_damaged_step(out):
           file=sys.stderr)
 
 # %% ../nbs/22_loop.ipynb #9f37be98
+def load_last_model(out, student, recs):
+    "Load the last recorded step's weights into `student` (the teacher keeps its bound methods)."
+    saved = Student.load(step_path(out, recs[-1]['step'])/'model', progress=False)
+    student.model.load_state_dict(saved.model.state_dict())
+
+# %% ../nbs/22_loop.ipynb #5a66730a
 def fit_model0(out, cfg, d0, student) -> dict:
     "Step 0: train model_0 on $D^0$ and record it."
     fit = student.fit(d0.train, d0.val, restart=True, seed=cfg.seed*1000)
@@ -219,11 +222,6 @@ def fit_model0(out, cfg, d0, student) -> dict:
            'seconds': fit['seconds'], 'fit_epochs': len(fit['epochs']), 'best_epoch': fit['best_epoch']}
     write_step(out, 0, {'step.json': rec, 'val.json': val, 'fit.json': fit}, student)
     return rec
-
-def load_last_model(out, student, recs):
-    "Load the last recorded step's weights into `student` (the teacher keeps its bound methods)."
-    saved = Student.load(step_path(out, recs[-1]['step'])/'model', progress=False)
-    student.model.load_state_dict(saved.model.state_dict())
 
 def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_step=None) -> dict:
     "Run (or resume) PGKD as configured; returns the summary (also in `out/summary.json`)."

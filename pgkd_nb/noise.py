@@ -9,21 +9,20 @@ import numpy as np
 from .data import same_text_key
 
 # %% auto #0
-__all__ = ['MODES', 'as_rng', 'share', 'neighbour_classes', 'confused_classes', 'wrong_classes', 'noise', 'near_copy',
-           'prompt_rows', 'dupes', 'TeacherNoise', 'mark_counts']
+__all__ = ['noise', 'dupes', 'TeacherNoise', 'mark_counts']
 
 # %% ../nbs/18_noise.ipynb #12e1a4b4
 MODES = ('neighbour', 'confusion', 'uniform')
 
-def as_rng(rng) -> np.random.Generator:
+def _as_rng(rng) -> np.random.Generator:
     "`rng` if it is a NumPy `Generator` (or a legacy `RandomState`), else a `Generator` seeded with it."
     return rng if isinstance(rng, (np.random.Generator, np.random.RandomState)) else np.random.default_rng(rng)
 
-def share(n, rate, rng) -> int:
+def _share(n, rate, rng) -> int:
     "How many of `n` rows a `rate` hits: `rate·n`, rounded up or down at random so that its mean is exactly `rate·n`."
     if not 0 <= rate <= 1: raise ValueError(f"rate {rate}: a share of the teacher's rows must be between 0 and 1")
     k = int(rate*n)
-    return k + int(as_rng(rng).random() < rate*n - k)
+    return k + int(_as_rng(rng).random() < rate*n - k)
 
 # %% ../nbs/18_noise.ipynb #3c84c694
 def neighbour_classes(centroids) -> np.ndarray:
@@ -56,10 +55,10 @@ def wrong_classes(k, mode='neighbour', confusion=None, centroids=None) -> np.nda
 # %% ../nbs/18_noise.ipynb #32f2c3cb
 def noise(rows, labels, rate, to, rng=0, skip=()) -> tuple[list, list]:
     "`rows` with a share `rate` relabelled to the wrong class `to` gives their class, and one mark per relabelled row."
-    rng, lid, skip = as_rng(rng), {l: i for i, l in enumerate(labels)}, set(skip)
+    rng, lid, skip = _as_rng(rng), {l: i for i, l in enumerate(labels)}, set(skip)
     if not rate: return [dict(r) for r in rows], []
     cand = [i for i, r in enumerate(rows) if i not in skip and r['label'] in lid]
-    k = min(len(cand), share(len(rows), rate, rng))
+    k = min(len(cand), _share(len(rows), rate, rng))
     idx = sorted(int(i) for i in rng.choice(cand, k, replace=False)) if k else []
     out, marks = [dict(r) for r in rows], []
     for i in idx:
@@ -73,7 +72,7 @@ def noise(rows, labels, rate, to, rng=0, skip=()) -> tuple[list, list]:
 # %% ../nbs/18_noise.ipynb #4b933739
 def near_copy(text, rng=0) -> str:
     "A light edit of `text`: two neighbouring words swapped or one dropped, then maybe its casing and end punctuation."
-    rng, words = as_rng(rng), text.split()
+    rng, words = _as_rng(rng), text.split()
     if len(words) >= 3 and rng.random() < 0.5:
         i = int(rng.integers(len(words) - 1))
         words[i], words[i+1] = words[i+1], words[i]
@@ -98,9 +97,9 @@ def prompt_rows(req) -> list:
 # %% ../nbs/18_noise.ipynb #8b4612fa
 def dupes(rows, shown, rate, rng=0, skip=()) -> tuple[list, list]:
     "`rows` with a share `rate` replaced by near-copies of the `shown` rows, and one mark per copy."
-    rng, skip = as_rng(rng), set(skip)
+    rng, skip = _as_rng(rng), set(skip)
     cand = [i for i in range(len(rows)) if i not in skip]
-    k = min(len(cand), share(len(rows), rate, rng)) if shown else 0
+    k = min(len(cand), _share(len(rows), rate, rng)) if shown else 0
     idx = sorted(int(i) for i in rng.choice(cand, k, replace=False)) if k else []
     src = rng.choice(len(shown), k, replace=k > len(shown)) if k else []
     out, marks = [dict(r) for r in rows], []

@@ -5,6 +5,7 @@
 # %% ../nbs/21_plan.ipynb #ee5bf9ff
 from __future__ import annotations
 import math
+from dataclasses import dataclass
 from .data import load_task, sample_d0, stable_subsample
 from .files import run_task
 from .miner import few_shot
@@ -18,7 +19,7 @@ from .teacher import TEACHERS, message_content
 from .teachers import build_teacher, teacher_class
 
 # %% auto #0
-__all__ = ['price_calls', 'plan_run', 'format_plan', 'check_plan_budget', 'plan_zero_shot']
+__all__ = ['CallShape', 'price_calls', 'plan_run', 'format_plan', 'check_plan_budget', 'plan_zero_shot']
 
 # %% ../nbs/21_plan.ipynb #19df365a
 ESTIMATE_NOTE = ("mined rows are D0 training rows standing in for the student's picks; the validation report "
@@ -72,10 +73,24 @@ def cache_applies(model, prefix_tokens, prices=None) -> bool:
     "Whether calls of `model` whose fixed start is `prefix_tokens` long are cheaper with prompt caching."
     return caches_prompts(model, prices) and prefix_tokens >= CACHE_MIN_TOKENS
 
+# %% ../nbs/21_plan.ipynb #2e6a7079
+@dataclass(frozen=True)
+class CallShape:
+    "The tokens of one teacher call, as `price_calls` multiplies them out."
+    prompt: float   # input tokens the call sends (a mean over calls is exact: costs are linear in tokens)
+    prefix: int     # of those, the first ones that never change: what a prompt cache holds
+    reply: float    # output tokens the call receives
+
 # %% ../nbs/21_plan.ipynb #e4d8811f
-def price_calls(model, runs, calls, prompt, prefix, reply, prices=None, cache_lapses=False) -> dict:
-    "Dollars of `runs` × `calls` calls of `prompt` tokens (first `prefix` fixed) and `reply` output tokens."
-    n = runs*calls
+def price_calls(model,               # the model whose prices apply
+                runs,                # independent runs: each writes its own cache
+                calls,               # calls in each run
+                shape: CallShape,    # the tokens of one call
+                prices=None,         # a price table in place of `PRICES` (None: `PRICES`)
+                cache_lapses=False,  # the cache expires between a run's calls: every call writes the prefix
+               ) -> dict:
+    "Dollars of `runs` × `calls` calls of `shape` at list price, with prompt caching, with batches and with both."
+    n, prompt, prefix, reply = runs*calls, shape.prompt, shape.prefix, shape.reply
     cost = lambda **u: call_cost(u, model, prices)
     if cost(input_tokens=0) is None: return {'usd_list': None, 'usd_cache': None, 'usd_batch': None, 'usd_both': None}
     listed = n*cost(input_tokens=prompt, output_tokens=reply)
@@ -140,7 +155,7 @@ def plan_run(cfg, task=None, count='auto', prices=None) -> dict:
     step_s = STEP_SECONDS.get(cfg.preset, STEP_SECONDS['cpu-full'])
     cache = caches_prompts(model, prices)
     calls = cfg.kd_steps
-    usd = price_calls(model, 1, calls, n_prompt, n_prefix, reply, prices,
+    usd = price_calls(model, 1, calls, CallShape(n_prompt, n_prefix, reply), prices,
                       cache_lapses=step_s + CALL_SECONDS + reply/OUTPUT_TOKENS_PER_S > CACHE_TTL_S)
     upper = calls*worst_case_cost(prompt, cls.default_max_tokens, model, prices, cache)
     what = f'pgkd run --data {cfg.data}' if cfg.data else f'pgkd run --dataset {cfg.dataset}'
@@ -216,7 +231,7 @@ def plan_zero_shot(dataset, teacher: TeacherConfig, test_max=None, data_dir=None
     n_prompt = sum(map(count_tokens, prompts))
     answer = '{"class_label": %d, "class_names": "%s"}' % (len(task.labels) - 1, max(task.labels, key=len))
     reply, n = count_tokens(answer), len(rows)
-    usd = price_calls(model, 1, n, n_prompt/max(1, n), n_prefix, reply, prices)
+    usd = price_calls(model, 1, n, CallShape(n_prompt/max(1, n), n_prefix, reply), prices)
     cache = cls.can_cache and caches_prompts(model, prices)
     return {'what': f'pgkd zero-shot --dataset {dataset}', 'dataset': task.name, 'classes': len(task.labels),
             'teacher': cls.name, 'model': model, 'template': template, 'runs': 1, 'calls': n,

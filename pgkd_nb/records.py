@@ -11,36 +11,16 @@ try: import fcntl
 except ImportError: fcntl = None     # not POSIX: runs are not locked
 
 # %% auto #0
-__all__ = ['DAMAGED_FIXES', 'GATE_COLUMNS', 'RecordError', 'write_text', 'write_json', 'read_json', 'atomic_dir', 'step_path',
-           'write_step', 'completed_steps', 'damaged_steps', 'set_aside', 'make_dir', 'run_lock', 'cpu_name',
-           'hardware', 'hardware_line', 'noise_note', 'simulated_word', 'teacher_line', 'gate_columns', 'step_line',
-           'gate_lines', 'format_summary']
+__all__ = ['RecordError', 'write_text', 'write_json', 'read_json', 'step_path', 'completed_steps', 'run_lock', 'hardware',
+           'format_summary']
 
 # %% ../nbs/03_records.ipynb #c8c47e53
-class RecordError(RuntimeError):
-    "A run directory cannot be used or written as asked; the message says why and what to do."
-
 def _new_file(folder, prefix) -> tuple[int, Path]:
     "A new empty file in `folder`, open for writing, its mode set by the umask (`mkstemp` would make it 0600)."
     while True:
         path = Path(folder)/f'{prefix}{secrets.token_hex(4)}.tmp'
         try: return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
         except FileExistsError: continue
-
-def write_text(path, text: str):
-    "Write `text` to `path` atomically (temporary file in the same folder, then rename)."
-    path = Path(path)
-    fd, tmp = _new_file(path.parent, f'.{path.name}.')
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f: f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-def write_json(path, obj):
-    "Write `obj` as JSON atomically."
-    write_text(path, json.dumps(obj, indent=1, ensure_ascii=False, default=float))
 
 DAMAGED_FIXES = {   # what to do about a damaged record file, by its name
     'summary.json': 'run the same `pgkd run` command: it rebuilds summary.json from the step records',
@@ -49,14 +29,6 @@ DAMAGED_FIXES = {   # what to do about a damaged record file, by its name
 
 def _why(e) -> str:
     return f"{e.msg} at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else 'not UTF-8 text'
-
-def read_json(path):
-    "The JSON in `path`; a `RecordError` naming the file and the fix if it is damaged (not JSON, or not UTF-8)."
-    path = Path(path)
-    try: return json.loads(path.read_text(encoding='utf-8'))
-    except ValueError as e:
-        raise RecordError(f"{path} is damaged ({_why(e)}); {DAMAGED_FIXES.get(path.name, 'restore it from a copy')}") \
-            from None
 
 @contextmanager
 def atomic_dir(final):
@@ -73,9 +45,34 @@ def atomic_dir(final):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
-# %% ../nbs/03_records.ipynb #ef72e52b
-def step_path(out, i) -> Path: return Path(out)/f'step-{i:03d}'
+# %% ../nbs/03_records.ipynb #aa680c8c
+class RecordError(RuntimeError):
+    "A run directory cannot be used or written as asked; the message says why and what to do."
 
+def write_text(path, text: str):
+    "Write `text` to `path` atomically (temporary file in the same folder, then rename)."
+    path = Path(path)
+    fd, tmp = _new_file(path.parent, f'.{path.name}.')
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f: f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+def write_json(path, obj):
+    "Write `obj` as JSON atomically."
+    write_text(path, json.dumps(obj, indent=1, ensure_ascii=False, default=float))
+
+def read_json(path):
+    "The JSON in `path`; a `RecordError` naming the file and the fix if it is damaged (not JSON, or not UTF-8)."
+    path = Path(path)
+    try: return json.loads(path.read_text(encoding='utf-8'))
+    except ValueError as e:
+        raise RecordError(f"{path} is damaged ({_why(e)}); {DAMAGED_FIXES.get(path.name, 'restore it from a copy')}") \
+            from None
+
+# %% ../nbs/03_records.ipynb #ef72e52b
 def write_step(out, i, files: dict, model=None) -> Path:
     "Write step `i`'s files (str → text, else JSON) and `model` (anything with `.save(dir)`) in one atomic rename."
     try:
@@ -93,14 +90,6 @@ def _step_dirs(out) -> list[Path]:
     "The step folders of `out` that hold a `step.json`, in order."
     return [p for p in sorted(Path(out).glob('step-[0-9][0-9][0-9]')) if (p/'step.json').exists()]
 
-def completed_steps(out) -> list[dict]:
-    "The `step.json` records of the complete steps, in order."
-    recs = [read_json(p/'step.json') for p in _step_dirs(out)]
-    for j, r in enumerate(recs):
-        if r['step'] != j:
-            raise RecordError(f"{out}: step-{j:03d} is missing; the run directory is damaged, start a new --out")
-    return recs
-
 def _damaged(path) -> bool:
     try: read_json(path)
     except RecordError: return True
@@ -117,6 +106,17 @@ def set_aside(path) -> Path:
     while new.exists(): new, k = path.with_name(f'{path.name}.damaged-{stamp}-{k}'), k + 1
     return path.rename(new)
 
+# %% ../nbs/03_records.ipynb #eec13228
+def step_path(out, i) -> Path: return Path(out)/f'step-{i:03d}'
+
+def completed_steps(out) -> list[dict]:
+    "The `step.json` records of the complete steps, in order."
+    recs = [read_json(p/'step.json') for p in _step_dirs(out)]
+    for j, r in enumerate(recs):
+        if r['step'] != j:
+            raise RecordError(f"{out}: step-{j:03d} is missing; the run directory is damaged, start a new --out")
+    return recs
+
 # %% ../nbs/03_records.ipynb #baf078cf
 def make_dir(out) -> Path:
     "Create `out` (and parents), or a `RecordError` saying why it cannot be a run directory."
@@ -127,6 +127,7 @@ def make_dir(out) -> Path:
     if not out.is_dir(): raise RecordError(f"{out} is not a directory; choose another --out")
     return out
 
+# %% ../nbs/03_records.ipynb #ecd68402
 @contextmanager
 def run_lock(out):
     "Hold an exclusive lock on run directory `out` for the duration of the block."
@@ -158,6 +159,13 @@ def cpu_name() -> str:
             return next(l.split(':', 1)[1].strip() for l in f if l.startswith('model name'))
     except (OSError, StopIteration): return platform.processor() or platform.machine()
 
+def hardware_line(h: dict|None = None) -> str:
+    "A one-line description of `h` (default: this machine)."
+    h = h or hardware()
+    gpu = f", GPU {h['gpu']}" if h.get('gpu') else ''
+    return f"{h['cpu']}, {h['cores']} cores{gpu}, torch {h.get('torch')}"
+
+# %% ../nbs/03_records.ipynb #9064062e
 def hardware() -> dict:
     "This machine: CPU, cores, load average, GPU, Python, torch and transformers (read only if already imported)."
     torch, tf = sys.modules.get('torch'), sys.modules.get('transformers')
@@ -167,12 +175,6 @@ def hardware() -> dict:
             'python': platform.python_version(), 'torch': getattr(torch, '__version__', None),
             'torch_threads': torch.get_num_threads() if torch is not None else None,
             'transformers': getattr(tf, '__version__', None)}
-
-def hardware_line(h: dict|None = None) -> str:
-    "A one-line description of `h` (default: this machine)."
-    h = h or hardware()
-    gpu = f", GPU {h['gpu']}" if h.get('gpu') else ''
-    return f"{h['cpu']}, {h['cores']} cores{gpu}, torch {h.get('torch')}"
 
 # %% ../nbs/03_records.ipynb #1eccb726
 def noise_note(noise=0.0, dupes=0.0, mode='neighbour') -> str:
@@ -218,6 +220,7 @@ def gate_lines(s) -> list:
     if g and n: out.append(f"gate precision {_ratio(g['precision'])}, recall {_ratio(g['recall'])} at catching them")
     return out
 
+# %% ../nbs/03_records.ipynb #4a6e7b53
 def format_summary(s) -> str:
     "A plain-text table of a run summary."
     st = s['student']

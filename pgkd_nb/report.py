@@ -17,12 +17,7 @@ from .records import (read_json, step_path, completed_steps, write_text, teacher
                              simulated_word)
 
 # %% auto #0
-__all__ = ['PHASES', 'TEACHING_NOTEBOOKS', 'PROGRESS', 'WIDGET', 'run_labels', 'load_run', 'best_and_stop', 'class_f1',
-           'rows_added', 'class_changes', 'top_confusions', 'png_uri', 'mark_steps', 'curve_figure', 'shown_classes',
-           'f1_figure', 'added_figure', 'banners', 'reply_source', 'spend_table', 'changed_from_default',
-           'student_line', 'provenance', 'render', 'sample', 'shown_step', 'test_block', 'curve_note', 'classes_note',
-           'report_context', 'write_report', 'index_row', 'write_index', 'local_paths', 'clean_text', 'clean_outputs',
-           'skipped_cell', 'execute_outputs', 'output_problems', 'outputs_after_clean', 'check_outputs']
+__all__ = ['load_run', 'rows_added', 'class_changes', 'curve_figure', 'f1_figure', 'added_figure', 'write_report', 'write_index']
 
 # %% ../nbs/32_report.ipynb #70d2c01e
 def run_labels(run_dir) -> list[str]:
@@ -33,6 +28,7 @@ def run_labels(run_dir) -> list[str]:
         if (p/'pgkd_student.json').exists(): return read_json(p/'pgkd_student.json')['labels']
     raise ValueError(f"{run_dir}: no saved model with class names (best_model/ or step-000/model/)")
 
+# %% ../nbs/32_report.ipynb #f28cdb20
 def load_run(run_dir) -> dict:
     "A run's record: config, step records, labels, and (when finished) summary and test results (else None)."
     d = Path(run_dir)
@@ -59,6 +55,7 @@ def class_f1(metrics, labels) -> dict:
     rep = metrics['report']
     return {l: rep[l]['f1-score'] if isinstance(rep.get(l), dict) else 0.0 for l in labels}
 
+# %% ../nbs/32_report.ipynb #0bfefdcd
 def rows_added(run_dir, last_step) -> Counter:
     "Rows the teacher added to each class in KD steps 1..`last_step`."
     steps = range(1, last_step + 1)
@@ -95,6 +92,7 @@ def mark_steps(ax, steps, values, best, stopped):
     ax.plot([best], [values[best]], '*', ms=14, color='#16803c', label=f'kept: step {best}')
     if stopped: ax.plot([steps[-1]], [values[-1]], 'X', ms=10, color='#b3261e', label='patience stop')
 
+# %% ../nbs/32_report.ipynb #e5dec2d4
 def curve_figure(steps, best, stopped) -> Figure:
     "Validation loss and accuracy per KD step (step 0 = model_0)."
     fig = Figure(figsize=(9, 3.2))
@@ -116,6 +114,7 @@ def shown_classes(changes, limit=50) -> list[dict]:
     if len(changes) <= limit: return changes
     return changes[:limit//2] + changes[-(limit//2):]
 
+# %% ../nbs/32_report.ipynb #14c98932
 def f1_figure(changes, limit=50) -> Figure:
     "Per-class test F1 before → after, one row per class with test rows, sorted by the change (gains on top)."
     tested = [r for r in changes if r['support']]             # a class with no test rows has no F1 to show
@@ -324,6 +323,7 @@ def index_row(run_dir, report, out) -> dict:
             'baseline': s['baseline']['accuracy'], 'pgkd': s['pgkd']['accuracy'], 'best_step': s['best_step'],
             'steps': len(s['steps']) - 1}
 
+# %% ../nbs/32_report.ipynb #140cd039
 def write_index(runs_dir, out) -> Path:
     "Write the report of every finished run under `runs_dir` and an `index.html` at `out` linking them all."
     runs = sorted(p.parent for p in Path(runs_dir).rglob('summary.json') if (p.parent/'step-000').exists())  # PGKD runs

@@ -15,10 +15,10 @@ from .config import GridConfig, RunConfig, TeacherConfig, config_from_dict, teac
 from .records import read_json, write_text, hardware_line
 from .files import run_task
 from .teachers import build_teacher, calls_llm
-from .plan import plan_run, price_calls, _usd, _format_wall
+from .plan import CallShape, plan_run, price_calls, _usd, _format_wall
 from .spend import sum_costs, zero_shot_rows, cost_table
 from .costs import PRICES_DATE, BATCH_DISCOUNT
-from .zeroshot import run_zero_shot
+from .zeroshot import ZeroShotConfig, run_zero_shot
 from .report import write_index
 from .grid import RUN_KEYS, VARIANTS, RunSpec, plan, run_kwargs, run_missing, check_grid, spec_config, teacher_of
 from .tables import CONTROL, INTERVAL_NOTE, CONTROL_NOTE, results_frame
@@ -104,9 +104,9 @@ def zero_shot_results(s, datasets=None, run=True) -> dict:
         if (p/'summary.json').exists(): out[d] = read_json(p/'summary.json')
         elif llm and run:
             cfg = config_from_dict(run_kwargs(s))
-            out[d] = run_zero_shot(build_teacher(cfg.teacher), d, p, cfg.test_max, cfg.data_dir, progress=False,
-                                   template=cfg.teacher.wording, batch=bool(s.get('batch')),
-                                   concurrency=s.get('concurrency') or 1)
+            zs = ZeroShotConfig(d, cfg.test_max, cfg.data_dir, template=cfg.teacher.wording,
+                                batch=bool(s.get('batch')), concurrency=s.get('concurrency') or 1)
+            out[d] = run_zero_shot(build_teacher(cfg.teacher), zs, p, progress=False)
     return out
 
 def zero_shot_note(zero_shot: dict) -> str:
@@ -321,10 +321,10 @@ def reproduce(preset='smoke', only=None, out='reports', grid: GridConfig|None = 
 # %% ../nbs/33_repro.ipynb #e935bbcc
 def grid_plan_row(one, k) -> dict:
     "A cost-table row for `k` runs planned like `one` (a run's plan): four ways of paying, lock-step, upper bound."
-    shape = (one['prompt_tokens'], one['prefix_tokens'], one['reply_tokens'])
-    priced = price_calls(one['model'], k, one['calls'], *shape)
+    shape = CallShape(one['prompt_tokens'], one['prefix_tokens'], one['reply_tokens'])
+    priced = price_calls(one['model'], k, one['calls'], shape)
     if priced['usd_list'] is None: raise ValueError(f"no price for {one['model']!r} in the price table")
-    per_batch = price_calls(one['model'], 1, k, *shape)['usd_both']        # one KD step of the k runs in one batch
+    per_batch = price_calls(one['model'], 1, k, shape)['usd_both']        # one KD step of the k runs in one batch
     return {'runs': k, 'calls': k*one['calls'], 'classes': one['classes'], 'prefix_tokens': one['prefix_tokens'],
             'input_tokens': k*one['input_tokens'], 'output_tokens': k*one['output_tokens'], **priced,
             'usd_lockstep': per_batch*one['calls'], 'usd_upper': k*one['usd_upper'], 'wall_s': k*one['wall_s']}

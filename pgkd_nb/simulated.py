@@ -12,8 +12,7 @@ from .reply import rows_to_reply
 from .teacher import BaseTeacher
 
 # %% auto #0
-__all__ = ['RULES', 'tfidf_embedder', 'dense', 'centroids', 'f1_deficits', 'class_weights', 'draw_counts', 'smallest_margin',
-           'nearest', 'SimulatedTeacher', 'confusion']
+__all__ = ['RULES', 'SimulatedTeacher']
 
 # %% ../nbs/15_simulated.ipynb #91fba584
 def tfidf_embedder(texts, max_features=20000):

@@ -6,9 +6,9 @@ from pathlib import Path
 from .prompt import PGKDRequest, cache_prefix, count_tokens, tokenizer_name
 from .records import make_dir, read_json, write_json, write_text
 from .costs import PRICES_DATE, BATCH_DISCOUNT, caches_prompts
-from .config import TeacherConfig
+from .config import GridConfig, TeacherConfig
 from .teacher import TEACHERS
-from .plan import CACHE_MIN_TOKENS, cache_applies, plan_zero_shot, price_calls, _usd
+from .plan import CACHE_MIN_TOKENS, CallShape, cache_applies, plan_zero_shot, price_calls, _usd
 
 
 # %% auto #0
@@ -49,16 +49,17 @@ def price_run(run, model) -> dict:
     "One run's KD steps at list price, with caching (held across its steps), batches, and both."
     n = run['steps']
     if not n: return dict.fromkeys(COST_KEYS[:4], 0.0)
-    return price_calls(model, 1, n, _mean(run['prompt_tokens']), run['prefix_tokens'], _mean(run['reply_tokens']))
+    return price_calls(model, 1, n, CallShape(_mean(run['prompt_tokens']), run['prefix_tokens'],
+                                              _mean(run['reply_tokens'])))
 
 def price_lockstep(runs, model) -> float:
     "Batches + caching for `runs` of one dataset in lock-step: a batch per step, the prefix shared only inside it."
     total = 0.0
     for i in range(max((r['steps'] for r in runs), default=0)):
         going = [r for r in runs if r['steps'] > i]
-        usd = price_calls(model, 1, len(going), _mean([r['prompt_tokens'][i] for r in going]),
-                          going[0]['prefix_tokens'],
+        shape = CallShape(_mean([r['prompt_tokens'][i] for r in going]), going[0]['prefix_tokens'],
                           _mean([r['reply_tokens'][i] for r in going]))
+        usd = price_calls(model, 1, len(going), shape)
         total += usd['usd_both']
     return total
 
@@ -114,10 +115,18 @@ def zero_shot_rows(datasets, teacher, test_max, template='kit', data_dir=None) -
     return {**rows, 'total': sum_costs(rows.values())}
 
 # %% ../nbs/24_spend.ipynb #6ff0bbfd
-def grid_costs(runs_dir, datasets=None, seeds=None, n_samples=1000, test_max=2000, zero_shot=True,
-               teachers=GRID_TEACHERS, template='kit', data_dir=None) -> dict:
+def grid_costs(grid: GridConfig,          # the grid's `runs_dir`, `datasets`, `seeds` (None: all found), `n_samples`
+               test_max=2000,             # test rows of the zero-shot column, at most, per dataset
+               zero_shot=True,            # price the zero-shot column too
+               teachers=GRID_TEACHERS,    # the teachers whose default models are priced
+               template='kit',            # the A.2 prompt's wording of the zero-shot column
+               data_dir=None,             # folder holding the task folders
+              ) -> dict:
     "The Table 2 grid's KD steps (from the runs' real prompts) and the zero-shot column, priced for each teacher."
-    runs, missing = found_runs(runs_dir, datasets, seeds, n_samples)
+    if grid.runs_dir is None:
+        raise ValueError("grid_costs: GridConfig.runs_dir is None; set it to the reproduction's run records (--runs)")
+    runs_dir, n_samples = grid.runs_dir, 1000 if grid.n_samples is None else grid.n_samples
+    runs, missing = found_runs(runs_dir, grid.datasets, grid.seeds, n_samples)
     models = {t: TEACHERS[t].default_model for t in teachers}
     zs = list(dict.fromkeys(r['dataset'] for r in runs)) if zero_shot else []
     return {'note': COSTS_NOTE, 'prices_date': PRICES_DATE, 'batch_discount': BATCH_DISCOUNT,

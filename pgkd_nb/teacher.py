@@ -15,11 +15,8 @@ from .costs import (PRICES, USAGE_KEYS, TeacherError, Ledger, price_of, caches_p
                            missing_price, prompt_token_bound, prompts_worst_case)
 
 # %% auto #0
-__all__ = ['CACHE_FIELDS', 'TIMEOUT_S', 'MAX_RETRIES', 'RETRY_STATUSES', 'MAX_RETRY_AFTER', 'TEACHERS', 'TeacherReply',
-           'CacheMiss', 'request_key', 'normalize_endpoint', 'cache_problem', 'ResponseCache', 'is_retryable',
-           'retry_after', 'retry_delay', 'one_line', 'BaseTeacher', 'Teacher', 'env_key', 'aws_region',
-           'anthropic_reply', 'message_content', 'AnthropicTeacher', 'BedrockTeacher', 'OpenAITeacher', 'LocalTeacher',
-           'ReplayTeacher', 'make_teacher']
+__all__ = ['TeacherReply', 'CacheMiss', 'ResponseCache', 'BaseTeacher', 'Teacher', 'AnthropicTeacher', 'BedrockTeacher',
+           'OpenAITeacher', 'LocalTeacher', 'ReplayTeacher', 'make_teacher']
 
 # %% ../nbs/14_teacher.ipynb #bbeeccc7
 @dataclass
@@ -61,6 +58,7 @@ def cache_problem(rec) -> str|None:
     bad = [k for k, t in CACHE_FIELDS.items() if not isinstance(rec.get(k), t)]
     return f"no usable {', '.join(bad)}" if bad else None
 
+# %% ../nbs/14_teacher.ipynb #9e441dcf
 class ResponseCache:
     "Teacher replies on disk, one `<key>.json` per request."
     def __init__(self, dir): self.dir = Path(dir).expanduser()
@@ -291,6 +289,7 @@ def message_content(prompt, prefix='') -> str|list:
     return [{'type': 'text', 'text': prefix, 'cache_control': {'type': 'ephemeral'}},
             {'type': 'text', 'text': prompt[len(prefix):]}]
 
+# %% ../nbs/14_teacher.ipynb #adad3df0
 class AnthropicTeacher(Teacher):
     "Claude through the Anthropic Messages API."
     name, default_model, default_max_tokens, can_cache = 'anthropic', 'claude-sonnet-5-5', 8192, True
@@ -333,6 +332,7 @@ def _openai_usage(u, prompt, raw) -> dict:
     if u is None: return {'input_tokens': count_tokens(prompt), 'output_tokens': count_tokens(raw), 'estimated': True}
     return {'input_tokens': u.prompt_tokens, 'output_tokens': u.completion_tokens}
 
+# %% ../nbs/14_teacher.ipynb #8fcb6139
 class OpenAITeacher(Teacher):
     "Any OpenAI-compatible chat-completions server (vLLM, llama.cpp server, Ollama, OpenAI)."
     name, base_url_env, default_url = 'openai', 'OPENAI_BASE_URL', 'https://api.openai.com/v1'
@@ -398,6 +398,7 @@ class ReplayTeacher(Teacher):
 TEACHERS = {'anthropic': AnthropicTeacher, 'bedrock': BedrockTeacher, 'openai': OpenAITeacher,
             'local': LocalTeacher, 'replay': ReplayTeacher}
 
+# %% ../nbs/14_teacher.ipynb #62b72c1a
 def make_teacher(name, **kw):
     "The LLM teacher called `name`, built with keyword arguments `kw` (`teachers.build_teacher`: any teacher)."
     if name not in TEACHERS: raise ValueError(f"unknown teacher {name!r}; choose one of {sorted(TEACHERS)}")

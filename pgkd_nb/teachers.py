@@ -10,10 +10,14 @@ from .simulated import SimulatedTeacher
 from .noise import TeacherNoise
 
 # %% auto #0
-__all__ = ['KINDS', 'teacher_class', 'calls_llm', 'llm_teachers', 'teacher_model', 'build_teacher', 'check_noise',
-           'teacher_noise']
+__all__ = ['KINDS', 'teacher_class', 'calls_llm', 'teacher_model', 'build_teacher']
 
 # %% ../nbs/19_teachers.ipynb #a1f04f02
+def llm_teachers() -> list[str]:
+    "The names of the teachers that ask an LLM (those that can classify zero-shot)."
+    return sorted(n for n, c in KINDS.items() if c.calls_llm)
+
+# %% ../nbs/19_teachers.ipynb #331ae384
 KINDS = {**TEACHERS, 'simulated': SimulatedTeacher}    # name -> class: the names `--teacher` accepts
 
 def teacher_class(t) -> type:
@@ -25,10 +29,6 @@ def teacher_class(t) -> type:
 def calls_llm(t) -> bool:
     "Whether the teacher `t` (a `TeacherConfig` or its name) asks an LLM (reads the prompt), from its class."
     return teacher_class(t).calls_llm
-
-def llm_teachers() -> list[str]:
-    "The names of the teachers that ask an LLM (those that can classify zero-shot)."
-    return sorted(n for n, c in KINDS.items() if c.calls_llm)
 
 def teacher_model(t: TeacherConfig) -> str:
     "The model the teacher `t` uses: its `model`, else its class's default."
@@ -43,15 +43,6 @@ def _llm_kwargs(t: TeacherConfig, spent_usd=0.0) -> dict:
     if t.price(): kw['price'] = t.price()
     return kw
 
-def build_teacher(t: TeacherConfig, spent_usd=0.0, pool=None, labels=None, seed=0, **run):
-    "The teacher `t` describes; an LLM teacher's ledger starts at `spent_usd`. The run's context: the simulated "
-    "teacher's `pool`, `labels`, `seed` (and `embed`, `proba`); an LLM teacher's further arguments (`max_tokens`)."
-    cls = teacher_class(t)
-    if not cls.calls_llm: return cls(pool=pool, labels=labels, rule=t.rule, seed=seed, noise=teacher_noise(t, seed),
-                                     **run)
-    check_noise(t)
-    return cls(**_llm_kwargs(t, spent_usd), **run)
-
 def check_noise(t: TeacherConfig):
     "A `ValueError` when `t` asks an LLM teacher for the simulated teacher's mistakes (`--teacher-noise/-dupes`)."
     if not (t.noise or t.dupes) or not calls_llm(t): return
@@ -62,3 +53,13 @@ def check_noise(t: TeacherConfig):
 def teacher_noise(t: TeacherConfig, seed=0) -> TeacherNoise|None:
     "The mistakes `t` asks of the simulated teacher, seeded by the run's `seed` (None: it makes none)."
     return TeacherNoise(t.noise, t.dupes, t.noise_mode, seed) if t.noise or t.dupes else None
+
+# %% ../nbs/19_teachers.ipynb #75ca4ce7
+def build_teacher(t: TeacherConfig, spent_usd=0.0, pool=None, labels=None, seed=0, **run):
+    "The teacher `t` describes; an LLM teacher's ledger starts at `spent_usd`. The run's context: the simulated "
+    "teacher's `pool`, `labels`, `seed` (and `embed`, `proba`); an LLM teacher's further arguments (`max_tokens`)."
+    cls = teacher_class(t)
+    if not cls.calls_llm: return cls(pool=pool, labels=labels, rule=t.rule, seed=seed, noise=teacher_noise(t, seed),
+                                     **run)
+    check_noise(t)
+    return cls(**_llm_kwargs(t, spent_usd), **run)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json, os, sys, time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from sklearn.metrics import accuracy_score, f1_score
@@ -18,7 +19,7 @@ from .batches import run_batch
 from .records import write_json, write_text, read_json, make_dir, hardware
 
 # %% auto #0
-__all__ = ['classify', 'run_zero_shot', 'zero_shot', 'format_zero_shot']
+__all__ = ['classify', 'ZeroShotConfig', 'run_zero_shot', 'zero_shot', 'format_zero_shot']
 
 # %% ../nbs/20_zeroshot.ipynb #290943e1
 def zero_shot_request(labels, seed=0, template='kit') -> SimpleNamespace:
@@ -38,6 +39,18 @@ def classify(teacher, labels, text, seed=0, template='kit') -> dict:
     "The teacher's zero-shot label for `text` (None when its answer names no class), with usage and cost."
     req = zero_shot_request(labels, seed, template)
     return prediction(teacher.ask(zero_shot_prompt(labels, text, template), req), labels)
+
+# %% ../nbs/20_zeroshot.ipynb #97df9023
+@dataclass
+class ZeroShotConfig:
+    "What a zero-shot run classifies and how it asks; `run_zero_shot` records all but `batch` and `concurrency`."
+    dataset: str                  # the task: a name `load_task` finds
+    test_max: int|None = None     # classify a stratified test subsample of this size (None: the whole test split)
+    data_dir: str|None = None     # folder holding task folders (None: where `load_task` looks)
+    seed: int = 0                 # the seed the teacher is told
+    template: str = 'kit'         # the A.2 prompt's wording: kit (this kit's) or paper (word for word)
+    batch: bool = False           # every text left as one Message Batch (half price; re-attached after a kill)
+    concurrency: int = 1          # per-request calls in flight at once (1: one after another)
 
 # %% ../nbs/20_zeroshot.ipynb #39232d5e
 def read_predictions(path) -> list[dict]:
@@ -94,20 +107,25 @@ def zero_shot_summary(dataset, teacher, preds, n_all, labels, seconds) -> dict:
             'hardware': hardware(), 'finished': time.strftime('%Y-%m-%d %H:%M:%S'), 'wall_seconds': round(seconds, 1)}
 
 # %% ../nbs/20_zeroshot.ipynb #7a74fb8d
-def run_zero_shot(teacher, dataset, out, test_max=None, data_dir=None, seed=0, task=None, progress=True,
-                  template='kit', batch=False, concurrency=1) -> dict:
+def run_zero_shot(teacher,              # the LLM teacher that classifies (a built `Teacher`)
+                  zs: ZeroShotConfig,   # the task, its test rows, seed and wording; how the calls go out
+                  out,                  # the run directory: created, or resumed when it holds this run
+                  task=None,            # the task already loaded (None: `load_task(zs.dataset, zs.data_dir)`)
+                  progress=True,        # a line on stderr every 50 texts, and the batch's progress
+                 ) -> dict:
     "Classify the (optionally subsampled) test split zero-shot with `teacher`; resumable; returns the summary."
-    task = task or load_task(dataset, data_dir)
-    rows = stable_subsample(task.test, test_max)
+    dataset, template = zs.dataset, zs.template
+    task = task or load_task(dataset, zs.data_dir)
+    rows = stable_subsample(task.test, zs.test_max)
     cfg = {'dataset': dataset, 'teacher': teacher.name, 'model': teacher.model, 'endpoint': teacher.endpoint,
-           'test_max': test_max, 'seed': seed, 'template': template}
+           'test_max': zs.test_max, 'seed': zs.seed, 'template': template}
     out = open_zero_shot(out, cfg)
     done = resume_predictions(out/'predictions.jsonl')
     teacher.ledger = Ledger.from_records(done, teacher.ledger.budget_usd)       # the budget counts what was spent
-    todo, req, t0 = rows[len(done):], zero_shot_request(task.labels, seed, template), time.time()
+    todo, req, t0 = rows[len(done):], zero_shot_request(task.labels, zs.seed, template), time.time()
     prompts = [zero_shot_prompt(task.labels, r['text'], template) for r in todo]
-    answers = (batch_answers(teacher, prompts, req, len(done), out/'batch.json', progress) if batch
-               else answers_in_order(teacher, prompts, req, concurrency))
+    answers = (batch_answers(teacher, prompts, req, len(done), out/'batch.json', progress) if zs.batch
+               else answers_in_order(teacher, prompts, req, zs.concurrency))
     with open(out/'predictions.jsonl', 'a', encoding='utf-8') as f:
         for i, (r, rec) in enumerate(zip(todo, answers), len(done)):
             p = {'i': i, 'text': r['text'], 'label': r['label'], **prediction(rec, task.labels)}
@@ -148,8 +166,8 @@ def zero_shot(dataset, teacher: TeacherConfig, out=None, test_max=None, data_dir
                          f"{llm_teachers()}")
     if concurrency < 1: raise ValueError(f"--concurrency {concurrency}: must be 1 or more")
     llm = build_teacher(teacher, **({'max_tokens': max_tokens} if max_tokens else {}))
-    return run_zero_shot(llm, dataset, out or f'runs/zero-shot-{dataset}', test_max, data_dir, progress=progress,
-                         template=teacher.wording, batch=batch, concurrency=concurrency)
+    zs = ZeroShotConfig(dataset, test_max, data_dir, template=teacher.wording, batch=batch, concurrency=concurrency)
+    return run_zero_shot(llm, zs, out or f'runs/zero-shot-{dataset}', progress=progress)
 
 def format_zero_shot(s) -> str:
     "One line: the zero-shot summary `s`'s metrics, unparsed answers, tokens billed and cost."

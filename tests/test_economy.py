@@ -10,16 +10,17 @@ import pytest
 from test_teacher_servers import send
 import pgkd_nb.batches as batches
 from pgkd_nb.batches import cancel_batch
-from pgkd_nb.config import RunConfig, TeacherConfig
+from pgkd_nb.config import GridConfig, RunConfig, TeacherConfig
 from pgkd_nb.data import DEMO_TASK, load_task, stable_subsample
 from pgkd_nb.plan import check_plan_budget, format_plan, plan_run, _usd
 from pgkd_nb.prompt import zero_shot_prefix, zero_shot_prompt
 from pgkd_nb.costs import BudgetExceeded
 from pgkd_nb.teacher import make_teacher
-from pgkd_nb.zeroshot import read_predictions, run_zero_shot
+from pgkd_nb.zeroshot import ZeroShotConfig, read_predictions, run_zero_shot
 
 TASK = load_task(DEMO_TASK)
 SMALL = type(TASK)(TASK.name, TASK.labels, TASK.train, TASK.test[:6])
+BATCHED = ZeroShotConfig(DEMO_TASK, batch=True)        # the zero-shot run of the demo task, as one Message Batch
 GOLD = {r['text']: r['label'] for r in TASK.test}
 
 
@@ -158,7 +159,7 @@ def fast_polls(monkeypatch):
 def test_zero_shot_batch_matches_by_custom_id_at_half_price(env, tmp_path, fast_polls, capsys):
     with FakeAnthropic(polls=2) as srv:
         t = teacher(srv, cache_dir=tmp_path/'cache', max_tokens=50)
-        s = run_zero_shot(t, DEMO_TASK, tmp_path/'run', task=SMALL, batch=True)
+        s = run_zero_shot(t, BATCHED, tmp_path/'run', task=SMALL)
     (create,) = srv.paths('/v1/messages/batches')[:1]
     sent = create['body']['requests']
     assert [r['custom_id'] for r in sent] == [f'text-{i}' for i in range(6)]
@@ -178,7 +179,7 @@ def test_zero_shot_batch_matches_by_custom_id_at_half_price(env, tmp_path, fast_
     # the same command again: every answer from the response cache, nothing sent
     before = len(srv.requests)
     t2 = teacher(srv, cache_dir=tmp_path/'cache', max_tokens=50)
-    run_zero_shot(t2, DEMO_TASK, tmp_path/'again', task=SMALL, batch=True, progress=False)
+    run_zero_shot(t2, BATCHED, tmp_path/'again', task=SMALL, progress=False)
     assert len(srv.requests) == before and t2.ledger.cached == 6 and t2.ledger.cost_usd == 0.0
 
 
@@ -186,7 +187,7 @@ def test_expired_and_errored_requests_are_retried_once_then_reported(env, tmp_pa
     bad = SMALL.test[4]['text']
     with FakeAnthropic(expire={'text-1', 'text-4'}, error={'text-2'}, single_status={bad: 400}) as srv:
         t = teacher(srv, max_tokens=50)
-        s = run_zero_shot(t, DEMO_TASK, tmp_path/'run', task=SMALL, batch=True, progress=False)
+        s = run_zero_shot(t, BATCHED, tmp_path/'run', task=SMALL, progress=False)
     singles = srv.paths('/v1/messages')
     singles = [r for r in singles if r['path'] == '/v1/messages']
     assert sorted(text_of(r['body'])[-20:] for r in singles) == sorted(SMALL.test[i]['text'][-20:] for i in (1, 2, 4))
@@ -204,11 +205,11 @@ def test_a_killed_run_reattaches_instead_of_paying_again(env, tmp_path, fast_pol
     with FakeAnthropic(polls=3) as srv:
         monkeypatch.setattr(batches, 'wait_for_batch', killed)
         with pytest.raises(KeyboardInterrupt):
-            run_zero_shot(teacher(srv, max_tokens=50), DEMO_TASK, tmp_path/'run', task=SMALL, batch=True)
+            run_zero_shot(teacher(srv, max_tokens=50), BATCHED, tmp_path/'run', task=SMALL)
         state = json.loads((tmp_path/'run'/'batch.json').read_text())
         assert state['id'] == 'msgbatch_001' and len(state['custom_ids']) == 6   # written before polling
         monkeypatch.setattr(batches, 'wait_for_batch', real_wait)
-        s = run_zero_shot(teacher(srv, max_tokens=50), DEMO_TASK, tmp_path/'run', task=SMALL, batch=True,
+        s = run_zero_shot(teacher(srv, max_tokens=50), BATCHED, tmp_path/'run', task=SMALL,
                           progress=False)
     assert len(srv.paths('/v1/messages/batches')) - len(srv.paths('/v1/messages/batches/')) == 1   # one create
     assert s['n_test'] == 6 and s['zero_shot']['accuracy'] == 1.0
@@ -218,7 +219,7 @@ def test_a_batch_is_submitted_only_if_its_worst_case_fits(env, tmp_path, fast_po
     with FakeAnthropic() as srv:
         t = teacher(srv, max_tokens=2000, budget_usd=0.02)        # 6 × 2000 output tokens at half price ≈ $0.06
         with pytest.raises(BudgetExceeded, match=r'a batch of 6 claude-sonnet-5-5 requests could cost up to'):
-            run_zero_shot(t, DEMO_TASK, tmp_path/'run', task=SMALL, batch=True)
+            run_zero_shot(t, BATCHED, tmp_path/'run', task=SMALL)
     assert srv.requests == [] and not (tmp_path/'run'/'batch.json').exists()
 
 
@@ -237,7 +238,7 @@ def test_concurrent_zero_shot_survives_a_429_and_writes_in_order(env, tmp_path):
     rows = type(TASK)(TASK.name, TASK.labels, TASK.train, TASK.test[:12])
     with FakeAnthropic(fail_first=429) as srv:
         t = teacher(srv, max_tokens=50)
-        s = run_zero_shot(t, DEMO_TASK, tmp_path/'run', task=rows, concurrency=4, progress=False)
+        s = run_zero_shot(t, ZeroShotConfig(DEMO_TASK, concurrency=4), tmp_path/'run', task=rows, progress=False)
     preds = read_predictions(tmp_path/'run'/'predictions.jsonl')
     assert [p['i'] for p in preds] == list(range(12)) and [p['pred'] for p in preds] == [r['label'] for r in rows.test]
     assert len(srv.requests) == 13 and t.ledger.calls == 12 and t.ledger.failed == 0   # one 429, retried once
@@ -278,7 +279,8 @@ def test_budget_refuses_a_run_whose_plan_does_not_fit(env):
 
 def test_zero_shot_test_subsample_is_what_the_batch_sends(env, tmp_path, fast_polls):
     with FakeAnthropic() as srv:
-        run_zero_shot(teacher(srv, max_tokens=50), DEMO_TASK, tmp_path/'run', test_max=5, batch=True, progress=False)
+        run_zero_shot(teacher(srv, max_tokens=50), ZeroShotConfig(DEMO_TASK, test_max=5, batch=True), tmp_path/'run',
+                      progress=False)
     sent = srv.paths('/v1/messages/batches')[0]['body']['requests']
     assert [text_of(r['params']) for r in sent] == [zero_shot_prompt(TASK.labels, r['text'])
                                                     for r in stable_subsample(TASK.test, 5)]
@@ -310,7 +312,7 @@ def test_grid_costs_price_the_recorded_prompts_and_cache_a_long_label_list(tmp_p
     from pgkd_nb.costs import call_cost
     labels = [f'category {i} of a long product taxonomy, with a descriptive name' for i in range(400)]
     runs = {0: write_wide_run(tmp_path, 0, 3, labels), 1: write_wide_run(tmp_path, 1, 2, labels)}
-    g = grid_costs(tmp_path, ['wide'], [0, 1, 2], zero_shot=False)
+    g = grid_costs(GridConfig(datasets=['wide'], seeds=[0, 1, 2], runs_dir=tmp_path), zero_shot=False)
     assert g['missing'] == ['wide seed 2'] and [r['steps'] for r in g['runs']] == [3, 2]
     prefix = count_tokens(PGKDRequest(task='wide', labels=labels, few_shot=[]).cache_prefix)
     assert prefix > 1024 and g['grid']['anthropic']['wide']['prefix_tokens'] == prefix
