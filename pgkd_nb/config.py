@@ -11,8 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 from .data import DEMO_TASK
 
 # %% auto #0
-__all__ = ['DEFAULT_CHECKPOINT', 'STUDENT_PRESETS', 'StudentConfig', 'make_config', 'setting', 'TeacherConfig', 'RunConfig',
-           'config_from_dict', 'config_to_dict', 'GridConfig']
+__all__ = ['DEFAULT_CHECKPOINT', 'STUDENT_PRESETS', 'STRATEGIES', 'StudentConfig', 'make_config', 'setting', 'TeacherConfig',
+           'RunConfig', 'config_from_dict', 'config_to_dict', 'GridConfig']
 
 # %% ../nbs/02_config.ipynb #f27e3208
 INT8_RECIPE = {'per_channel': True}   # how encoder='onnx-int8' quantizes (export.quantize_onnx); in its cache keys
@@ -115,6 +115,11 @@ def group(cls, help):
     return field(default_factory=cls, metadata={'help': help, 'group': cls})
 
 # %% ../nbs/02_config.ipynb #60f164ff
+STRATEGIES = {'pgkd': 'PGKD: the teacher writes rows, guided by the validation report and mined rows',
+              'unguided': 'the teacher writes rows without the validation report and mined rows',
+              'label': 'active distillation: the student picks unlabelled texts, the teacher labels them (A.2)',
+              'random': 'control: random pool rows, no guidance (simulated teacher only)'}
+
 @dataclass
 class RunConfig:
     "Everything that defines a PGKD run; saved as config.json."
@@ -153,6 +158,12 @@ class RunConfig:
     data_dir: str|None = setting(None, 'directory holding task folders')
     gate: str = setting('', "checks on the teacher's rows before they join the training data, comma-separated: "
                         "dupes, label, ambiguity, or all (default: none)")
+    strategy: str = setting('pgkd', "what the teacher does each KD step: pgkd (writes rows guided by the validation "
+                            "report and mined rows), unguided (writes rows without them), label (labels the "
+                            "unlabelled texts the student is least sure of: active distillation), random (control: "
+                            "random pool rows; simulated teacher)", choices=list(STRATEGIES))
+    unlabelled: str|None = setting(None, '--strategy label: in-domain texts the student picks from (any format --data '
+                                   'reads; --text-col; default: the pool, its labels hidden)')
 
     def __post_init__(self):
         if isinstance(self.teacher, dict): self.teacher = TeacherConfig(**self.teacher)

@@ -22,9 +22,11 @@ from .plan import check_plan_budget
 from .simulated import centroids
 from .gate import GateContext, gate_config, gate_record, gate_rows, remember
 from .noise import mark_counts
+from .active import (check_strategy, guided_request, strategy_teacher, open_unlabelled, pick_rows,
+                            label_picked, plan_strategy)
 
 # %% auto #0
-__all__ = ['patience_state', 'kd_step', 'fit_model0', 'run_pgkd']
+__all__ = ['patience_state', 'RunParts', 'kd_step', 'fit_model0', 'run_pgkd']
 
 # %% ../nbs/22_loop.ipynb #a1d954d8
 def patience_state(val_losses, patience) -> dict:
@@ -57,9 +59,9 @@ def run_teacher(cfg: RunConfig, d0, student, spent_usd=0.0, cents=None):
     "The run's teacher (`teachers.build_teacher`) with the run's pool, labels, student and seed; an LLM teacher's "
     "ledger starts at what the run already spent. A noisy simulated teacher: $D^0$'s `val` and class `cents`."
     if calls_llm(cfg.teacher): return build_teacher(cfg.teacher, spent_usd)
-    check_pool(cfg, d0)
-    return build_teacher(cfg.teacher, pool=stable_subsample(d0.pool, cfg.pool_max), labels=d0.labels, seed=cfg.seed,
-                         embed=student.embed, proba=student.predict_proba, val=d0.val, centroids=cents)
+    if not cfg.unlabelled: check_pool(cfg, d0)            # (a label run from a file labels that file's texts)
+    return build_teacher(strategy_teacher(cfg), pool=stable_subsample(d0.pool, cfg.pool_max), labels=d0.labels,
+                         seed=cfg.seed, embed=student.embed, proba=student.predict_proba, val=d0.val, centroids=cents)
 
 def train_centroids(student, d0):
     "Unit-length class centroids of $D^0$'s training rows in the student's (cached) frozen embeddings."
@@ -134,29 +136,54 @@ def step_record(i, reply, val, fit, n_history, seconds, n_accepted=None) -> dict
             'fit_epochs': len(fit['epochs']), 'best_epoch': fit['best_epoch']}
 
 # %% ../nbs/22_loop.ipynb #9fc04888
-def kd_step(i, cfg, d0, student, teacher, history, last_val, blocked, gate=None) -> tuple[dict, dict, list]:
-    "Run KD step `i` (its rows through the run's `gate`, a `RunGate`, when on); returns (files for the step folder, "
-    "the step record, the accepted rows)."
-    timer, texts = PhaseTimer(), [r['text'] for r in history]
+@dataclass
+class RunParts:
+    "What every KD step of a run uses: its settings, $D^0$, student, teacher, leak guard, gate (a `RunGate`, or None) "
+    "and, for `--strategy label`, the unlabelled set (an `active.UnlabelledSet`)."
+    cfg: RunConfig
+    d0: object
+    student: object
+    teacher: object
+    blocked: Blocked
+    gate: RunGate|None = None
+    unlabelled: object = None
+
+def _step_reply(i, run: RunParts, history, last_val, timer) -> tuple:
+    "Step `i`'s teacher reply as the run's strategy asks, the step's own files, and the rows the leak guard withheld."
+    cfg, d0, student, texts = run.cfg, run.d0, run.student, [r['text'] for r in history]
+    if cfg.strategy == 'label':                 # the student picks texts, the teacher labels them
+        picked = pick_rows(run.unlabelled, student.predict_proba, cfg.gen_batch)
+        timer.done('mine_prompt')
+        return label_picked(i, cfg, d0, run.teacher, run.unlabelled, picked), {'offered.json': picked}, 0
     mined = mine(history, student.predict_proba(texts), d0.labels, k=cfg.n_mined, seed=cfg.seed*1000 + i)
-    req, withheld = withhold_blocked(kd_request(i, cfg, d0, mined, last_val), blocked)
+    req, withheld = withhold_blocked(guided_request(kd_request(i, cfg, d0, mined, last_val), cfg.strategy),
+                                     run.blocked)
     timer.done('mine_prompt')
-    reply = teacher.generate(req, history_texts=texts + (gate.seen if gate else []), blocked_texts=blocked)
+    seen = texts + (run.gate.seen if run.gate else [])
+    reply = run.teacher.generate(req, history_texts=seen, blocked_texts=run.blocked)
+    return reply, {'mined.json': asdict(mined)}, withheld
+
+def kd_step(i, run: RunParts, history, last_val) -> tuple[dict, dict, list]:
+    "Run KD step `i` of `run` (its rows through the run's gate when on); returns (files for the step folder, the "
+    "step record, the accepted rows)."
+    timer, d0, student = PhaseTimer(), run.d0, run.student
+    reply, more, withheld = _step_reply(i, run, history, last_val, timer)
     timer.done('teacher')
-    rows, more, marks = reply.rows, {}, reply.marks or []
-    if gate:
-        rows, more = gate_step(gate, rows, marks, student, d0)
+    rows, marks = reply.rows, reply.marks or []
+    if run.gate:
+        rows, checked = gate_step(run.gate, rows, marks, student, d0)
+        more.update(checked)
         timer.done('gate')
     grown = history + rows
-    fit = student.fit(grown, d0.val, restart=cfg.retrain == 'scratch', seed=cfg.seed*1000 + i)
+    fit = student.fit(grown, d0.val, restart=run.cfg.retrain == 'scratch', seed=run.cfg.seed*1000 + i)
     timer.done('fit')
     val = student.evaluate(d0.val)
     timer.done('evaluate')
     rec = {**step_record(i, reply, val, fit, len(grown), timer.seconds, len(rows)), 'withheld': withheld}
     if marks: rec['noise'], more['marks.json'] = mark_counts(marks, rows), marks
-    if gate: rec['gate'] = more.pop('gate')
+    if run.gate: rec['gate'] = more.pop('gate')
     files = {'step.json': rec, 'prompt.txt': reply.prompt, 'reply.txt': reply.raw, 'accepted.json': rows,
-             'rejected.json': reply.rejected, 'val.json': val, 'mined.json': asdict(mined), **more}
+             'rejected.json': reply.rejected, 'val.json': val, **more}
     return files, rec, rows
 
 # %% ../nbs/22_loop.ipynb #d3bfdd18
@@ -227,6 +254,7 @@ def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_ste
     "Run (or resume) PGKD as configured; returns the summary (also in `out/summary.json`)."
     cfg, t0 = check_config(cfg), time.time()
     check_noise(cfg.teacher)                       # refused before anything is written
+    check_strategy(cfg)
     gate_config(cfg.gate)
     with run_lock(out):
         out, cfg = open_run(cfg, out)
@@ -234,7 +262,7 @@ def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_ste
         task = task or run_task(cfg)
         redo_damaged_step(out)
         done = completed_steps(out)                       # the steps a killed run left, if any
-        check_plan_budget(cfg, spent(done).cost_usd, max(0, len(done) - 1), task)
+        check_plan_budget(cfg, spent(done).cost_usd, max(0, len(done) - 1), task, plan_strategy)
         d0 = sample_d0(task, cfg.n_samples, cfg.seed)
         student = Student(task.labels, cfg.student_config(progress=progress))
         noisy = (cfg.teacher.noise or cfg.teacher.dupes) and not calls_llm(cfg.teacher)
@@ -243,13 +271,14 @@ def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_ste
         if done: load_last_model(out, student, done)      # resume
         else: fit_model0(out, cfg, d0, student)
         history, last_val, recs = run_state(out, d0)
-        gate = open_gate(cfg, out, recs, d0, student, history, cents)
-        blocked = Blocked(r['text'] for r in d0.val + d0.test)
+        run = RunParts(cfg, d0, student, teacher, Blocked(r['text'] for r in d0.val + d0.test),
+                       open_gate(cfg, out, recs, d0, student, history, cents),
+                       open_unlabelled(cfg, d0, out, recs) if cfg.strategy == 'label' else None)
         state = patience_state([r['val_loss'] for r in recs], cfg.patience)
         bar = tqdm(range(len(recs), cfg.kd_steps + 1), desc=f'PGKD {cfg.dataset} seed {cfg.seed}', disable=not progress)
         for i in bar:
             if state['stop']: break
-            files, rec, rows = kd_step(i, cfg, d0, student, teacher, history, last_val, blocked, gate)
+            files, rec, rows = kd_step(i, run, history, last_val)
             write_step(out, i, files, student)
             history, last_val, recs = history + rows, files['val.json'], recs + [rec]
             state = patience_state([r['val_loss'] for r in recs], cfg.patience)
@@ -308,7 +337,8 @@ def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None, source=''
     write_json(out/'test_pgkd.json', pgkd)
     kd = recs[1:]
     name = kd[0]['teacher'] if kd else cfg.teacher.name
-    summary = {'dataset': cfg.dataset, 'seed': cfg.seed, 'source': source, 'labels': list(d0.labels),
+    summary = {'dataset': cfg.dataset, 'seed': cfg.seed, 'strategy': cfg.strategy, 'source': source,
+               'labels': list(d0.labels),
                'teacher': {'name': name, 'model': kd[0]['teacher_model'] if kd else cfg.teacher.model,
                            'simulated': bool(kd[0]['simulated']) if kd else not calls_llm(cfg.teacher),
                            **spent(recs).totals()},

@@ -128,7 +128,8 @@ def live_teacher(cfg, model):
 
 def upper_left(d, steps_done=0) -> float:
     "The plan `d`'s upper bound in $ for the KD steps left after `steps_done`."
-    return d['usd_upper']*max(0, d['calls'] - steps_done)/max(1, d['calls'])
+    done = steps_done*d.get('calls_per_step', 1)        # a label run: gen_batch calls a step
+    return d['usd_upper']*max(0, d['calls'] - done)/max(1, d['calls'])
 
 def budget_refusal(cfg, d, spent_usd=0.0, steps_done=0) -> str|None:
     "Why `pgkd run` would not start the run `cfg` planned as `d`: its model has no price, or its budget is too small."
@@ -209,10 +210,11 @@ def upper_bound_left(cfg, steps_done=0, task=None) -> tuple[float, dict]:
     return upper_left(d, steps_done), d
 
 # %% ../nbs/21_plan.ipynb #f0c7a37f
-def check_plan_budget(cfg, spent_usd=0.0, steps_done=0, task=None) -> dict|None:
-    "Raise `budget_refusal`'s reason if the run `cfg` could pass its teacher's budget or has no price; else the plan."
+def check_plan_budget(cfg, spent_usd=0.0, steps_done=0, task=None, plan=None) -> dict|None:
+    "Raise `budget_refusal`'s reason if the run `cfg` could pass its teacher's budget or has no price; else the plan "
+    "(`plan(cfg, task)`, default `plan_run` with the local count)."
     if cfg.teacher.budget_usd is None or plan_teacher(cfg)[2]: return None
-    d = plan_run(cfg, task, count='local')
+    d = plan(cfg, task) if plan else plan_run(cfg, task, count='local')
     why = budget_refusal(cfg, d, spent_usd, steps_done)
     if why: raise (ValueError if d['usd_list'] is None else BudgetExceeded)(why)       # no price: a setting to fix
     return d

@@ -223,16 +223,17 @@ def gate_lines(s) -> list:
 # %% ../nbs/03_records.ipynb #4a6e7b53
 def format_summary(s) -> str:
     "A plain-text table of a run summary."
-    st = s['student']
+    st, kept = s['student'], s.get('strategy', 'pgkd')        # the kept model's row is named after the strategy
     hw = s['hardware'] if isinstance(s['hardware'], str) else hardware_line(s['hardware'])
     lines = [f"dataset {s['dataset']}  seed {s['seed']}  student {Path(str(st['checkpoint'])).name} "
-             f"({st['mode']}, max_len {st['max_len']})",
+             f"({st['mode']}, max_len {st['max_len']})" + (f"  strategy {kept}" if kept != 'pgkd' else ''),
              teacher_line(s['teacher']),
              f"test rows {s['n_test']}" + (' (stratified subsample)' if s['test_subsampled'] else ''),
              '', f"{'':10}{'accuracy':>10}{'macro F1':>10}{'weighted F1':>12}"]
     for k in ('baseline', 'pgkd'):
         m = s[k]
-        lines.append(f"{k:10}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{m['weighted_f1']:>12.4f}")
+        name = kept if k == 'pgkd' else k
+        lines.append(f"{name:10}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{m['weighted_f1']:>12.4f}")
     cols = gate_columns(s['steps'])
     lines += ['', f"{'step':>4}{'added':>7}{'rejected':>9}{'val loss':>10}{'val acc':>9}{'val mF1':>9}{'sec':>7}"
               + ''.join(f"{t:>{len(t) + 2}}" for _, _, t in cols)]

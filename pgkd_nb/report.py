@@ -256,11 +256,14 @@ def test_block(s) -> dict:
     fmt = lambda m: [f"{m[k]:.4f}" for k in ('accuracy', 'macro_f1', 'weighted_f1')]
     delta = [f"{s['pgkd'][k] - s['baseline'][k]:+.4f}" for k in ('accuracy', 'macro_f1', 'weighted_f1')]
     kept = 'model_0 (no KD step improved the validation loss)' if s['best_step'] == 0 else f"step {s['best_step']}"
+    st = s.get('strategy', 'pgkd')
+    who = 'PGKD' if st == 'pgkd' else f"PGKD's loop with --strategy {st}"
     note = (f"Test split: {s['n_test']} rows{' (stratified subsample)' if s['test_subsampled'] else ''}. "
-            f"PGKD keeps {kept}; {s['n_added']} rows added over {len(s['steps']) - 1} KD steps, "
+            f"{who} keeps {kept}; {s['n_added']} rows added over {len(s['steps']) - 1} KD steps, "
             f"{s['rejects']} rejected.")
     return {'rows': [{'name': 'baseline (model_0)', 'cells': fmt(s['baseline'])},
-                     {'name': 'PGKD (kept model)', 'cells': fmt(s['pgkd'])}, {'name': 'change', 'cells': delta}],
+                     {'name': f"{'PGKD' if st == 'pgkd' else st} (kept model)", 'cells': fmt(s['pgkd'])},
+                     {'name': 'change', 'cells': delta}],
             'note': note}
 
 def curve_note(steps, best, stopped, patience) -> str:
@@ -335,7 +338,7 @@ def write_index(runs_dir, out) -> Path:
 
 # %% ../nbs/32_report.ipynb #72b72a54
 TEACHING_NOTEBOOKS = ('00_data', '09_student', '10_miner', '11_prompt', '14_teacher', '13_reply', '15_simulated',
-                      '22_loop', 'tutorial')
+                      '21b_active', '22_loop', '36_compare', 'tutorial')
 PROGRESS = re.compile(r'\d+%\|.*\||\d+it \[|it/s\]|s/it\]')
 WIDGET = 'application/vnd.jupyter.widget-view+json'
 
