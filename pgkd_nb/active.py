@@ -21,8 +21,8 @@ from .zeroshot import zero_shot_request
 from .plan import CallShape, price_calls, plan_teacher, local_count, plan_run
 
 # %% auto #0
-__all__ = ['SPREAD', 'check_strategy', 'margins', 'pick_uncertain', 'UnlabelledSet', 'file_texts', 'unlabelled_set',
-           'open_unlabelled', 'pick_rows', 'label_picked', 'label_step', 'plan_label', 'plan_strategy']
+__all__ = ['check_strategy', 'margins', 'pick_uncertain', 'UnlabelledSet', 'file_texts', 'unlabelled_set', 'open_unlabelled',
+           'pick_rows', 'label_picked', 'label_step', 'plan_label', 'plan_strategy']
 
 # %% ../nbs/21b_active.ipynb #c82c4827
 def check_strategy(cfg):
@@ -50,7 +50,7 @@ def strategy_teacher(cfg) -> TeacherConfig:
     return replace(cfg.teacher, rule='random') if cfg.strategy == 'random' else cfg.teacher
 
 # %% ../nbs/21b_active.ipynb #2ec88561
-SPREAD = 3    # the guard looks at the spread × k smallest margins
+_SPREAD = 3    # the guard looks at the spread × k smallest margins
 
 def margins(P) -> np.ndarray:
     "Top-1 minus top-2 probability of each row of `P` (1.0 with one class)."
@@ -59,7 +59,7 @@ def margins(P) -> np.ndarray:
     top2 = np.sort(P, 1)[:, -2:]
     return top2[:, 1] - top2[:, 0]
 
-def pick_uncertain(P, k, spread=SPREAD) -> np.ndarray:
+def pick_uncertain(P, k, spread=_SPREAD) -> np.ndarray:
     "Positions of `k` rows of `P`: among the `spread·k` smallest margins, each predicted class's least sure first."
     m = margins(P)
     cand = np.argsort(m, kind='stable')[:spread*k]
@@ -165,7 +165,7 @@ def label_reply(teacher, texts, answers, labels, template='kit', marks=()) -> Te
                         simulated=teacher.simulated, marks=list(marks))
 
 # %% ../nbs/21b_active.ipynb #1021341c
-def pick_rows(u: UnlabelledSet, proba, k, spread=SPREAD) -> list[dict]:
+def pick_rows(u: UnlabelledSet, proba, k, spread=_SPREAD) -> list[dict]:
     "The `k` free texts of `u` the student (`proba`) is least sure of, marked offered: {'text', 'margin', 'pred'}."
     free = u.free()
     if not len(free): return []

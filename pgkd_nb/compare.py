@@ -7,17 +7,19 @@ from __future__ import annotations
 import html, math
 from dataclasses import replace
 from pathlib import Path
-from .config import RunConfig, check_config
+from .config import RunConfig, check_config, config_from_dict
 from .files import run_task
-from .records import write_json, write_text, make_dir, simulated_word
-from .costs import PRICES_DATE
-from .active import STRATEGIES, check_strategy, plan_strategy
+from .records import write_json, write_text, make_dir, simulated_word, read_json
+from .costs import PRICES_DATE, call_cost
+from .prompt import zero_shot_prompt, count_tokens
+from .plan import plan_teacher
+from .active import STRATEGIES, check_strategy, plan_strategy, gold_answer
 from .loop import run_pgkd
 from .tables import paired_t, INTERVAL_NOTE
 
 # %% auto #0
-__all__ = ['ARMS', 'parse_arms', 'arm_config', 'compare_configs', 'run_arms', 'compare_result', 'write_pages', 'compare',
-           'plan_arm', 'plan_compare', 'format_plan_compare']
+__all__ = ['ARMS', 'parse_arms', 'arm_config', 'compare_configs', 'run_arms', 'priced_steps', 'compare_result', 'write_pages',
+           'compare', 'plan_arm', 'plan_compare', 'format_plan_compare']
 
 # %% ../nbs/36_compare.ipynb #66404966
 ARMS = tuple(STRATEGIES)      # pgkd, unguided, label, random
@@ -46,10 +48,33 @@ def compare_configs(cfg: RunConfig, arms, seeds) -> list[RunConfig]:
 # %% ../nbs/36_compare.ipynb #c8ad846d
 def run_arms(cfg: RunConfig, out, arms=ARMS, seeds=3, progress=True, task=None) -> dict:
     "Run (or resume; a finished run is read back) every arm at every seed: {(arm, seed): summary}."
-    cfgs = compare_configs(cfg, arms, seeds)
-    task, out = task or run_task(cfg), make_dir(out)
-    return {(c.strategy, c.seed): run_pgkd(c, out/f'{c.strategy}-seed{c.seed}', task=task, progress=progress)
-            for c in cfgs}
+    cfgs, model = compare_configs(cfg, arms, seeds), plan_teacher(cfg)[1]
+    task, out, runs = task or run_task(cfg), make_dir(out), {}
+    for c in cfgs:
+        s = run_pgkd(c, out/f'{c.strategy}-seed{c.seed}', task=task, progress=progress)
+        if s['teacher']['simulated'] and c.strategy != 'random':      # the record, as `model` would charge it
+            s = {**s, 'priced': priced_steps(out/f'{c.strategy}-seed{c.seed}', model)}
+        runs[(c.strategy, c.seed)] = s
+    return runs
+
+def priced_steps(out, model, prices=None) -> dict:
+    "What the KD steps recorded in run `out` would cost `model` at batch prices: the prompts it would be sent and "
+    "the replies it would write (a label step: one A.2 prompt and answer per offered text); computed, not billed."
+    s = read_json(Path(out)/'summary.json')
+    labels, template = s['labels'], config_from_dict(s['config']).teacher.wording
+    calls, n_in, n_out, usd = 0, 0, 0, 0.0
+    for step in sorted(Path(out).glob('step-[0-9][0-9][0-9]'))[1:]:
+        if (step/'offered.json').exists():
+            said = {r['text']: r['label'] for f in ('accepted.json', 'gate_rejected.json') if (step/f).exists()
+                    for r in read_json(step/f)}
+            pairs = [(zero_shot_prompt(labels, o['text'], template), gold_answer(said.get(o['text']), labels))
+                     for o in read_json(step/'offered.json')]
+        else: pairs = [tuple((step/f).read_text(encoding='utf-8') for f in ('prompt.txt', 'reply.txt'))]
+        for prompt, reply in pairs:
+            u = {'input_tokens': count_tokens(prompt), 'output_tokens': count_tokens(reply)}
+            calls, n_in, n_out = calls + 1, n_in + u['input_tokens'], n_out + u['output_tokens']
+            usd += call_cost(u, model, prices, batch=True) or 0.0
+    return {'model': model, 'calls': calls, 'input_tokens': n_in, 'output_tokens': n_out, 'usd_batch': usd}
 
 # %% ../nbs/36_compare.ipynb #10619d53
 def _mean(v): return sum(v)/len(v) if len(v) else float('nan')
@@ -60,12 +85,13 @@ def arm_stats(runs: dict, arm, seeds) -> dict:
     "Metrics, baseline, teacher dollars and tokens, and $ per point of accuracy gained, of `arm` over `seeds`."
     ss = [runs[(arm, s)] for s in seeds]
     acc, f1 = [s['pgkd']['accuracy'] for s in ss], [s['pgkd']['macro_f1'] for s in ss]
-    base, usd = [s['baseline']['accuracy'] for s in ss], _mean([s['teacher']['cost_usd'] for s in ss])
+    spend = [s.get('priced') or s['teacher'] for s in ss]          # a simulated run: its record priced
+    base, usd = [s['baseline']['accuracy'] for s in ss], _mean([x.get('usd_batch', x.get('cost_usd')) for x in spend])
     gain = 100*(_mean(acc) - _mean(base))
     return {'arm': arm, 'seeds': len(ss), 'accuracy': acc, 'macro_f1': f1, 'baseline_accuracy': base,
             'baseline_macro_f1': [s['baseline']['macro_f1'] for s in ss], 'usd_per_run': usd,
-            'input_tokens': _mean([s['teacher']['input_tokens'] for s in ss]),
-            'output_tokens': _mean([s['teacher']['output_tokens'] for s in ss]),
+            'input_tokens': _mean([x['input_tokens'] for x in spend]),
+            'output_tokens': _mean([x['output_tokens'] for x in spend]),
             'n_added': _mean([s['n_added'] for s in ss]), 'gain_points': gain,
             'usd_per_point': usd/gain if gain > 0 else None}
 
@@ -98,7 +124,8 @@ def compare_result(runs: dict, arms, seeds, dataset) -> dict:
     vs = {a: {m: paired(stats, a, ref, m) for m in ('accuracy', 'macro_f1')} for a in arms if a != ref}
     return {'dataset': dataset, 'seeds': list(seeds), 'arms': stats, 'reference': ref, 'vs_reference': vs,
             'verdicts': [verdict(stats, m) for m in ('accuracy', 'macro_f1')], 'teacher': _runs_teacher(runs),
-            'n_test': next(iter(runs.values()))['n_test'], 'prices_date': PRICES_DATE}
+            'n_test': next(iter(runs.values()))['n_test'], 'prices_date': PRICES_DATE,
+            'priced_as': next((s['priced']['model'] for s in runs.values() if s.get('priced')), None)}
 
 # %% ../nbs/36_compare.ipynb #4db7012a
 def _pm(v) -> str: return f"{_mean(v):.3f}" if _sd(v) is None else f"{_mean(v):.3f} ± {_sd(v):.3f}"
@@ -118,11 +145,12 @@ def table_rows(r) -> tuple[list, list]:
     rows = [['baseline (model_0)', str(b['seeds']), _pm(b['baseline_accuracy']), _pm(b['baseline_macro_f1']),
              '', '', '', '', '']]
     for a, s in st.items():
-        vs = r['vs_reference'].get(a)
+        vs, control = r['vs_reference'].get(a), a == 'random' and not s['usd_per_run']
+        spend = (['— (a control: no LLM)']*3 if control else
+                 [_usd(s['usd_per_run']), f"{s['input_tokens']:,.0f} / {s['output_tokens']:,.0f}",
+                  _usd(s['usd_per_point']) if s['gain_points'] > 0 else 'no gain'])
         rows.append([a, str(s['seeds']), _pm(s['accuracy']), _pm(s['macro_f1']),
-                     _ci(vs['accuracy']) if vs else '(reference)', _ci(vs['macro_f1']) if vs else '(reference)',
-                     _usd(s['usd_per_run']), f"{s['input_tokens']:,.0f} / {s['output_tokens']:,.0f}",
-                     _usd(s['usd_per_point']) if s['gain_points'] > 0 else 'no gain'])
+                     *[_ci(vs[m]) if vs else '(reference)' for m in ('accuracy', 'macro_f1')], *spend])
     return head, rows
 
 # %% ../nbs/36_compare.ipynb #30ceeaff
@@ -136,16 +164,24 @@ def verdict_line(v) -> str:
     if v['winner']: return f"{what}: **{v['winner']} wins**, {d} over {v['runner_up']} (the runner-up)."
     return (f"{what}: no winner: {v['best']} leads {v['runner_up']} by {d}, an interval that does not exclude 0.")
 
+def chart_points(r) -> list[tuple]:
+    "(name, teacher $ per run, mean test accuracy, its sd over seeds) of the baseline and every arm."
+    st = r['arms'][r['reference']]
+    pts = [('baseline', 0.0, _mean(st['baseline_accuracy']), _sd(st['baseline_accuracy']))]
+    return pts + [(a, s['usd_per_run'], _mean(s['accuracy']), _sd(s['accuracy'])) for a, s in r['arms'].items()]
+
 def page_text(r) -> dict:
     "The page's parts: title, the lines above the table, the table, the verdicts and the notes."
     t = r['teacher']
-    who = (f"teacher {t['name']} (real labelled pool rows, no LLM: every dollar is $0)" if t['simulated'] else
+    who = (f"teacher {t['name']} (real labelled pool rows, no LLM, $0 spent); dollars and tokens: its recorded prompts "
+           f"and replies priced as {r.get('priced_as')} at batch prices of {r['prices_date']}, not billed"
+           if t['simulated'] else
            f"teacher {t['name']}; dollars: the recorded replies × the price table of {r['prices_date']}, not billed")
     seeds = r['seeds']
     return {'title': f"pgkd compare: {r['dataset']}",
             'intro': [who, f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}), "
                            f"{r['n_test']} test rows; every arm of a seed starts from the same D0 and model_0"],
-            'table': table_rows(r), 'verdicts': [verdict_line(v) for v in r['verdicts']],
+            'table': table_rows(r), 'verdicts': [verdict_line(v) for v in r['verdicts']], 'points': chart_points(r),
             'notes': [INTERVAL_NOTE, "$ per point: the teacher's dollars per run over the percentage points of test "
                       "accuracy the arm's kept student gained over the baseline (mean over seeds)."]}
 
@@ -161,6 +197,28 @@ CSS = ("body{font-family:sans-serif;max-width:72em;margin:2em auto;color:#222}ta
        "td,th{border:1px solid #bbb;padding:.3em .6em;text-align:right}td:first-child{text-align:left}"
        ".note{color:#555;font-size:.9em}")
 
+def dollar_chart(points, w=560, h=320, pad=56) -> str:
+    "An inline SVG (no script, nothing fetched): each arm's mean test accuracy, ± sd over seeds, against its teacher "
+    "dollars per run."
+    x1 = max(p[1] for p in points) or 1.0
+    ys = [p[2] + k*(p[3] or 0) for p in points for k in (-1, 1)]
+    y0, y1 = min(ys), max(ys) + 1e-9
+    X = lambda v: pad + (w - 2*pad)*v/x1
+    Y = lambda v: h - pad - (h - 2*pad)*(v - y0)/(y1 - y0)
+    svg = [f"<svg width='{w}' height='{h}' role='img' aria-label='test accuracy against teacher dollars per run'>",
+           f"<line x1='{pad}' y1='{h - pad}' x2='{w - pad}' y2='{h - pad}' stroke='#888'/>",
+           f"<line x1='{pad}' y1='{pad}' x2='{pad}' y2='{h - pad}' stroke='#888'/>",
+           f"<text x='{w/2}' y='{h - 12}' text-anchor='middle'>teacher $ per run (0 to ${x1:,.4f})</text>",
+           f"<text x='14' y='{h/2}' transform='rotate(-90 14 {h/2})' text-anchor='middle'>test accuracy "
+           f"({y0:.3f} to {y1:.3f})</text>"]
+    for name, usd, acc, sd in points:
+        x, y = X(usd), Y(acc)
+        if sd: svg.append(f"<line x1='{x:.1f}' y1='{Y(acc - sd):.1f}' x2='{x:.1f}' y2='{Y(acc + sd):.1f}' "
+                          "stroke='#555'/>")
+        svg += [f"<circle cx='{x:.1f}' cy='{y:.1f}' r='4' fill='#1f77b4'/>",
+                f"<text x='{x + 7:.1f}' y='{y - 6:.1f}' font-size='12'>{html.escape(name)}</text>"]
+    return ''.join(svg) + '</svg>'
+
 def to_html(p) -> str:
     "The page `p` as one self-contained HTML document."
     e, (head, rows) = html.escape, p['table']
@@ -170,6 +228,7 @@ def to_html(p) -> str:
             f"</head><body><h1>{e(p['title'])}</h1>" + ''.join(f"<p>{e(x)}</p>" for x in p['intro'])
             + f"<table><tr>{cells(head, 'th')}</tr>" + ''.join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
             + "</table><ul>" + ''.join(f"<li>{bold(v)}</li>" for v in p['verdicts']) + "</ul>"
+            + f"<h2>Accuracy against dollars</h2>{dollar_chart(p['points'])}"
             + ''.join(f"<p class='note'>{e(n)}</p>" for n in p['notes']) + "</body></html>\n")
 
 # %% ../nbs/36_compare.ipynb #3d4f18c1
