@@ -338,7 +338,7 @@ def write_index(runs_dir, out) -> Path:
 
 # %% ../nbs/32_report.ipynb #72b72a54
 TEACHING_NOTEBOOKS = ('00_data', '09_student', '10_miner', '11_prompt', '14_teacher', '13_reply', '15_simulated',
-                      '21b_active', '22_loop', '36_compare', 'tutorial')
+                      '19_teachers', '21_plan', '21b_active', '22_loop', '36_compare', 'tutorial')
 PROGRESS = re.compile(r'\d+%\|.*\||\d+it \[|it/s\]|s/it\]')
 WIDGET = 'application/vnd.jupyter.widget-view+json'
 
