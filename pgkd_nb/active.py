@@ -17,7 +17,7 @@ from .costs import PRICES, PRICES_DATE, worst_case_cost, prompt_token_bound
 from .records import read_json, step_path
 from .teacher import TeacherReply
 from .teachers import calls_llm
-from .zeroshot import zero_shot_request
+from .zeroshot import zero_shot_request, answers_in_order
 from .plan import CallShape, price_calls, plan_teacher, local_count, plan_run
 
 # %% auto #0
@@ -136,9 +136,9 @@ def simulated_answers(teacher, gold, labels, step) -> tuple[list, list]:
     return [{'raw': gold_answer(said.get(i), labels), **zero} for i in range(len(gold))], marks
 
 def llm_answers(teacher, texts, labels, seed=0, template='kit') -> list[dict]:
-    "The LLM `teacher`'s answers to the A.2 prompt of each of `texts`, one `ask` each (cache, budget, retries)."
-    req = zero_shot_request(labels, seed, template)
-    return [teacher.ask(zero_shot_prompt(labels, t, template), req) for t in texts]
+    "The LLM `teacher`'s answers to the A.2 prompt of each of `texts`, in order (`zeroshot`'s calls)."
+    prompts = [zero_shot_prompt(labels, t, template) for t in texts]
+    return list(answers_in_order(teacher, prompts, zero_shot_request(labels, seed, template)))
 
 # %% ../nbs/21b_active.ipynb #0ab2b621
 def _sum_usage(answers) -> dict:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/36_compare.ipynb #a2a66202
 from __future__ import annotations
-import html, math
+import html
 from dataclasses import replace
 from pathlib import Path
 from .config import RunConfig, check_config, config_from_dict
@@ -15,7 +15,7 @@ from .prompt import zero_shot_prompt, count_tokens
 from .plan import plan_teacher
 from .active import STRATEGIES, check_strategy, plan_strategy, gold_answer
 from .loop import run_pgkd
-from .tables import paired_t, INTERVAL_NOTE
+from .tables import paired_t, INTERVAL_NOTE, _mean_sd, _pm
 
 # %% auto #0
 __all__ = ['ARMS', 'parse_arms', 'arm_config', 'compare_configs', 'run_arms', 'priced_steps', 'compare_result', 'write_pages',
@@ -77,9 +77,9 @@ def priced_steps(out, model, prices=None) -> dict:
     return {'model': model, 'calls': calls, 'input_tokens': n_in, 'output_tokens': n_out, 'usd_batch': usd}
 
 # %% ../nbs/36_compare.ipynb #10619d53
-def _mean(v): return sum(v)/len(v) if len(v) else float('nan')
+def _mean(v): return _mean_sd(v)[0]       # (mean, sample sd) as the reproduction tables compute them
 
-def _sd(v): return math.sqrt(sum((x - _mean(v))**2 for x in v)/(len(v) - 1)) if len(v) > 1 else None
+def _sd(v): return _mean_sd(v)[1]
 
 def arm_stats(runs: dict, arm, seeds) -> dict:
     "Metrics, baseline, teacher dollars and tokens, and $ per point of accuracy gained, of `arm` over `seeds`."
@@ -128,8 +128,6 @@ def compare_result(runs: dict, arms, seeds, dataset) -> dict:
             'priced_as': next((s['priced']['model'] for s in runs.values() if s.get('priced')), None)}
 
 # %% ../nbs/36_compare.ipynb #4db7012a
-def _pm(v) -> str: return f"{_mean(v):.3f}" if _sd(v) is None else f"{_mean(v):.3f} ± {_sd(v):.3f}"
-
 def _ci(mh) -> str:
     m, h = mh
     return f"{m:+.3f} (one seed: no interval)" if h is None else f"{m:+.3f} [{m - h:+.3f}, {m + h:+.3f}]"
