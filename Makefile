@@ -7,7 +7,7 @@ STAMP = .make/install-$(ENV_ID).stamp
 PRESET ?= smoke
 JOBS ?= 1
 
-.PHONY: install demo test readme lint outputs check-outputs check reproduce bench clean docs lab
+.PHONY: install demo test readme lint outputs check-outputs check reproduce bench clean docs lab quality-gate
 
 $(STAMP): settings.ini setup.py
 	$(PIP) install -q "torch==2.13.0"
@@ -46,6 +46,13 @@ reproduce: $(STAMP)
 
 bench: $(STAMP)
 	pgkd bench
+
+# issue 25's study: a noisy SIMULATED teacher, gate off / on, 3 sets x 4 noise rates x 5 seeds (cpu preset, ~1 h on 2 cores)
+QG_SETTINGS = {"datasets": ["huffpost", "banking77", "amazon_hierarchical"], "seeds": 5, "noises": [0, 0.1, 0.2, 0.3], \
+  "jobs": 2, "runs_dir": "runs/quality_gate", "out_dir": "reports/quality_gate", "run": {"preset": "cpu", "n_samples": 1000}}
+quality-gate: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m papermill --log-level WARNING nbs/repro/quality_gate.ipynb reports/quality_gate/quality_gate.ipynb \
+	  -y '{"settings": $(QG_SETTINGS)}'
 
 # the documentation site, built offline from the notebooks into _docs/ (open _docs/index.html)
 docs: $(STAMP)

@@ -116,6 +116,7 @@ class BenchConfig:
                                 device)
         return Timing(self.batch, self.n_batches, self.warmup, self.padding, self.budget_s, device)
 
+# %% ../nbs/30_bench.ipynb #2f91a855
 def _bench_device(cfg, task, dev) -> list[dict]:
     "The rows of one device: inference at each length and precision, training where it applies, ONNX on CPU."
     pick_device(dev)
@@ -225,7 +226,13 @@ def live_zero_shot(labels, rows, prompts, call, model, price_table=None) -> dict
             'source': 'measured'}
 
 # %% ../nbs/30_bench.ipynb #fc276a94
-def bench_zero_shot(labels, rows, price_table=None, models=None, call=None, call_model=None) -> dict:
+def bench_zero_shot(labels,              # the class names, id order
+                    rows,                # real rows ({'text', 'label'}); the first 64 are priced
+                    price_table=None,    # model → prices, over `costs.PRICES`
+                    models=None,         # row name → model id of the computed rows (default ZERO_SHOT_MODELS)
+                    call=None,           # prompt → reply text (or a dict with tokens): a live LLM to measure
+                    call_model=None,     # the model id `call` talks to (its price)
+                   ) -> dict:
     "Tokens and cost of zero-shot classifying a batch of 64 `rows` (computed), or a measured run through `call`."
     rows = list(rows)[:64]
     prompts = [zero_shot_prompt(labels, r['text']) for r in rows]
@@ -363,8 +370,14 @@ def bench_results(quick=False, device='auto', prices=None, budget=30.0, threads=
             'zero_shot': bench_zero_shot(task.labels, stratified_sample(task.test, 64, 0)[0])}
 
 # %% ../nbs/30_bench.ipynb #98a3faac
-def run_bench(quick=False, out=None, device='auto', prices=None, budget=30.0, threads=None,
-              command='pgkd bench') -> dict:
+def run_bench(quick=False,              # a tiny random BERT and few small batches: checks the pipeline
+              out=None,                 # folder of table5.json/.md (default reports; quick: runs/bench-quick)
+              device='auto',            # 'auto' (the CPU, and CUDA when there is one), 'cpu' or 'cuda'
+              prices=None,              # device → (instance, USD/hour), over INSTANCE_PRICES (`instance_prices`)
+              budget=30.0,              # seconds timed per measurement before it stops early (not in quick runs)
+              threads=None,             # torch CPU threads (default: one per core; quick: 1)
+              command='pgkd bench',     # how it was started, for the report's provenance
+             ) -> dict:
     "Run the whole benchmark and write table5.json and table5.md to `out` (default: reports; quick: runs/bench-quick)."
     use_threads(threads or (1 if quick else os.cpu_count()))   # a tiny model gains nothing from threads on a busy CPU
     return measured_report(lambda: bench_results(quick, device, prices, budget, torch.get_num_threads()), 'bench',

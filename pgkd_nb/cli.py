@@ -54,6 +54,7 @@ def run_from_flags(a) -> tuple[dict, Path]:
     from pgkd_nb.track import StepTracker
     with StepTracker(out, a.tracking) as hook: return run_pgkd(cfg, out, progress=not a.quiet, on_step=hook), out
 
+# %% ../nbs/35_cli.ipynb #370678da
 WHY_LOSS = ("validation loss, not accuracy, picks the step, as in the paper's Algorithm 1: loss is calibrated (it "
             "weighs how sure each answer is) and less noisy than accuracy on a small validation set")
 
@@ -65,6 +66,7 @@ def kept_step_note(s) -> str:
              if best is not None and first is not None and best < first else '')
     return f"step {s['best_step']} is kept{below}: {WHY_LOSS}."
 
+# %% ../nbs/35_cli.ipynb #f1b4d5c2
 def cmd_run(a) -> int:
     "pgkd run: run or resume PGKD and print the run's table."
     if a.dry_run: return cmd_plan(a)
@@ -101,6 +103,7 @@ def cmd_report(a) -> int:
     print(f"wrote {write_report(a.run, a.out)}")
     return 0
 
+# %% ../nbs/35_cli.ipynb #0be96d58
 def accuracy_noise(acc: float, n: int) -> float:
     "Percentage points of 1.96 binomial standard errors of an accuracy `acc` measured on `n` rows."
     return 196*math.sqrt(max(acc*(1 - acc), 1e-12)/max(n, 1))
@@ -123,6 +126,7 @@ def demo_epilogue(s: dict, out) -> str:
         f"Next: `pgkd show {out}`; each step's prompt, reply and accepted rows are in {out}/step-*/;",
         '      reports/ holds the multi-seed reproductions; README "Teachers" shows how to use a real LLM.'])
 
+# %% ../nbs/35_cli.ipynb #f5e883b5
 def cmd_demo(a) -> int:
     "pgkd demo: PGKD on the embedded 41-class HuffPost subset, simulated teacher, CPU preset."
     cfg = config_from_args(a)
@@ -163,6 +167,7 @@ def cmd_zero_shot(a) -> int:
     print(format_zero_shot(s))
     return 0
 
+# %% ../nbs/35_cli.ipynb #f0ba7b63
 INSPECT_FIELDS = ('data', 'text_col', 'label_col', 'test_data', 'labels', 'n_samples', 'seed', 'kd_steps', 'gen_batch')
 
 def add_inspect_flags(p):
@@ -178,6 +183,7 @@ def cmd_inspect(a) -> int:
                                       kd_steps=a.kd_steps, gen_batch=a.gen_batch)))
     return 0
 
+# %% ../nbs/35_cli.ipynb #ac134ee1
 def add_export_flags(p):
     "The flags of `pgkd export`."
     p.add_argument('run', help='a finished run directory (its best_model/ is exported) or a Student.save directory')
@@ -200,6 +206,7 @@ def cmd_export(a) -> int:
         print(f"uploaded to {push_to_hub(out, a.push_to_hub, private=a.private)}")
     return 0
 
+# %% ../nbs/35_cli.ipynb #72a8bd8c
 def add_predict_flags(p):
     "The flags of `pgkd predict`."
     p.add_argument('model', help='an export (pgkd export: HF directory and/or ONNX) or a run directory')
@@ -226,6 +233,7 @@ def cmd_predict(a) -> int:
     print(f"wrote {r['out']}")
     return 0
 
+# %% ../nbs/35_cli.ipynb #3bc8f496
 def add_plan_flags(p):
     "The flags of `pgkd plan`: those of `pgkd run` (the run to plan), then how to count and print."
     add_run_flags(p)
@@ -242,6 +250,7 @@ def cmd_plan(a) -> int:
     print(json.dumps(d, indent=1) if getattr(a, 'json', False) else format_plan(d))      # (also `run --dry-run`)
     return 0
 
+# %% ../nbs/35_cli.ipynb #57b4effb
 def add_bench_flags(p):
     "The flags of `pgkd bench`."
     p.add_argument('--quick', action='store_true', help='tiny random BERT, a few small batches (a smoke test, < 1 min)')
@@ -262,6 +271,7 @@ def cmd_bench(a) -> int:
     print(f"wrote {Path(r['out'])/'table5.md'} and table5.json")
     return 0
 
+# %% ../nbs/35_cli.ipynb #c4c8605c
 def add_speedups_flags(p):
     "The flags of `pgkd speedups`."
     p.add_argument('--quick', action='store_true', help='tiny random BERT: checks the pipeline in about a minute')
@@ -279,6 +289,7 @@ def cmd_speedups(a) -> int:
     print(f"wrote {Path(r['out'])/'speedups.md'} and speedups.json")
     return 0
 
+# %% ../nbs/35_cli.ipynb #b23650ce
 REPRO_UNSET = " (default: the preset's)"      # reproduce's teacher flags: unset, the preset decides
 TEACHER_FLAGS = [flag_name(f) for f in fields(TeacherConfig)]
 
@@ -322,6 +333,7 @@ def cmd_reproduce(a) -> int:
         return 2
     return 0
 
+# %% ../nbs/35_cli.ipynb #b4925b76
 def add_compare_flags(p):
     "The flags of `pgkd compare`: a run's settings (each arm sets its own --strategy), then the arms, seeds, output."
     add_fields(p, only=[kw['dest'] for _, kw in run_flags() if kw['dest'] != 'strategy'])
@@ -383,6 +395,7 @@ def parser() -> Parser:
         sp.set_defaults(func=fn)
     return p
 
+# %% ../nbs/35_cli.ipynb #0520e8ea
 def main(argv=None) -> int:
     "Entry point of the `pgkd` command."
     argv = sys.argv[1:] if argv is None else list(argv)

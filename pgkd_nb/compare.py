@@ -22,7 +22,7 @@ __all__ = ['ARMS', 'parse_arms', 'arm_config', 'compare_configs', 'run_arms', 'p
            'compare', 'plan_arm', 'plan_compare', 'format_plan_compare']
 
 # %% ../nbs/36_compare.ipynb #66404966
-ARMS = tuple(STRATEGIES)      # pgkd, unguided, label, random
+ARMS = ('pgkd', 'unguided', 'label', 'random')   # the default arms; --arms picks among STRATEGIES
 
 def parse_arms(arms) -> list[str]:
     "The strategies named in `arms` ('a,b' or a list), each once, in order; a `ValueError` naming the choices."

@@ -14,6 +14,7 @@ __all__ = ['PRICES', 'TeacherError', 'BudgetExceeded', 'call_cost', 'Budget', 'L
 class TeacherError(RuntimeError):
     "A teacher could not produce a reply (missing key, failed API call, missing cache entry)."
 
+# %% ../nbs/12_costs.ipynb #b44a2fac
 class BudgetExceeded(TeacherError):
     "The next call could take the run past its budget; raised before the call is made."
 
@@ -91,6 +92,7 @@ class Budget:
         why = self.refusal(usd, what) if fix is None else self.refusal(usd, what, fix)
         if why: raise BudgetExceeded(why)
 
+# %% ../nbs/12_costs.ipynb #96042e5f
 @dataclass
 class Ledger:
     "What a teacher spent in this run, and its optional budget (`budget`)."

@@ -105,12 +105,12 @@ def same_text_key(s: str,
 @dataclass
 class Task:
     "A classification dataset: class names (index = id), train and test rows, where it came from."
-    name: str
-    labels: list
-    train: list
-    test: list
-    source: str = ''
-    dropped: dict = field(default_factory=dict)
+    name: str                 # the task's name (its folder, a Hub name, or your file's stem)
+    labels: list              # class names; the index is the class id
+    train: list               # rows {'text', 'label'}
+    test: list                # rows {'text', 'label'}, kept for the final evaluation
+    source: str = ''          # where the rows were read from
+    dropped: dict = field(default_factory=dict)      # rows left out at load, by reason (counts)
     conflicts: dict = field(default_factory=dict)    # text → the labels it was given; every copy was dropped
     def __repr__(self):
         return f"Task({self.name!r}: {len(self.labels)} classes, {len(self.train)} train, {len(self.test)} test)"
@@ -301,13 +301,13 @@ def stable_subsample(rows, n=None) -> list:
 @dataclass
 class D0:
     "PGKD's starting point: annotated train/val rows, the unseen pool, the untouched test split."
-    name: str
-    labels: list
-    train: list
-    val: list
-    pool: list
-    test: list
-    seed: int = 0
+    name: str      # the task's name
+    labels: list   # class names, id order
+    train: list    # the annotated rows the student trains on (by default 80% of n)
+    val: list      # the annotated rows it is validated on (by default 20% of n); the teacher reads their report
+    pool: list     # the rest of the task's train split: never seen by the student
+    test: list     # the task's test split, untouched
+    seed: int = 0  # the seed of the draw
     def __repr__(self):
         return (f"D0({self.name!r}, seed={self.seed}: {len(self.train)} train, {len(self.val)} val, "
                 f"{len(self.pool)} pool, {len(self.test)} test)")

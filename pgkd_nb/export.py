@@ -210,6 +210,7 @@ def export_info(meta, run_dir, out) -> dict:
             'onnx_int8': ONNX_INT8 if (Path(out)/ONNX_INT8).exists() else None,
             'source': str(Path(run_dir).resolve()), 'pgkd_nb': __version__}
 
+# %% ../nbs/27_export.ipynb #412803f7
 def export_run(run_dir, out, onnx=False, int8=False, data_only=False) -> Path:
     "Export a run's best student to `out` (HF directory, ONNX, model card), or with `data_only` the teacher's rows."
     if data_only: return export_rows(run_dir, out)

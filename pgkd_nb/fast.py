@@ -18,6 +18,7 @@ def pick_device(device='auto') -> torch.device:
     if device == 'auto': device = 'cuda' if torch.cuda.is_available() else 'cpu'
     return torch.device(device)
 
+# %% ../nbs/01_fast.ipynb #2cb0ab7a
 class threads:
     "Context manager: run with at most `n` torch threads (the `head` mode's tiny matrices are slower on more threads)."
     def __init__(self, n): self.n = n
@@ -28,6 +29,7 @@ class threads:
 
     def __exit__(self, *a): torch.set_num_threads(self.old)
 
+# %% ../nbs/01_fast.ipynb #1e0c3296
 def use_threads(n=None):
     "Set torch's CPU threads to `n` (None: leave as is); re-applied after building a Student, in case it sets its own."
     if n: torch.set_num_threads(int(n))

@@ -22,11 +22,11 @@ TABLE_FORMATS = ('.csv', '.tsv', '.jsonl', '.jsonl.gz', '.parquet')
 @dataclass
 class Table:
     "Records (dicts) of one data file or Hub split, its column names, and each record's line or row number."
-    name: str
-    columns: list
-    records: list
-    lines: list
-    features: dict = field(default_factory=dict)
+    name: str                   # the file, or 'hf:ID (split)'
+    columns: list               # column names, in file order
+    records: list               # one dict per record
+    lines: list                 # each record's line (text files) or row number (Parquet, Hub), for error messages
+    features: dict = field(default_factory=dict)   # a Hub split's features (`ClassLabel` names of integer labels)
     sep: str = ':'      # `file:line` for text files; ' row ' for Parquet files and Hub splits
     def where(self, i) -> str: return f"{self.name}{self.sep}{self.lines[i]}"
 
@@ -224,6 +224,7 @@ class DataSpec:
         "The data settings of a `RunConfig` (or of `pgkd`'s parsed flags)."
         return cls(cfg.text_col, cfg.label_col, cfg.test_data, cfg.labels)
 
+# %% ../nbs/04_files.ipynb #6c332150
 def _as_spec(spec=None, **fields) -> DataSpec:
     "`spec` (default `DataSpec()`) with the `fields` given as keywords replaced."
     return replace(spec or DataSpec(), **fields)
@@ -249,6 +250,7 @@ def load_data(path, spec=None, seed=0, load_dataset=None, **fields) -> Task:
     task = Task(data_name(path), order, train, test_rows, source=f"{path}; test: {test_t.name}", dropped=dropped)
     return check_classes(dedup_task(task))
 
+# %% ../nbs/04_files.ipynb #198186b2
 def run_task(cfg):
     "The task a run trains on: `--data` (a file or a Hub dataset) or `--dataset` (a task folder, the demo, a Hub name)."
     if cfg.data:
@@ -271,8 +273,15 @@ def d0_plan(task, n_samples, seed=0, kd_steps=RunConfig.kd_steps, gen_batch=RunC
     return {'train': len(d0.train), 'val': len(d0.val), 'pool': len(d0.pool), 'test': len(d0.test), **pool}
 
 # %% ../nbs/04_files.ipynb #00de0851
-def inspect_data(path, spec=None, n_samples=1000, seed=0, load_dataset=None, kd_steps=RunConfig.kd_steps,
-                 gen_batch=RunConfig.gen_batch, **fields) -> dict:
+def inspect_data(path,                            # a data file or hf:ID[:config]
+                 spec=None,                       # a `DataSpec` (default `DataSpec()`)
+                 n_samples=1000,                  # the D0 size a run would draw
+                 seed=0,                          # the seed of that D0 draw
+                 load_dataset=None,               # `datasets.load_dataset`, or a stand-in (tests)
+                 kd_steps=RunConfig.kd_steps,     # the run's KD steps: with `gen_batch`, the pool rows it asks for
+                 gen_batch=RunConfig.gen_batch,   # the rows the teacher writes per step
+                 **fields                         # `DataSpec` fields that replace those of `spec`
+                ) -> dict:
     "What `load_data` makes of your data (`spec`, or its `fields`), and what a run with `n_samples` would use."
     task = load_data(path, _as_spec(spec, **fields), 0, load_dataset)     # as a run: one held-out split
     texts = [r['text'] for r in task.train + task.test]

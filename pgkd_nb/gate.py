@@ -4,7 +4,8 @@
 
 # %% ../nbs/17_gate.ipynb #0364633a
 from __future__ import annotations
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+import zlib
 from typing import Callable
 import numpy as np
 from .data import same_text_key
@@ -14,21 +15,21 @@ __all__ = ['GateConfig', 'GateContext', 'MinHashIndex', 'gate_rows', 'rejection_
 
 # %% ../nbs/17_gate.ipynb #8d8739bb
 CHECKS = ('dupes', 'label', 'ambiguity')
-DUPE_METHODS, LABEL_METHODS = ('minhash', 'cosine', 'both'), ('confident', 'cleanlab')
+DUPE_METHODS, LABEL_METHODS = ('minhash', 'cosine', 'both'), ('confident', 'own', 'cleanlab')
 
 # %% ../nbs/17_gate.ipynb #231dec41
 @dataclass
 class GateConfig:
     "Which checks the gate runs on a teacher's rows, and their thresholds."
     checks: tuple = CHECKS           # any of 'dupes', 'label', 'ambiguity', run in this order
-    dupe_method: str = 'minhash'     # 'minhash' (datasketch LSH) | 'cosine' (embeddings) | 'both'
-    jaccard: float = 0.5             # MinHash: reject at estimated Jaccard ≥ this (character shingles)
+    dupe_method: str = 'minhash'     # 'minhash' (datasketch signatures) | 'cosine' (embeddings) | 'both'
+    jaccard: float = 0.7             # MinHash: reject at estimated Jaccard ≥ this (character shingles)
     shingle: int = 3                 # MinHash: characters per shingle of the loose text
     num_perm: int = 128              # MinHash: permutations
     cosine: float = 0.9              # cosine: reject at cosine ≥ this to a reference or earlier row
-    label_method: str = 'confident'  # 'confident' (per-class thresholds from validation) | 'cleanlab'
+    label_method: str = 'own'        # 'own' (low own-class probability) | 'confident' | 'cleanlab'
     margin: float|None = None        # ambiguity: fixed margin; None = the `quantile` of validation rows' margins
-    quantile: float = 0.95           # label ('confident') and ambiguity: share of validation rows they would keep
+    quantile: float = 0.95           # label ('confident', 'own') and ambiguity: share of validation rows kept
 
     def __post_init__(self):
         self.checks = tuple(self.checks)
@@ -70,36 +71,39 @@ def shingles(text, n=3) -> set:
 def minhashes(texts, num_perm=128, n=3) -> list:
     "One datasketch `MinHash` per text, of its character `n`-grams."
     from datasketch import MinHash
-    return MinHash.bulk([[s.encode() for s in shingles(t, n)] for t in texts], num_perm=num_perm, seed=1)
+    return MinHash.bulk([[s.encode() for s in shingles(t, n)] for t in texts], num_perm=num_perm, seed=1,
+                        hashfunc=zlib.crc32)
 
 # %% ../nbs/17_gate.ipynb #3e250b15
 class MinHashIndex:
-    "Reference texts in a MinHash LSH index: which one does a new text nearly copy, at what Jaccard?"
-    def __init__(self, texts=(), threshold=0.5, num_perm=128, n=3):
-        from datasketch import MinHashLSH
-        self.lsh, self.hashes, self.texts = MinHashLSH(threshold=threshold, num_perm=num_perm), [], []
-        self.num_perm, self.n = num_perm, n
+    "Reference texts and their MinHash signatures: which one does a new text nearly copy, at what Jaccard?"
+    def __init__(self, texts=(), num_perm=128, n=3):
+        self.num_perm, self.n, self.texts = num_perm, n, []
+        self.sigs = np.zeros((0, num_perm), np.uint64)
         self.add(texts)
 
-    def __len__(self): return len(self.hashes)
+    def __len__(self): return len(self.texts)
 
     def add(self, texts, hashes=None):
         "Index `texts` (their `hashes` if already made)."
         texts = list(texts)
-        for t, m in zip(texts, hashes or minhashes(texts, self.num_perm, self.n)):
-            self.lsh.insert(len(self.hashes), m, check_duplication=False)
-            self.hashes.append(m)
-            self.texts.append(t)
+        if not texts: return
+        hs = hashes or minhashes(texts, self.num_perm, self.n)
+        self.sigs = np.vstack([self.sigs, np.stack([m.hashvalues for m in hs])])
+        self.texts += texts
 
     def best(self, m) -> tuple[float, int]:
-        "(estimated Jaccard, position) of the indexed text most like MinHash `m`; (0.0, -1) when none is near."
-        return max(((self.hashes[k].jaccard(m), k) for k in self.lsh.query(m)), default=(0.0, -1))
+        "(estimated Jaccard, position) of the indexed text most like MinHash `m`; (0.0, -1) when the index is empty."
+        if not self.texts: return 0.0, -1
+        j = (self.sigs == m.hashvalues).mean(1)
+        k = int(j.argmax())
+        return float(j[k]), k
 
 # %% ../nbs/17_gate.ipynb #5d9eba23
 def minhash_dupes(texts, ctx, cfg) -> list:
     "Rejections of the `texts` whose MinHash Jaccard with a reference or an earlier text is ≥ `cfg.jaccard`."
-    if ctx.index is None: ctx.index = MinHashIndex(ctx.ref_texts, cfg.jaccard, cfg.num_perm, cfg.shingle)
-    batch, out = MinHashIndex((), cfg.jaccard, cfg.num_perm, cfg.shingle), []
+    if ctx.index is None: ctx.index = MinHashIndex(ctx.ref_texts, cfg.num_perm, cfg.shingle)
+    batch, out = MinHashIndex((), cfg.num_perm, cfg.shingle), []
     for i, (t, m) in enumerate(zip(texts, minhashes(texts, cfg.num_perm, cfg.shingle))):
         (j, k), (jb, kb) = ctx.index.best(m), batch.best(m)
         if max(j, jb) >= cfg.jaccard:
@@ -157,6 +161,12 @@ def prob_margins(probs, y) -> np.ndarray:
     P[np.arange(len(y)), y] = -np.inf
     return P.max(1) - own
 
+def own_prob_issues(probs, y, val_probs, val_y, quantile=0.95) -> np.ndarray:
+    "Rows the student gives another class, with their own class's probability under the `1 - quantile` of validation's."
+    P, y, V, vy = np.asarray(probs, np.float64), np.asarray(y), np.asarray(val_probs, np.float64), np.asarray(val_y)
+    cut = np.quantile(V[np.arange(len(vy)), vy], 1 - quantile)
+    return (P[np.arange(len(y)), y] < cut) & (P.argmax(1) != y)
+
 def label_check(rows, ctx, cfg) -> list:
     "Label rejections by `cfg.label_method`, scored by the student's probability of the given class."
     need(ctx, 'probs', 'val_probs', 'val_y', check='label')
@@ -166,6 +176,8 @@ def label_check(rows, ctx, cfg) -> list:
         from cleanlab.filter import find_label_issues
         both = find_label_issues(np.r_[np.asarray(ctx.val_y), y], np.vstack([ctx.val_probs, P]))
         bad = both[len(ctx.val_y):]
+    elif cfg.label_method == 'own':
+        bad = own_prob_issues(P, y, ctx.val_probs, ctx.val_y, cfg.quantile)
     else:
         cut = np.quantile(prob_margins(ctx.val_probs, ctx.val_y), cfg.quantile)
         bad = confident_issues(P, y, class_thresholds(ctx.val_probs, ctx.val_y, k)) & (prob_margins(P, y) > cut)
@@ -227,13 +239,24 @@ def precision_recall(rejected, marks, check=None, kind=None) -> dict:
             'precision': tp/len(rej) if rej else float('nan'), 'recall': tp/len(bad) if bad else float('nan')}
 
 # %% ../nbs/17_gate.ipynb #60bc5af2
+def gate_setting(name, value, spec):
+    "`value` (text) as `GateConfig`'s field `name` wants it: a float, an int, a string, or None for a margin of 'none'."
+    kinds = {f.name: f.default for f in fields(GateConfig) if f.name != 'checks'}
+    if name not in kinds:
+        raise ValueError(f"--gate {spec}: no setting {name!r}; settings: {', '.join(kinds)} (e.g. label_method=own)")
+    d = kinds[name]
+    try: return None if value.lower() == 'none' and d is None else type(d)(value) if d is not None else float(value)
+    except ValueError: raise ValueError(f"--gate {spec}: {name}={value} is not a {type(d).__name__}") from None
+
 def gate_config(spec) -> GateConfig|None:
-    "The `GateConfig` of a `--gate` value: checks, comma-separated, or 'all' (None for '' or None: no gate)."
+    "The `GateConfig` of a `--gate` value: checks ('all': every one) and `setting=value`s, comma-separated."
     if not spec: return None
-    checks = CHECKS if spec.strip() == 'all' else tuple(c.strip() for c in spec.split(',') if c.strip())
+    items = [s.strip() for s in spec.split(',') if s.strip()]
+    names, sets = [s for s in items if '=' not in s], dict(s.split('=', 1) for s in items if '=' in s)
+    checks = CHECKS if names == ['all'] else tuple(names)
     if not checks or any(c not in CHECKS for c in checks):
         raise ValueError(f"--gate {spec}: choose checks among {', '.join(CHECKS)} (comma-separated), or all")
-    return GateConfig(checks=checks)
+    return GateConfig(checks=checks, **{k.strip(): gate_setting(k.strip(), v.strip(), spec) for k, v in sets.items()})
 
 def remember(ctx, rows):
     "Add the kept `rows` to `ctx`'s references (its MinHash index, its embeddings): later rows may not copy them."

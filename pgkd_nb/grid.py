@@ -50,6 +50,7 @@ class RunSpec:
     @property
     def name(self) -> str: return self.path('').as_posix()
 
+# %% ../nbs/25_grid.ipynb #59aaecda
 def plan(datasets, seeds, variants=('pgkd',), sizes=(1000,)) -> list[RunSpec]:
     "Every (dataset, size, variant, seed) combination, in that order."
     bad = [v for v in variants if v not in VARIANTS]
@@ -389,6 +390,7 @@ def check_grid(grid: GridConfig) -> GridConfig:
     check_sharing(grid.backend, grid.batch, grid.concurrency)
     return grid
 
+# %% ../nbs/25_grid.ipynb #b8ed8148
 def _ends(todo, cfgs, s, grid, spent_usd, stack):
     if grid.batch or grid.concurrency: return shared_teacher_ends(todo, cfgs, s, grid, spent_usd)
     limit = provider_limit(grid, bool(llm_runs(todo, cfgs)), spent_usd, stack)

@@ -101,6 +101,7 @@ class Timing:
     budget_s: float|None = None      # stop once this many seconds are timed (at least one batch)
     device: str = 'cpu'
 
+# %% ../nbs/23_measure.ipynb #f01ccd7c
 def time_inference(model, tok, texts, max_len, t: Timing|None = None, ctx=nullcontext) -> dict:
     "Latency per batch (tokenize + forward + softmax) and peak memory."
     t = t or Timing()
@@ -110,6 +111,7 @@ def time_inference(model, tok, texts, max_len, t: Timing|None = None, ctx=nullco
         with torch.inference_mode(), ctx(): return torch.softmax(model(**enc).logits.float(), -1)
     return measure(step, t.batch, t.n, t.warmup, t.device, t.budget_s)
 
+# %% ../nbs/23_measure.ipynb #606ebfb6
 def time_training(model, tok, task, max_len, t: Timing|None = None, ctx=nullcontext) -> dict:
     "Training throughput (texts/s) of AdamW steps on `task`'s real training rows; the model's weights change."
     t = t or Timing(batch=16, n=3, warmup=1)

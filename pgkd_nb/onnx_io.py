@@ -21,7 +21,14 @@ class ClassProbabilities(nn.Module):
     def forward(self, input_ids, attention_mask):
         return torch.softmax(self.model(input_ids=input_ids, attention_mask=attention_mask).logits, -1)
 
-def export_onnx(graph, tok, path, labels=(), max_len=512, output='probabilities') -> Path:
+# %% ../nbs/05_onnx_io.ipynb #01df9590
+def export_onnx(graph,                    # a module taking (input_ids, attention_mask), e.g. `ClassProbabilities`
+                tok,                      # the tokenizer that makes the tracing batch
+                path,                     # the .onnx file to write (its folder is made)
+                labels=(),                # class names in id order, kept in the file's metadata as id2label
+                max_len=512,              # the max length in tokens, kept in the metadata
+                output='probabilities',   # the output's name: 'probabilities' (a classifier) or 'embeddings'
+               ) -> Path:
     "Trace `graph` to ONNX at `path`: int64 input_ids and attention_mask in, float `output` out (dynamic axes)."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

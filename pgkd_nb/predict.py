@@ -94,7 +94,13 @@ def check_sizes(batch_size, top_k):
         if v < 1: raise ValueError(f"{flag} {v}: must be 1 or more")
 
 # %% ../nbs/28_predict.ipynb #7b6c19f5
-def predict(model, texts, batch_size=64, top_k=3, runtime='auto', progress=False) -> list[dict]:
+def predict(model,              # an export (`pgkd export`), a run directory or a `Predictor`
+            texts,              # the texts to label
+            batch_size=64,      # texts per batch
+            top_k=3,            # labels kept per text, most likely first
+            runtime='auto',     # one of RUNTIMES (ignored when `model` is a `Predictor`)
+            progress=False,     # a progress bar (where it redraws)
+           ) -> list[dict]:
     "Label, probability and top-k of each text; `model` is an export, a run directory or a `Predictor`."
     check_sizes(batch_size, top_k)
     pred = model if isinstance(model, Predictor) else Predictor(model, runtime)
@@ -154,6 +160,7 @@ class PredictOptions:
     progress: bool = True           # a progress bar (where it redraws)
     force: bool = False             # overwrite an existing output file
 
+# %% ../nbs/28_predict.ipynb #c91e2cb1
 def predict_file(model, input_path, opts: PredictOptions|None = None, **over) -> dict:
     """Predict the texts of `input_path` into a CSV (`output_path`: default `<input>.preds.csv`, never over the input
     and over an existing file only with `force`); throughput, and accuracy if the file has `label_col`. `over`:

@@ -14,6 +14,7 @@ __all__ = ['TEMPLATES', 'PGKDRequest', 'count_tokens', 'build_prompt', 'zero_sho
 # %% ../nbs/11_prompt.ipynb #1486f015
 TEMPLATES = ('kit', 'paper')   # the prompt's wording: this kit's, or Appendix A.1/A.2 word for word
 
+# %% ../nbs/11_prompt.ipynb #4d9cb105
 @dataclass
 class PGKDRequest:
     "Everything one PGKD step tells the teacher (see the fields' comments)."

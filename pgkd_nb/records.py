@@ -28,7 +28,9 @@ DAMAGED_FIXES = {   # what to do about a damaged record file, by its name
                  'cannot be: restore it from a copy, or start a new --out)'}
 
 def _why(e) -> str:
-    return f"{e.msg} at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else 'not UTF-8 text'
+    "Where and why JSON failed to parse (json's own message may end in 'starting at')."
+    if not isinstance(e, json.JSONDecodeError): return 'not UTF-8 text'
+    return f"{e.msg.removesuffix(' at')} at line {e.lineno} column {e.colno}"
 
 @contextmanager
 def atomic_dir(final):
@@ -49,6 +51,7 @@ def atomic_dir(final):
 class RecordError(RuntimeError):
     "A run directory cannot be used or written as asked; the message says why and what to do."
 
+# %% ../nbs/03_records.ipynb #82249847
 def write_text(path, text: str):
     "Write `text` to `path` atomically (temporary file in the same folder, then rename)."
     path = Path(path)
@@ -60,10 +63,12 @@ def write_text(path, text: str):
         tmp.unlink(missing_ok=True)
         raise
 
+# %% ../nbs/03_records.ipynb #6623cb59
 def write_json(path, obj):
     "Write `obj` as JSON atomically."
     write_text(path, json.dumps(obj, indent=1, ensure_ascii=False, default=float))
 
+# %% ../nbs/03_records.ipynb #d6e08cf3
 def read_json(path):
     "The JSON in `path`; a `RecordError` naming the file and the fix if it is damaged (not JSON, or not UTF-8)."
     path = Path(path)
@@ -109,6 +114,7 @@ def set_aside(path) -> Path:
 # %% ../nbs/03_records.ipynb #eec13228
 def step_path(out, i) -> Path: return Path(out)/f'step-{i:03d}'
 
+# %% ../nbs/03_records.ipynb #c807bf35
 def completed_steps(out) -> list[dict]:
     "The `step.json` records of the complete steps, in order."
     recs = [read_json(p/'step.json') for p in _step_dirs(out)]

@@ -161,20 +161,26 @@ def speedup_results(quick=False, dataset='ag_news', paper_step=True, threads_n=N
         steps = [step_times(k, d, task, dataset=task.name, **small) for k in settings]
     return {'dataset': task.name, 'comparisons': rows, 'int8': acc, 'steps': steps}
 
-def run_speedups(quick=False, out=None, dataset='ag_news', paper_step=True, threads_n=None,
-                 command='pgkd speedups') -> dict:
+# %% ../nbs/31_speedups.ipynb #4d4de5c0
+def run_speedups(quick=False,              # tiny random BERT, a few texts: checks the pipeline
+                 out=None,                 # folder of speedups.json/.md (default reports; quick: runs/speedups-quick)
+                 dataset='ag_news',        # task of the timings (quick: the embedded demo set)
+                 paper_step=True,          # time the paper-schedule step too (the slowest part)
+                 threads_n=None,           # torch CPU threads (None: as they are)
+                 command='pgkd speedups',  # how it was started, for the report's provenance
+                ) -> dict:
     "Measure everything above; write speedups.json and .md to `out` (default: reports; quick: runs/speedups-quick)."
     use_threads(threads_n)
     return measured_report(lambda: speedup_results(quick, dataset, paper_step, threads_n), 'speedups', 'speedups.json',
                            render_speedups, quick, out, command)
 
+# %% ../nbs/31_speedups.ipynb #0ba850ff
 def _schedule(sch) -> str:
     if not sch: return ''
     int8 = ', int8 inference' if sch['quantize'] else ''
     return (f"; epochs {sch['epochs']}, refit {sch['refit_epochs'] or sch['epochs']}, patience {sch['patience']}, "
             f"lr {sch['lr']}, batch {sch['batch_size']}{int8}")
 
-# %% ../nbs/31_speedups.ipynb #0ba850ff
 def step_row(s) -> list:
     "A row of the whole-step table."
     phases = ' / '.join(f"{s['phases_mean_s'].get(k, 0):.1f}" for k in PHASES)

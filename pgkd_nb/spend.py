@@ -202,6 +202,7 @@ def format_costs(d) -> str:
                     *cost_table(d['zero_shot'][t])]
     return '\n'.join(out)
 
+# %% ../nbs/24_spend.ipynb #cfc9c2e1
 def write_costs(d, out_dir, header='') -> Path:
     "Write `header` + `format_costs(d)` to `out_dir/costs.md` and `d` to `out_dir/costs.json`; the .md path."
     out = make_dir(out_dir)

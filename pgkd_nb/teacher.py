@@ -36,6 +36,7 @@ class TeacherReply:
     simulated: bool
     marks: list = None       # a noisy simulated teacher's wrong rows (`noise.TeacherNoise`), for the step record only
 
+# %% ../nbs/14_teacher.ipynb #f79cdf4c
 class CacheMiss(TeacherError):
     "A replay teacher found no recorded reply for a request."
 
@@ -142,6 +143,7 @@ class BaseTeacher:
                             teacher=self.key_name, model=self.model, simulated=self.simulated,
                             marks=rec.get('marks') or [])
 
+# %% ../nbs/14_teacher.ipynb #a2cf6582
 class Teacher(BaseTeacher):
     "The shared machinery of LLM teachers; a backend implements `complete(prompt, req) -> (raw, usage)`."
     name, default_model, default_max_tokens, simulated = 'teacher', '', 4096, False
@@ -150,9 +152,20 @@ class Teacher(BaseTeacher):
     can_batch = False   # whether it can send Message Batches
     can_count_tokens = False   # whether its provider has a token-counting endpoint (`plan.provider_count`)
 
-    def __init__(self, model=None, temperature=None, max_tokens=None, cache_dir=None, budget_usd=None, prices=None,
-                 max_chars=2000, spent_usd=0.0, timeout=TIMEOUT_S, max_retries=MAX_RETRIES, prompt_cache=None,
-                 price=None):   # price: (input, output) USD per million tokens of `model`, added to `prices`
+    def __init__(self,
+                 model=None,               # the model's name (None: the teacher's `default_model`)
+                 temperature=None,         # sampling temperature (None: the model's default)
+                 max_tokens=None,          # output tokens one reply may use (None: `default_max_tokens`)
+                 cache_dir=None,           # folder of the `ResponseCache` (None: no cache)
+                 budget_usd=None,          # dollars the run may spend (None: no limit; a number needs a priced model)
+                 prices=None,              # {model: (input, output[, cache write, cache read])} $/M tokens, over PRICES
+                 max_chars=2000,           # a kept row's longest text
+                 spent_usd=0.0,            # what a resumed run already spent: the ledger starts there
+                 timeout=TIMEOUT_S,        # seconds one attempt may take
+                 max_retries=MAX_RETRIES,  # attempts after the first, for errors that may pass
+                 prompt_cache=None,        # mark the prompt's fixed start for caching (None: if cache rates)
+                 price=None,               # (input, output) USD per million tokens of `model`, added to `prices`
+                ):
         self.model = str(model or self.default_model)
         if not self.model: raise ValueError(f"the {self.name} teacher needs model=<model name>")
         self.temperature, self.max_chars = temperature, max_chars
@@ -311,6 +324,7 @@ class AnthropicTeacher(Teacher):
         extra = {} if self.temperature is None else {'extra_body': {'temperature': self.temperature}}
         return anthropic_reply(self.client.messages.create(**self.message_params(prompt, req), **extra))
 
+# %% ../nbs/14_teacher.ipynb #6b1e7ac2
 class BedrockTeacher(AnthropicTeacher):
     "Claude on Amazon Bedrock (the paper's teacher), through the same SDK."
     name, default_model, default_max_tokens = 'bedrock', 'anthropic.claude-3-sonnet-20240229-v1:0', 4096

@@ -158,8 +158,16 @@ def batch_answers(teacher, prompts, req, first, state_path, progress=True) -> li
     return [got[cid] for cid, _, _ in items]
 
 # %% ../nbs/20_zeroshot.ipynb #855ee809
-def zero_shot(dataset, teacher: TeacherConfig, out=None, test_max=None, data_dir=None, progress=True, batch=False,
-              concurrency=1, max_tokens=None) -> dict:
+def zero_shot(dataset,                 # the task: a name `load_task` finds
+              teacher: TeacherConfig,  # the LLM teacher that classifies (`build_teacher` makes it)
+              out=None,                # the run directory (None: runs/zero-shot-<dataset>); resumed if it holds it
+              test_max=None,           # classify a stratified test subsample of this size (None: the whole test split)
+              data_dir=None,           # folder holding task folders (None: where `load_task` looks)
+              progress=True,           # a line on stderr every 50 texts, and the batch's progress
+              batch=False,             # every text left as one Message Batch (half price)
+              concurrency=1,           # per-request calls in flight at once
+              max_tokens=None,         # output tokens one answer may use (None: the teacher's default)
+             ) -> dict:
     "The LLM zero-shot baseline on `dataset` with the LLM teacher `teacher` describes; resumable; returns the summary."
     if not calls_llm(teacher):
         raise ValueError(f"zero-shot needs an LLM teacher; {teacher.name!r} cannot classify: choose one of "
@@ -169,6 +177,7 @@ def zero_shot(dataset, teacher: TeacherConfig, out=None, test_max=None, data_dir
     zs = ZeroShotConfig(dataset, test_max, data_dir, template=teacher.wording, batch=batch, concurrency=concurrency)
     return run_zero_shot(llm, zs, out or f'runs/zero-shot-{dataset}', progress=progress)
 
+# %% ../nbs/20_zeroshot.ipynb #de58a5be
 def format_zero_shot(s) -> str:
     "One line: the zero-shot summary `s`'s metrics, unparsed answers, tokens billed and cost."
     z, t = s['zero_shot'], s['teacher']
