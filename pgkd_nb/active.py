@@ -21,8 +21,9 @@ from .zeroshot import zero_shot_request, answers_in_order
 from .plan import CallShape, price_calls, plan_teacher, local_count, plan_run
 
 # %% auto #0
-__all__ = ['check_strategy', 'margins', 'pick_uncertain', 'UnlabelledSet', 'file_texts', 'unlabelled_set', 'open_unlabelled',
-           'pick_rows', 'label_picked', 'label_step', 'plan_label', 'plan_strategy']
+__all__ = ['NO_TEACHER', 'check_strategy', 'more_reply', 'margins', 'pick_uncertain', 'UnlabelledSet', 'file_texts',
+           'unlabelled_set', 'open_unlabelled', 'pick_rows', 'label_picked', 'label_step', 'plan_label',
+           'plan_strategy']
 
 # %% ../nbs/21b_active.ipynb #c82c4827
 def check_strategy(cfg):
@@ -48,6 +49,14 @@ def guided_request(req: PGKDRequest, strategy='pgkd') -> PGKDRequest:
 def strategy_teacher(cfg) -> TeacherConfig:
     "The run's teacher settings, the simulated teacher's rule set to random for the random-rows control."
     return replace(cfg.teacher, rule='random') if cfg.strategy == 'random' else cfg.teacher
+
+# %% ../nbs/21b_active.ipynb #0d459ae0
+NO_TEACHER = 'none'     # the teacher of a `--strategy more` step: none was asked
+
+def more_reply() -> TeacherReply:
+    "The reply of a `--strategy more` KD step: no teacher asked, no rows, nothing spent; recorded like any other."
+    return TeacherReply(prompt='', raw='', rows=[], rejects={}, rejected=[], usage={}, cost_usd=0.0, cached=False,
+                        seconds=0.0, teacher=NO_TEACHER, model=None, simulated=False)
 
 # %% ../nbs/21b_active.ipynb #2ec88561
 _SPREAD = 3    # the guard looks at the spread × k smallest margins
@@ -216,8 +225,9 @@ def plan_label(cfg, task=None, prices=None) -> dict:
 
 def plan_strategy(cfg, task=None, count='local') -> dict:
     "What the run `cfg` will cost as its strategy asks: a label run by `plan_label`, the others by `plan.plan_run` "
-    "(unguided and random without the validation report and mined rows)."
+    "(unguided and random without the validation report and mined rows; more: no calls)."
     if cfg.strategy == 'label': return plan_label(cfg, task)
+    if cfg.strategy == 'more': return plan_run(replace(cfg, kd_steps=0), task, count='local')    # no teacher calls
     if cfg.strategy != 'pgkd': cfg = replace(cfg, val_report=False, hard_negatives=False, n_mined=0)
     return plan_run(cfg, task, count=count)
 

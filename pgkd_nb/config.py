@@ -11,8 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 from .data import DEMO_TASK
 
 # %% auto #0
-__all__ = ['DEFAULT_CHECKPOINT', 'STUDENT_PRESETS', 'STRATEGIES', 'StudentConfig', 'make_config', 'setting', 'TeacherConfig',
-           'RunConfig', 'config_from_dict', 'config_to_dict', 'GridConfig']
+__all__ = ['DEFAULT_CHECKPOINT', 'STUDENT_PRESETS', 'UNDER_TRAINED', 'STRATEGIES', 'StudentConfig', 'make_config',
+           'under_trained_line', 'setting', 'TeacherConfig', 'RunConfig', 'config_from_dict', 'config_to_dict',
+           'GridConfig']
 
 # %% ../nbs/02_config.ipynb #f27e3208
 INT8_RECIPE = {'per_channel': True}   # how encoder='onnx-int8' quantizes (export.quantize_onnx); in its cache keys
@@ -63,6 +64,17 @@ def make_config(preset='cpu', **kw) -> StudentConfig:
     if c.encoder not in ('torch', 'onnx', 'onnx-int8'):
         raise ValueError(f"encoder {c.encoder!r}: choose 'torch', 'onnx' or 'onnx-int8'")
     return c
+
+# %% ../nbs/02_config.ipynb #5c62e586
+UNDER_TRAINED = 'the baseline is under-trained and the lift is inflated'
+
+def under_trained_line(fit: dict|None) -> str:
+    "A warning when model_0's fit `fit` (step 0's record or a summary's `baseline_fit`) stopped at its epoch cap with "
+    "the validation loss still falling; '' otherwise and for records older than these keys."
+    if not (fit or {}).get('under_trained'): return ''
+    return (f"WARNING: model_0 stopped at its {fit.get('max_epochs', '?')}-epoch cap with the validation loss still "
+            f"falling ({fit['val_loss_slope']:+.4f} per epoch): {UNDER_TRAINED}; give it more epochs "
+            "(--student epochs=N)")
 
 # %% ../nbs/02_config.ipynb #57695aec
 def data_name(path) -> str:
@@ -118,7 +130,9 @@ def group(cls, help):
 STRATEGIES = {'pgkd': 'PGKD: the teacher writes rows, guided by the validation report and mined rows',
               'unguided': 'the teacher writes rows without the validation report and mined rows',
               'label': 'active distillation: the student picks unlabelled texts, the teacher labels them (A.2)',
-              'random': 'control: random pool rows, no guidance (simulated teacher only)'}
+              'random': 'control: random pool rows, no guidance (simulated teacher only)',
+              'more': 'control: more training, no new rows: each KD step trains the current model further '
+                      'on D^i unchanged (no teacher)'}
 
 @dataclass
 class RunConfig:
@@ -161,7 +175,8 @@ class RunConfig:
     strategy: str = setting('pgkd', "what the teacher does each KD step: pgkd (writes rows guided by the validation "
                             "report and mined rows), unguided (writes rows without them), label (labels the "
                             "unlabelled texts the student is least sure of: active distillation), random (control: "
-                            "random pool rows; simulated teacher)", choices=list(STRATEGIES))
+                            "random pool rows; simulated teacher), more (control: each KD step trains the model "
+                            "further on the same rows, no teacher)", choices=list(STRATEGIES))
     unlabelled: str|None = setting(None, '--strategy label: in-domain texts the student picks from (any format --data '
                                    'reads; --text-col; default: the pool, its labels hidden)')
 

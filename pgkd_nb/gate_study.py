@@ -137,6 +137,14 @@ def recovery(rows, dataset, noise, metric='accuracy') -> dict:
     m, h = paired_t(half) if len(half) > 1 else (None, None)
     return {'cost': cost, 'won': won, 'share': share, 'half_met': m is not None and h is not None and m - h > 0}
 
+# %% ../nbs/37_gate_study.ipynb #609c96e4
+def md_table(rows) -> str:
+    "A list of dicts as a Markdown table."
+    if not rows: return '(no rows)'
+    keys = list(rows[0])
+    return '\n'.join(['| ' + ' | '.join(keys) + ' |', '|' + '---|'*len(keys)] +
+                      ['| ' + ' | '.join(str(r[k]) for k in keys) + ' |' for r in rows])
+
 # %% ../nbs/37_gate_study.ipynb #f4e99140
 def accuracy_table(rows, metric='accuracy') -> list[dict]:
     "Per data set and noise: `metric` off / on (mean ± sd), on − off, off − off at noise 0, the share recovered."
@@ -200,14 +208,6 @@ def targets(rows, dataset, noise=0.2) -> list[dict]:
                    'value': lp, 'met': lp != '-' and float(lp) >= 0.7},
                   {'data': dataset, 'split': '-', 'target': 'adds ≤ 10% to a KD step',
                    'value': '-' if share is None else f'{share:.0%}', 'met': share is not None and share <= 0.10}]
-
-# %% ../nbs/37_gate_study.ipynb #609c96e4
-def md_table(rows) -> str:
-    "A list of dicts as a Markdown table."
-    if not rows: return '(no rows)'
-    keys = list(rows[0])
-    return '\n'.join(['| ' + ' | '.join(keys) + ' |', '|' + '---|'*len(keys)] +
-                      ['| ' + ' | '.join(str(r[k]) for k in keys) + ' |' for r in rows])
 
 # %% ../nbs/37_gate_study.ipynb #cf8e17b1
 def study_report(rows, base: RunConfig, header: str) -> str:

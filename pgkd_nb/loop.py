@@ -10,7 +10,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 from .data import sample_d0, stable_subsample
 from .files import run_task
-from .config import RunConfig, check_config, config_from_dict, config_to_dict, flat_settings, runtime_fields
+from .config import (RunConfig, check_config, config_from_dict, config_to_dict, flat_settings, runtime_fields,
+                            under_trained_line)
 from .records import (RecordError, write_json, read_json, step_path, write_step, completed_steps, run_lock,
                              make_dir, hardware_line, atomic_dir, damaged_steps, set_aside, noise_note)
 from .student import Student
@@ -23,7 +24,7 @@ from .simulated import centroids
 from .gate import GateContext, gate_config, gate_record, gate_rows, remember
 from .noise import mark_counts
 from .active import (check_strategy, guided_request, strategy_teacher, open_unlabelled, pick_rows,
-                            label_picked, plan_strategy)
+                            label_picked, plan_strategy, NO_TEACHER, more_reply)
 
 # %% auto #0
 __all__ = ['patience_state', 'RunParts', 'kd_step', 'fit_model0', 'run_pgkd']
@@ -39,8 +40,9 @@ def patience_state(val_losses, patience) -> dict:
 
 # %% ../nbs/22_loop.ipynb #52e44d4e
 def spent(recs) -> Ledger:
-    "What the teacher's replies of the recorded KD steps `recs[1:]` cost: one ledger, rebuilt from the record."
-    return Ledger.from_records(recs[1:])
+    "What the teacher's replies of the recorded KD steps `recs[1:]` cost: one ledger, rebuilt from the record (the "
+    "steps of `--strategy more` asked no teacher and are left out)."
+    return Ledger.from_records([r for r in recs[1:] if r.get('teacher') != NO_TEACHER])
 
 def check_pool(cfg: RunConfig, d0):
     "A `ValueError` naming the fix if the simulated teacher's pool cannot fill one `--gen-batch`."
@@ -57,7 +59,9 @@ def check_pool(cfg: RunConfig, d0):
 
 def run_teacher(cfg: RunConfig, d0, student, spent_usd=0.0, cents=None):
     "The run's teacher (`teachers.build_teacher`) with the run's pool, labels, student and seed; an LLM teacher's "
-    "ledger starts at what the run already spent. A noisy simulated teacher: $D^0$'s `val` and class `cents`."
+    "ledger starts at what the run already spent. A noisy simulated teacher: $D^0$'s `val` and class `cents`. None "
+    "for `--strategy more`, which asks no teacher."
+    if cfg.strategy == 'more': return None
     if calls_llm(cfg.teacher): return build_teacher(cfg.teacher, spent_usd)
     if not cfg.unlabelled: check_pool(cfg, d0)            # (a label run from a file labels that file's texts)
     return build_teacher(strategy_teacher(cfg), pool=stable_subsample(d0.pool, cfg.pool_max), labels=d0.labels,
@@ -125,6 +129,12 @@ def kd_request(i, cfg, d0, mined, last_val) -> PGKDRequest:
                        correct=mined.correct, misclassified=mined.misclassified,
                        hard_negatives=mined.hard_negatives if cfg.hard_negatives else None)
 
+FIT_KEYS = ('max_epochs', 'stopped', 'val_loss_slope', 'under_trained')     # what stopped a fit (`student.fit_stop`)
+
+def fit_record(fit) -> dict:
+    "What a step record keeps of its fit: the epochs it ran, the best one, its epoch cap and what stopped it."
+    return {'fit_epochs': len(fit['epochs']), 'best_epoch': fit['best_epoch'], **{k: fit[k] for k in FIT_KEYS}}
+
 def step_record(i, reply, val, fit, n_history, seconds, n_accepted=None) -> dict:
     "What `step.json` keeps of step `i` (`n_accepted`: the rows the gate kept, when it ran)."
     return {'step': i, 'n_accepted': len(reply.rows) if n_accepted is None else n_accepted,
@@ -133,7 +143,7 @@ def step_record(i, reply, val, fit, n_history, seconds, n_accepted=None) -> dict
             'seconds': sum(seconds.values()), 'phases': seconds,
             'usage': reply.usage, 'cost_usd': reply.cost_usd, 'cached': reply.cached,
             'teacher': reply.teacher, 'teacher_model': reply.model, 'simulated': reply.simulated,
-            'fit_epochs': len(fit['epochs']), 'best_epoch': fit['best_epoch']}
+            **fit_record(fit)}
 
 # %% ../nbs/22_loop.ipynb #9fc04888
 @dataclass
@@ -151,6 +161,9 @@ class RunParts:
 def _step_reply(i, run: RunParts, history, last_val, timer) -> tuple:
     "Step `i`'s teacher reply as the run's strategy asks, the step's own files, and the rows the leak guard withheld."
     cfg, d0, student, texts = run.cfg, run.d0, run.student, [r['text'] for r in history]
+    if cfg.strategy == 'more':                  # the more-training control: no teacher, no rows
+        timer.done('mine_prompt')
+        return more_reply(), {}, 0
     if cfg.strategy == 'label':                 # the student picks texts, the teacher labels them
         picked = pick_rows(run.unlabelled, student.predict_proba, cfg.gen_batch)
         timer.done('mine_prompt')
@@ -175,7 +188,8 @@ def kd_step(i, run: RunParts, history, last_val) -> tuple[dict, dict, list]:
         more.update(checked)
         timer.done('gate')
     grown = history + rows
-    fit = student.fit(grown, d0.val, restart=run.cfg.retrain == 'scratch', seed=run.cfg.seed*1000 + i)
+    restart = run.cfg.retrain == 'scratch' and run.cfg.strategy != 'more'     # `more` always trains further
+    fit = student.fit(grown, d0.val, restart=restart, seed=run.cfg.seed*1000 + i)
     timer.done('fit')
     val = student.evaluate(d0.val)
     timer.done('evaluate')
@@ -242,12 +256,13 @@ def load_last_model(out, student, recs):
 
 # %% ../nbs/22_loop.ipynb #5a66730a
 def fit_model0(out, cfg, d0, student) -> dict:
-    "Step 0: train model_0 on $D^0$ and record it."
+    "Step 0: train model_0 on $D^0$ and record it; if it stopped at its epoch cap still improving, say so on stderr."
     fit = student.fit(d0.train, d0.val, restart=True, seed=cfg.seed*1000)
     val = student.evaluate(d0.val)
     rec = {'step': 0, 'n_accepted': 0, 'n_rejected': 0, **val_summary(val), 'n_history': len(d0.train),
-           'seconds': fit['seconds'], 'fit_epochs': len(fit['epochs']), 'best_epoch': fit['best_epoch']}
+           'seconds': fit['seconds'], **fit_record(fit)}
     write_step(out, 0, {'step.json': rec, 'val.json': val, 'fit.json': fit}, student)
+    if warning := under_trained_line(rec): print(f"pgkd: {warning}", file=sys.stderr)
     return rec
 
 def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_step=None) -> dict:
@@ -314,6 +329,23 @@ def write_best_model(out, best):
                           "step's weights, is gone too; run again with a new --out")
     with atomic_dir(out/'best_model') as tmp: shutil.copytree(src, tmp, dirs_exist_ok=True)
 
+def baseline_fit(rec0) -> dict|None:
+    "What stopped model_0's fit, from step 0's record `rec0`: {epochs, max_epochs, stopped, val_loss_slope, "
+    "under_trained}; None for a record written before fits said what stopped them."
+    if 'stopped' not in rec0: return None
+    return {'epochs': rec0['fit_epochs'], **{k: rec0[k] for k in FIT_KEYS}}
+
+def summary_teacher(cfg, recs) -> dict:
+    "The summary's teacher: the one that answered the KD steps (the run's own when none was asked) and what it cost."
+    asked = [r for r in recs[1:] if r.get('teacher') != NO_TEACHER]
+    one = asked[0] if asked else None
+    t = {'name': one['teacher'] if one else cfg.teacher.name,
+         'model': one['teacher_model'] if one else cfg.teacher.model,
+         'simulated': bool(one['simulated']) if one else not calls_llm(cfg.teacher), **spent(recs).totals()}
+    note = noise_note(cfg.teacher.noise, cfg.teacher.dupes, cfg.teacher.noise_mode)
+    if note and t['simulated']: t['noisy'] = note       # named next to SIMULATED
+    return t
+
 def finished_summary(out) -> dict|None:
     "A finished run's summary (its `best_model/` rebuilt if deleted); None if unfinished or the summary is damaged."
     path = out/'summary.json'
@@ -335,15 +367,12 @@ def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None, source=''
     write_best_model(out, best)
     write_json(out/'test_baseline.json', base)
     write_json(out/'test_pgkd.json', pgkd)
-    kd = recs[1:]
-    name = kd[0]['teacher'] if kd else cfg.teacher.name
+    kd, fit0 = recs[1:], baseline_fit(recs[0])
     summary = {'dataset': cfg.dataset, 'seed': cfg.seed, 'strategy': cfg.strategy, 'source': source,
-               'labels': list(d0.labels),
-               'teacher': {'name': name, 'model': kd[0]['teacher_model'] if kd else cfg.teacher.model,
-                           'simulated': bool(kd[0]['simulated']) if kd else not calls_llm(cfg.teacher),
-                           **spent(recs).totals()},
+               'labels': list(d0.labels), 'teacher': summary_teacher(cfg, recs),
                'student': {'checkpoint': scfg.checkpoint, 'mode': scfg.mode, 'max_len': scfg.max_len},
                'baseline': test_summary(base), 'pgkd': test_summary(pgkd), 'best_step': best,
+               'baseline_fit': fit0, 'warnings': [w for w in [under_trained_line(fit0)] if w],
                'steps': [{k: r[k] for k in STEP_KEYS + GATE_STEP_KEYS if k in r} for r in recs], **gate_totals(kd),
                'stopped_early': state['stop'], 'n_test': len(test), 'test_subsampled': len(test) < len(d0.test),
                'n_pool': min(len(d0.pool), cfg.pool_max or len(d0.pool)),
@@ -351,7 +380,5 @@ def finish_run(out, cfg, d0, scfg, recs, state, seconds, dropped=None, source=''
                'dropped_at_load': dropped or {}, 'hardware': hardware_line(),
                'finished': time.strftime('%Y-%m-%d %H:%M:%S'), 'wall_seconds': round(seconds, 1),
                'config': config_to_dict(cfg)}
-    note = noise_note(cfg.teacher.noise, cfg.teacher.dupes, cfg.teacher.noise_mode)
-    if note and summary['teacher']['simulated']: summary['teacher']['noisy'] = note    # named next to SIMULATED
     write_json(out/'summary.json', summary)
     return summary

@@ -248,4 +248,4 @@ def format_summary(s) -> str:
     if dropped: lines.append('dropped when loading: ' + ', '.join(dropped))
     how = 'stopped by patience' if s['stopped_early'] else 'ran all steps'
     lines.append(f"(* best step by validation loss; {how}; wall {s['wall_seconds']} s on {hw})")
-    return '\n'.join(lines)
+    return '\n'.join(lines + s.get('warnings', []))      # e.g. 'WARNING: model_0 stopped at its cap …'

@@ -11,8 +11,9 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure
 from . import __version__
-from .config import RunConfig, config_from_dict, flat_settings
+from .config import RunConfig, config_from_dict, flat_settings, under_trained_line
 from .teachers import calls_llm, teacher_class
+from .active import NO_TEACHER
 from .records import (read_json, step_path, completed_steps, write_text, teacher_line, noise_note, gate_lines,
                              simulated_word)
 
@@ -177,6 +178,8 @@ def banners(run) -> list[dict]:
         out.append({'kind': 'replay', 'title': 'REPLAY.',
                     'text': "Every teacher reply came from the response cache recorded earlier; nothing was asked "
                             "of the LLM or billed by this run."})
+    if warning := under_trained_line(run['steps'][0]):      # step 0's record: finished or not
+        out.append({'kind': 'undertrained', 'title': 'UNDER-TRAINED baseline.', 'text': warning})
     if run['summary'] is None:
         out.append({'kind': 'unfinished', 'title': 'UNFINISHED run.',
                     'text': f"{len(kd)} KD steps recorded, no test results yet; run the same `pgkd run` command "
@@ -188,6 +191,7 @@ PHASES = ('mine_prompt', 'teacher', 'fit', 'evaluate')
 def reply_source(r) -> str:
     "Where step record `r`'s reply came from."
     if r['step'] == 0: return 'model_0'
+    if r.get('teacher') == NO_TEACHER: return 'none'             # --strategy more asked no teacher
     return 'simulated' if r['simulated'] else 'cache' if r['cached'] else 'live'
 
 def spend_table(steps) -> dict:
@@ -239,7 +243,9 @@ def sample(rows, k=8) -> list:
     return [rows[i] for i in np.linspace(0, len(rows) - 1, k).astype(int)]
 
 def shown_step(run, best) -> dict|None:
-    "The prompt and a sample of the accepted and rejected rows of the kept step (or step 1 if model_0 was kept)."
+    "The prompt and a sample of the accepted and rejected rows of the kept step (or step 1 if model_0 was kept); "
+    "None when no teacher was asked (`--strategy more`)."
+    if run['config'].get('strategy') == 'more': return None
     i = best or (1 if len(run['steps']) > 1 else None)
     if i is None: return None
     d = step_path(run['dir'], i)
@@ -337,8 +343,12 @@ def write_index(runs_dir, out) -> Path:
     return out
 
 # %% ../nbs/32_report.ipynb #72b72a54
-TEACHING_NOTEBOOKS = ('00_data', '09_student', '10_miner', '11_prompt', '14_teacher', '13_reply', '15_simulated',
-                      '19_teachers', '21_plan', '21b_active', '22_loop', '36_compare', 'tutorial')
+TEACHING_NOTEBOOKS = ('tutorial', '00_data', '01_fast', '02_config', '03_records', '04_files', '05_onnx_io',
+                      '06_encoder', '07_cache', '08_metrics', '09_student', '10_miner', '11_prompt', '12_costs',
+                      '13_reply', '14_teacher', '15_simulated', '16_batches', '17_gate', '18_noise', '19_teachers',
+                      '20_zeroshot', '21_plan', '21b_active', '22_loop', '23_measure', '24_spend', '25_grid',
+                      '26_tables', '27_export', '28_predict', '29_accuracy', '30_bench', '31_speedups', '32_report',
+                      '33_repro', '34_track', '35_cli', '36_compare', '37_gate_study')   # every chapter keeps outputs
 PROGRESS = re.compile(r'\d+%\|.*\||\d+it \[|it/s\]|s/it\]')
 WIDGET = 'application/vnd.jupyter.widget-view+json'
 
@@ -392,6 +402,8 @@ def execute_outputs(paths, root='.') -> list[Path]:
     done = []
     for p in map(Path, paths):
         nb = read_nb(p)
+        for c in nb.cells:
+            if c.cell_type == 'code': c.outputs = []       # a cell that no longer prints keeps no stale output
         with working_directory(p.parent): CaptureShell(p).run_all(nb, exc_stop=True, preproc=skipped_cell(flags))
         for c in nb.cells:
             if c.cell_type == 'code': c.outputs = clean_outputs(c.get('outputs', []), local)

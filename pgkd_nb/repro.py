@@ -21,7 +21,7 @@ from .costs import PRICES_DATE, BATCH_DISCOUNT
 from .zeroshot import ZeroShotConfig, run_zero_shot
 from .report import write_index
 from .grid import RUN_KEYS, VARIANTS, RunSpec, plan, run_kwargs, run_missing, check_grid, spec_config, teacher_of
-from .tables import CONTROL, INTERVAL_NOTE, CONTROL_NOTE, results_frame
+from .tables import CONTROL, INTERVAL_NOTE, CONTROL_NOTE, results_frame, under_trained_note
 
 # %% auto #0
 __all__ = ['notebook_params', 'TableReport', 'table_report', 'ReproError', 'reproduce', 'plan_reproduction',
@@ -188,8 +188,9 @@ def markdown(table: pd.DataFrame) -> str:
     return table.to_markdown(index=False, disable_numparse=True)
 
 def write_report(out_dir, name, table: pd.DataFrame, runs: pd.DataFrame, header: str, notes=()) -> list[Path]:
-    "Write `name.md` (header, table, notes), `name.csv` and `name_runs.csv` to `out_dir`, each atomically."
-    out = Path(out_dir)
+    "Write `name.md` (header, table, notes, and a footnote naming runs with an under-trained model_0), `name.csv` and "
+    "`name_runs.csv` to `out_dir`, each atomically."
+    out, notes = Path(out_dir), [*notes, *filter(None, [under_trained_note(runs)])]
     out.mkdir(parents=True, exist_ok=True)
     comment = ''.join(f'# {line}\n' for line in header.strip().splitlines())
     files = {out/f'{name}.md': header + '\n' + markdown(table) + '\n' + ''.join(f'\n{n}\n' for n in notes),

@@ -24,7 +24,7 @@ hf_logging.disable_progress_bar()
 SEEDED = threading.RLock()         # torch's seeded RNG is one per process: students on threads take turns (fit, init)
 
 # %% auto #0
-__all__ = ['resolve_checkpoint', 'tiny_checkpoint', 'Student']
+__all__ = ['resolve_checkpoint', 'tiny_checkpoint', 'Student', 'loss_slope', 'fit_stop']
 
 # %% ../nbs/09_student.ipynb #8b03ea51
 def resolve_checkpoint(name: str) -> str:
@@ -318,6 +318,22 @@ def warmup_linear(n_steps, warm):
     def factor(s): return (s+1)/max(1, warm) if s < warm else max(0.0, (n_steps - s)/max(1, n_steps - warm))
     return factor
 
+# %% ../nbs/09_student.ipynb #46a7d5d7
+def loss_slope(losses, last=3) -> float|None:
+    "The least-squares slope, per epoch, of the last `last` of `losses`; None with fewer than 2 or with a NaN."
+    y = np.asarray(list(losses)[-last:], dtype=float)
+    if len(y) < 2 or np.isnan(y).any(): return None
+    x = np.arange(len(y)) - (len(y) - 1)/2
+    return float((x*(y - y.mean())).sum()/(x*x).sum())
+
+def fit_stop(val_losses, early: bool) -> dict:
+    "What stopped a fit: `stopped` ('early': patience ran out; 'cap': the epoch limit), the slope of its last "
+    "validation losses (`loss_slope`), and `under_trained`: stopped at the cap with the validation loss still falling."
+    slope = loss_slope(val_losses)
+    stopped = 'early' if early else 'cap'
+    return {'stopped': stopped, 'val_loss_slope': slope,
+            'under_trained': stopped == 'cap' and slope is not None and slope < 0}
+
 # %% ../nbs/09_student.ipynb #87c241d6
 @patch_to(Student)
 def train_epoch(self, feats, lens, y, opt, sched, seed) -> float:
@@ -346,7 +362,7 @@ def _fit(self, train, val, restart=False, seed=None) -> dict:
     opt = torch.optim.AdamW(self.param_groups(), lr=c.lr, weight_decay=c.weight_decay)
     n_steps = epochs*math.ceil(len(train)/c.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_linear(n_steps, int(c.warmup*n_steps)))
-    best, best_snap, bad, hist, t0 = math.inf, None, 0, [], time.time()
+    best, best_snap, bad, hist, t0, early = math.inf, None, 0, [], time.time(), False
     for ep in tqdm(range(epochs), desc=f'fit {c.mode}', leave=False, disable=not c.progress or not live_bars()):
         te = time.time()
         tl = self.train_epoch(feats, lens, y, opt, sched, seed=seed*1000 + ep)
@@ -355,11 +371,12 @@ def _fit(self, train, val, restart=False, seed=None) -> dict:
         if not len(yv) or vl < best: best, best_snap, bad = vl, self.snapshot(), 0
         else:
             bad += 1
-            if bad >= c.patience: break
+            if (early := bad >= c.patience): break
     if best_snap is not None: self.restore(best_snap)
     secs = time.time() - t0
     best_ep = min(hist, key=lambda h: h['val_loss'])['epoch'] if len(yv) else len(hist)
-    return {'epochs': hist, 'best_epoch': best_ep, 'best_val_loss': best, 'seconds': secs,
+    return {'epochs': hist, 'best_epoch': best_ep, 'best_val_loss': best, 'seconds': secs, 'max_epochs': epochs,
+            **fit_stop([h['val_loss'] for h in hist], early),
             'n_train': len(train), 'train_texts_per_s': len(train)*len(hist)/max(secs, 1e-9)}
 
 # %% ../nbs/09_student.ipynb #cf8b10a1

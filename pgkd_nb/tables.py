@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 from scipy.stats import t as student_t
 from .data import find_task_dir
+from .config import UNDER_TRAINED
 from .grid import VARIANTS, VARIANT_NAMES, RunSpec
 
 # %% auto #0
-__all__ = ['results_frame', 'table2', 'table3', 'table4', 'table6', 'plot_fig3']
+__all__ = ['results_frame', 'under_trained_note', 'table2', 'table3', 'table4', 'table6', 'plot_fig3']
 
 # %% ../nbs/26_tables.ipynb #e71b36c7
 METRICS = ('accuracy', 'macro_f1', 'weighted_f1')
@@ -23,7 +24,8 @@ def results_row(spec: RunSpec, r: dict) -> dict:
     return {'dataset': spec.dataset, 'n_samples': spec.n_samples, 'variant': spec.variant, 'seed': spec.seed,
             **{f'{arm}_{m}': r[arm][m] for arm in ('baseline', 'pgkd') for m in METRICS},
             'best_step': r['best_step'], 'n_added': r['n_added'], 'n_test': r['n_test'], 'n_pool': r['n_pool'],
-            'teacher': r['teacher']['name'], 'simulated': r['teacher']['simulated'], 'wall_seconds': r['wall_seconds']}
+            'teacher': r['teacher']['name'], 'simulated': r['teacher']['simulated'], 'wall_seconds': r['wall_seconds'],
+            'baseline_under_trained': bool((r.get('baseline_fit') or {}).get('under_trained'))}
 
 # %% ../nbs/26_tables.ipynb #bfff52f2
 def results_frame(summaries: dict) -> pd.DataFrame:
@@ -42,6 +44,16 @@ def _pm(values) -> str:
     if not len(values): return '-'
     m, sd = _mean_sd(values)
     return f'{m:.3f}' if sd is None else f'{m:.3f} ± {sd:.3f}'
+
+# %% ../nbs/26_tables.ipynb #3180b762
+def under_trained_note(runs: pd.DataFrame) -> str|None:
+    "A footnote naming the runs of `runs` (`results_frame`) whose model_0 stopped at its epoch cap with the validation "
+    "loss still falling; None when there are none."
+    if 'baseline_under_trained' not in runs or not runs.baseline_under_trained.any(): return None
+    bad = runs[runs.baseline_under_trained.astype(bool)]
+    named = '; '.join(f"{r.dataset} n={r.n_samples} {r.variant} seed {r.seed}" for r in bad.itertuples())
+    return (f"**Under-trained baseline** in {len(bad)} of {len(runs)} runs ({named}): model_0 stopped at its epoch cap "
+            f"with the validation loss still falling, so {UNDER_TRAINED}.")
 
 # %% ../nbs/26_tables.ipynb #4403aa31
 CONTROL = 'random'          # grid.VARIANTS' control: as many pool rows per step, drawn at random, no guidance

@@ -113,3 +113,16 @@ def test_refreshed_outputs_hold_no_tqdm_warning(tmp_path, monkeypatch):
     outs = json.loads(p.read_text())['cells'][0]['outputs']
     assert 'TqdmWarning' not in json.dumps(outs) and '3 rows' in json.dumps(outs)
     assert not [m for m in check_outputs([ROOT/'nbs'/'tutorial.ipynb'], ROOT) if 'Tqdm' in m]
+
+
+def test_refreshed_outputs_keep_no_stale_output(tmp_path, monkeypatch):
+    "A cell that printed once and prints nothing now loses its old output when `make outputs` re-runs it."
+    nb = {'cells': [{'cell_type': 'code', 'execution_count': 1, 'id': 'a1', 'metadata': {},
+                     'outputs': [{'output_type': 'stream', 'name': 'stdout', 'text': ['an old line\n']}],
+                     'source': ['x = 1']}],
+          'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
+    p = tmp_path/'stale.ipynb'
+    p.write_text(json.dumps(nb))
+    monkeypatch.chdir(ROOT)
+    execute_outputs([p], ROOT)
+    assert json.loads(p.read_text())['cells'][0]['outputs'] == []
