@@ -62,6 +62,7 @@ def rows_added(run_dir, last_step) -> Counter:
     steps = range(1, last_step + 1)
     return Counter(r['label'] for i in steps for r in read_json(step_path(run_dir, i)/'accepted.json'))
 
+# %% ../nbs/32_report.ipynb #192dd272
 def class_changes(before, after, labels, added=None) -> list[dict]:
     "Per class: test rows, F1 before and after, the change and the rows added; biggest gain first."
     b, a, added = class_f1(before, labels), class_f1(after, labels), added or {}
@@ -138,6 +139,7 @@ def f1_figure(changes, limit=50) -> Figure:
     fig.tight_layout()
     return fig
 
+# %% ../nbs/32_report.ipynb #c390aea1
 def added_figure(changes) -> Figure:
     "Rows the teacher added to each class against the class's F1 deficit before (1 − test F1 of model_0)."
     added = any(r['added'] for r in changes)
@@ -399,12 +401,12 @@ def execute_outputs(paths, root='.') -> list[Path]:
     from fastcore.xtras import working_directory
     from nbdev.config import get_config
     flags, local = get_config().tst_flags.split(), local_paths(root)
-    done = []
+    skip, done = skipped_cell(flags), []
     for p in map(Path, paths):
         nb = read_nb(p)
         for c in nb.cells:
-            if c.cell_type == 'code': c.outputs = []       # a cell that no longer prints keeps no stale output
-        with working_directory(p.parent): CaptureShell(p).run_all(nb, exc_stop=True, preproc=skipped_cell(flags))
+            if not skip(c): c.outputs = []      # no stale output when a cell stops printing; skipped cells keep theirs
+        with working_directory(p.parent): CaptureShell(p).run_all(nb, exc_stop=True, preproc=skip)
         for c in nb.cells:
             if c.cell_type == 'code': c.outputs = clean_outputs(c.get('outputs', []), local)
         write_nb(nb, p)

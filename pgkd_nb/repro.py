@@ -228,6 +228,7 @@ class TableReport:
         header = provenance(title, self.settings, self.summaries, time.time() - self.started)
         return write_report(self.out_dir, name, table, self.runs, header, notes)
 
+# %% ../nbs/33_repro.ipynb #c2f986a9
 def table_report(table, repro_preset='smoke', out_dir=None, grid: GridConfig|None = None,
                  teacher: TeacherConfig|None = None, log=print, **run) -> TableReport:
     "Settings, plan (and finished control runs), missing runs, results of `table`; `run`: RunConfig overrides."

@@ -161,6 +161,7 @@ def table2(runs: pd.DataFrame, zero_shot: dict|None = None) -> pd.DataFrame:
                     'paper: SOTA': f'{sota[0]:.3f} ({sota[1]})' if sota else '-'})
     return pd.DataFrame(out)
 
+# %% ../nbs/26_tables.ipynb #4fae0e17
 def table3(runs: pd.DataFrame) -> pd.DataFrame:
     "Table 3: weighted F1, this kit's baseline, +PGKD and paired lifts next to the paper's and the quoted rows."
     g = runs[runs.variant == 'pgkd']
@@ -195,6 +196,7 @@ def table4(runs: pd.DataFrame) -> pd.DataFrame:
         out.append({**cells, **others, **paper})
     return pd.DataFrame(out)
 
+# %% ../nbs/26_tables.ipynb #427633cd
 def table6(runs: pd.DataFrame) -> pd.DataFrame:
     "Table 6 in long form: baseline and +PGKD per dataset, training-sample size and metric, with the paper's values."
     out = []
