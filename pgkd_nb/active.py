@@ -53,20 +53,22 @@ def strategy_teacher(cfg) -> TeacherConfig:
 # %% ../nbs/21b_active.ipynb #0d459ae0
 NO_TEACHER = 'none'     # the teacher of a `--strategy more` step: none was asked
 
+# %% ../nbs/21b_active.ipynb #d8c2e787
 def more_reply() -> TeacherReply:
     "The reply of a `--strategy more` KD step: no teacher asked, no rows, nothing spent; recorded like any other."
     return TeacherReply(prompt='', raw='', rows=[], rejects={}, rejected=[], usage={}, cost_usd=0.0, cached=False,
                         seconds=0.0, teacher=NO_TEACHER, model=None, simulated=False)
 
 # %% ../nbs/21b_active.ipynb #2ec88561
-_SPREAD = 3    # the guard looks at the spread × k smallest margins
-
 def margins(P) -> np.ndarray:
     "Top-1 minus top-2 probability of each row of `P` (1.0 with one class)."
     P = np.asarray(P, dtype=float)
     if P.shape[1] < 2: return np.ones(len(P))
     top2 = np.sort(P, 1)[:, -2:]
     return top2[:, 1] - top2[:, 0]
+
+# %% ../nbs/21b_active.ipynb #dbbf5dec
+_SPREAD = 3    # the guard looks at the spread × k smallest margins
 
 def pick_uncertain(P, k, spread=_SPREAD) -> np.ndarray:
     "Positions of `k` rows of `P`: among the `spread·k` smallest margins, each predicted class's least sure first."
@@ -88,6 +90,7 @@ class UnlabelledSet:
     def __repr__(self): return f"UnlabelledSet({len(self.texts)} texts from {self.source}, {len(self.offered)} offered)"
     def free(self) -> np.ndarray: return np.array([i for i in range(len(self.texts)) if i not in self.offered], int)
 
+# %% ../nbs/21b_active.ipynb #c37b44b3
 def file_texts(path, text_col='text', label_col='label') -> tuple[list, list|None]:
     "The texts of `path` (any format `--data` reads; `text_col`, comma-separated, joined), and its labels if any."
     table = read_table(path)
@@ -108,6 +111,7 @@ def unlabelled_set(texts, gold=None, banned=(), labels=None, source='') -> Unlab
     g = None if gold is None else [gold[i] if labels is None or gold[i] in labels else None for i in keep]
     return UnlabelledSet([texts[i] for i in keep], g, source)
 
+# %% ../nbs/21b_active.ipynb #99d97426
 def open_unlabelled(cfg, d0, out=None, recs=()) -> UnlabelledSet:
     "The run's unlabelled set (`cfg.unlabelled`, else the pool, labels hidden), the texts offered by `recs` marked."
     banned = [r['text'] for r in d0.train + d0.val + d0.test]
@@ -157,7 +161,13 @@ def _sum_usage(answers) -> dict:
             if isinstance(v, (int, float)) and not isinstance(v, bool): out[k] = out.get(k, 0) + v
     return out
 
-def label_reply(teacher, texts, answers, labels, template='kit', marks=()) -> TeacherReply:
+def label_reply(teacher,           # the teacher that answered (its name and model go into the reply)
+                texts,             # the texts it labelled
+                answers,           # its A.2 answers, one per text: {'raw', 'usage', 'cost_usd', 'cached', 'seconds'}
+                labels,            # the classes an answer may name
+                template='kit',    # the zero-shot prompt's wording: kit or paper
+                marks=(),          # the simulated teacher's marks of its wrong labels
+               ) -> TeacherReply:
     "One `TeacherReply` for a step's labelling calls: the labelled rows, unparsed answers rejected, usage summed."
     rows, rejected = [], []
     for t, a in zip(texts, answers):
@@ -184,7 +194,14 @@ def pick_rows(u: UnlabelledSet, proba, k, spread=_SPREAD) -> list[dict]:
     return [{'i': int(free[p]), 'text': u.texts[free[p]], 'margin': round(float(m[p]), 6), 'pred': int(P[p].argmax())}
             for p in pos]
 
-def label_picked(i, cfg, d0, teacher, u: UnlabelledSet, picked) -> TeacherReply:
+# %% ../nbs/21b_active.ipynb #d7070cd0
+def label_picked(i,                 # the KD step
+                 cfg,               # the run's settings (`RunConfig`): its seed and the teacher's wording
+                 d0,                # the run's D0: its labels are the classes the teacher names
+                 teacher,           # the teacher that labels: an LLM's, or the simulated one (gold labels)
+                 u: UnlabelledSet,  # the unlabelled set the texts were picked from (its gold labels)
+                 picked,            # the texts to label, as `pick_rows` returns them
+                ) -> TeacherReply:
     "KD step `i` of `--strategy label`: the texts `picked` (`pick_rows`) of `u`, labelled by `teacher`."
     texts, marks = [p['text'] for p in picked], []
     if teacher.calls_llm: answers = llm_answers(teacher, texts, d0.labels, cfg.seed, cfg.teacher.wording)
@@ -192,7 +209,14 @@ def label_picked(i, cfg, d0, teacher, u: UnlabelledSet, picked) -> TeacherReply:
     for m in marks: m['text'] = texts[int(m['text'])]
     return label_reply(teacher, texts, answers, d0.labels, cfg.teacher.wording, marks)
 
-def label_step(i, cfg, d0, student, teacher, u: UnlabelledSet) -> tuple[TeacherReply, list]:
+# %% ../nbs/21b_active.ipynb #84c341df
+def label_step(i,                  # the KD step
+               cfg,                # the run's settings (`RunConfig`): `gen_batch` texts a step
+               d0,                 # the run's D0
+               student,            # the current student: its `predict_proba` picks the texts
+               teacher,            # the teacher that labels them
+               u: UnlabelledSet,   # the unlabelled set the texts are picked from (marked offered)
+              ) -> tuple[TeacherReply, list]:
     "KD step `i` of `--strategy label`: the student's picks of `u`, labelled by `teacher`; (the reply, the picks)."
     picked = pick_rows(u, student.predict_proba, cfg.gen_batch)
     return label_picked(i, cfg, d0, teacher, u, picked), picked
@@ -223,6 +247,7 @@ def plan_label(cfg, task=None, prices=None) -> dict:
             'wall_s': n*2.0, 'batches_in_turn': cfg.kd_steps, 'counted_by': how, 'prompt_is': _LABEL_NOTE,
             'prices_date': PRICES_DATE, 'note': note, 'refused': None, 'calls_per_step': cfg.gen_batch}
 
+# %% ../nbs/21b_active.ipynb #169bdd4f
 def plan_strategy(cfg, task=None, count='local') -> dict:
     "What the run `cfg` will cost as its strategy asks: a label run by `plan_label`, the others by `plan.plan_run` "
     "(unguided and random without the validation report and mined rows; more: no calls)."
@@ -230,4 +255,3 @@ def plan_strategy(cfg, task=None, count='local') -> dict:
     if cfg.strategy == 'more': return plan_run(replace(cfg, kd_steps=0), task, count='local')    # no teacher calls
     if cfg.strategy != 'pgkd': cfg = replace(cfg, val_report=False, hard_negatives=False, n_mined=0)
     return plan_run(cfg, task, count=count)
-

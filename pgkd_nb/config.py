@@ -21,6 +21,7 @@ INT8_RECIPE = {'per_channel': True}   # how encoder='onnx-int8' quantizes (expor
 # %% ../nbs/02_config.ipynb #83afcfb4
 DEFAULT_CHECKPOINT = 'sentence-transformers/all-MiniLM-L6-v2'
 
+# %% ../nbs/02_config.ipynb #cd70bb2d
 @dataclass
 class StudentConfig:
     "Everything that decides how the student trains; saved with every model and run."
@@ -44,6 +45,7 @@ class StudentConfig:
     head_lr: float|None = None  # learning rate of the new classification head in 'full'/'top' modes; None = `lr`
     encoder: str = 'torch'      # runtime of the frozen encoder's embeddings: 'torch' | 'onnx' | 'onnx-int8'
 
+# %% ../nbs/02_config.ipynb #5b9ee9b3
 STUDENT_PRESETS = {
     'paper': dict(mode='full', max_len=512, batch_size=64, epochs=30, lr=2e-5, patience=5),
     'cpu':   dict(mode='head', max_len=128, batch_size=64, epochs=200, lr=1e-2, patience=10),
@@ -53,6 +55,7 @@ STUDENT_PRESETS = {
     'tiny':  dict(mode='full', max_len=32, batch_size=8, epochs=2, lr=1e-3, patience=1, progress=False),
 }
 
+# %% ../nbs/02_config.ipynb #6ddbb8e8
 def make_config(preset='cpu', **kw) -> StudentConfig:
     "A `StudentConfig` from a preset name with overrides."
     if preset not in STUDENT_PRESETS:
@@ -68,6 +71,7 @@ def make_config(preset='cpu', **kw) -> StudentConfig:
 # %% ../nbs/02_config.ipynb #5c62e586
 UNDER_TRAINED = 'the baseline is under-trained and the lift is inflated'
 
+# %% ../nbs/02_config.ipynb #781af583
 def under_trained_line(fit: dict|None) -> str:
     "A warning when model_0's fit `fit` (step 0's record or a summary's `baseline_fit`) stopped at its epoch cap with "
     "the validation loss still falling; '' otherwise and for records older than these keys."
@@ -88,6 +92,7 @@ def setting(default, help, **kw):
     if isinstance(default, dict): return field(default_factory=lambda: dict(default), metadata={'help': help, **kw})
     return field(default=default, metadata={'help': help, **kw})
 
+# %% ../nbs/02_config.ipynb #b98559b6
 @dataclass
 class TeacherConfig:
     "Who writes the new rows and how it is asked: a run's teacher settings (flags `--teacher`, `--teacher-model`, ...)."
@@ -134,6 +139,7 @@ STRATEGIES = {'pgkd': 'PGKD: the teacher writes rows, guided by the validation r
               'more': 'control: more training, no new rows: each KD step trains the current model further '
                       'on D^i unchanged (no teacher)'}
 
+# %% ../nbs/02_config.ipynb #0fbd8868
 @dataclass
 class RunConfig:
     "Everything that defines a PGKD run; saved as config.json."
@@ -234,6 +240,7 @@ def check_teacher(t: TeacherConfig) -> TeacherConfig:
         raise ValueError(f"--teacher-noise {t.noise} + --teacher-dupes {t.dupes} pass 1: lower one of them")
     return t
 
+# %% ../nbs/02_config.ipynb #fc468eee
 def check_config(cfg: RunConfig) -> RunConfig:
     "Reject settings that cannot run, with the reason and the flag to change."
     if cfg.retrain not in ('continue', 'scratch'):
@@ -247,6 +254,7 @@ def check_config(cfg: RunConfig) -> RunConfig:
     cfg.student_config()
     return cfg
 
+# %% ../nbs/02_config.ipynb #ef62fe87
 RENAMED_FIELDS = {'model': 'teacher_model'}      # older config.json names
 FLAT_TEACHER = {flag_name(f): f.name for f in fields(TeacherConfig)}   # an older, flat config.json's teacher keys
 
@@ -285,12 +293,14 @@ def config_from_dict(d: dict) -> RunConfig:
     if unknown: raise ValueError(f"config.json has settings this version does not know: {unknown}; upgrade pgkd_nb")
     return RunConfig(**d, teacher=TeacherConfig(**t))
 
+# %% ../nbs/02_config.ipynb #2fbe4fcd
 def config_to_dict(cfg: RunConfig) -> dict:
     "What `config.json` (and a run's summary) keep of `cfg`: every setting, nested, credentials in `base_url` redacted."
     d = asdict(cfg)
     d['teacher']['base_url'] = redact_url(cfg.teacher.base_url)
     return d
 
+# %% ../nbs/02_config.ipynb #eb8e9642
 @dataclass
 class GridConfig:
     "How many runs go where: a grid's settings (`pgkd reproduce`'s flags beside the teacher's); None = the preset's."
@@ -342,6 +352,7 @@ def key_values(pairs) -> dict:
     if bad: raise ValueError(f"expected KEY=VALUE, got {bad[0]!r}")
     return {k: parse_value(v) for k, v in (p.split('=', 1) for p in pairs)}
 
+# %% ../nbs/02_config.ipynb #a9a02263
 def _base_type(hint):
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return args[0] if args else hint

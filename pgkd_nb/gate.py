@@ -224,6 +224,7 @@ def gate_rows(rows, ctx, cfg=None) -> tuple[list, list]:
                  'reasons': found[i]} for i in sorted(found)]
     return kept, rejected
 
+# %% ../nbs/17_gate.ipynb #3c9c8bd6
 def rejection_counts(rejected, checks=CHECKS) -> dict:
     "Rejected rows per check (each row counted once, under its first check)."
     return {c: sum(r['check'] == c for r in rejected) for c in checks}

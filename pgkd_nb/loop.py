@@ -158,6 +158,7 @@ class RunParts:
     gate: RunGate|None = None
     unlabelled: object = None
 
+# %% ../nbs/22_loop.ipynb #3c10f203
 def _step_reply(i, run: RunParts, history, last_val, timer) -> tuple:
     "Step `i`'s teacher reply as the run's strategy asks, the step's own files, and the rows the leak guard withheld."
     cfg, d0, student, texts = run.cfg, run.d0, run.student, [r['text'] for r in history]
@@ -265,7 +266,14 @@ def fit_model0(out, cfg, d0, student) -> dict:
     if warning := under_trained_line(rec): print(f"pgkd: {warning}", file=sys.stderr)
     return rec
 
-def run_pgkd(cfg: RunConfig, out, task=None, teacher=None, progress=True, on_step=None) -> dict:
+# %% ../nbs/22_loop.ipynb #efa6aa14
+def run_pgkd(cfg: RunConfig,     # the run's settings
+             out,                # the run directory: created, or resumed when it holds steps
+             task=None,          # the task already loaded (None: `files.run_task(cfg)`)
+             teacher=None,       # a teacher in place of the one `cfg` names (tests, a shared LLM teacher)
+             progress=True,      # show a progress bar over the KD steps
+             on_step=None,       # called as `on_step(i, record)` after each KD step is written
+            ) -> dict:
     "Run (or resume) PGKD as configured; returns the summary (also in `out/summary.json`)."
     cfg, t0 = check_config(cfg), time.time()
     check_noise(cfg.teacher)                       # refused before anything is written

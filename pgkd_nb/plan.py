@@ -220,8 +220,14 @@ def check_plan_budget(cfg, spent_usd=0.0, steps_done=0, task=None, plan=None) ->
     return d
 
 # %% ../nbs/21_plan.ipynb #fd85e37f
-def plan_zero_shot(dataset, teacher: TeacherConfig, test_max=None, data_dir=None, max_tokens=None, task=None,
-                   prices=None) -> dict:
+def plan_zero_shot(dataset,                  # the task to classify zero-shot (a name `load_task` knows)
+                   teacher: TeacherConfig,   # the LLM teacher that answers, with its model and wording
+                   test_max=None,            # a stratified test subsample of this size (None: the whole split)
+                   data_dir=None,            # the folder holding task folders (None: the usual places)
+                   max_tokens=None,          # a call's output cap (None: the teacher's default)
+                   task=None,                # the task already loaded (None: load `dataset`)
+                   prices=None,              # prices added to `PRICES` (None: `PRICES` and the teacher's own)
+                  ) -> dict:
     "What the zero-shot baseline on `dataset` with `teacher` costs: calls, tokens, $ list/caching/batches/both/upper."
     task = task or load_task(dataset, data_dir)
     rows, template = stable_subsample(task.test, test_max), teacher.wording

@@ -77,6 +77,7 @@ def nearest(E_cand, A, k) -> np.ndarray:
 # %% ../nbs/15_simulated.ipynb #7b64a4d4
 RULES = {'default': ('tilted', 'margin'), 'random': ('pool', 'random'), 'naive': ('deficit', 'nearest')}
 
+# %% ../nbs/15_simulated.ipynb #ad7494d1
 class SimulatedTeacher(BaseTeacher):
     "A teacher that answers PGKD requests with real labelled pool rows (no LLM); see `RULES`."
     name = key_name = 'simulated'

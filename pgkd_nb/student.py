@@ -24,7 +24,7 @@ hf_logging.disable_progress_bar()
 SEEDED = threading.RLock()         # torch's seeded RNG is one per process: students on threads take turns (fit, init)
 
 # %% auto #0
-__all__ = ['resolve_checkpoint', 'tiny_checkpoint', 'Student', 'loss_slope', 'fit_stop']
+__all__ = ['FLAT', 'resolve_checkpoint', 'tiny_checkpoint', 'Student', 'loss_slope', 'fit_stop']
 
 # %% ../nbs/09_student.ipynb #8b03ea51
 def resolve_checkpoint(name: str) -> str:
@@ -326,13 +326,17 @@ def loss_slope(losses, last=3) -> float|None:
     x = np.arange(len(y)) - (len(y) - 1)/2
     return float((x*(y - y.mean())).sum()/(x*x).sum())
 
+# %% ../nbs/09_student.ipynb #32c20ca2
+FLAT = 1e-3     # a validation loss falling by less than 0.1% of itself per epoch has converged
+
 def fit_stop(val_losses, early: bool) -> dict:
     "What stopped a fit: `stopped` ('early': patience ran out; 'cap': the epoch limit), the slope of its last "
-    "validation losses (`loss_slope`), and `under_trained`: stopped at the cap with the validation loss still falling."
-    slope = loss_slope(val_losses)
+    "validation losses (`loss_slope`), and `under_trained`: stopped at the cap with the loss still falling by more "
+    "than `FLAT` of itself per epoch."
+    slope, last = loss_slope(val_losses), list(val_losses)[-3:]
     stopped = 'early' if early else 'cap'
-    return {'stopped': stopped, 'val_loss_slope': slope,
-            'under_trained': stopped == 'cap' and slope is not None and slope < 0}
+    falling = slope is not None and slope < -FLAT*abs(float(np.mean(last)))
+    return {'stopped': stopped, 'val_loss_slope': slope, 'under_trained': stopped == 'cap' and falling}
 
 # %% ../nbs/09_student.ipynb #87c241d6
 @patch_to(Student)

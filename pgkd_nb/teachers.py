@@ -20,19 +20,22 @@ def llm_teachers() -> list[str]:
 # %% ../nbs/19_teachers.ipynb #331ae384
 KINDS = {**TEACHERS, 'simulated': SimulatedTeacher}    # name -> class: the names `--teacher` accepts
 
+# %% ../nbs/19_teachers.ipynb #662cf126
 def teacher_class(t) -> type:
     "The class of the teacher `t` (a `TeacherConfig` or its name), or a ValueError naming the choices."
     name = t.name if isinstance(t, TeacherConfig) else t
     if name not in KINDS: raise ValueError(f"unknown teacher {name!r}; choose one of {sorted(KINDS)}")
     return KINDS[name]
 
+# %% ../nbs/19_teachers.ipynb #e78d6ee8
 def calls_llm(t) -> bool:
     "Whether the teacher `t` (a `TeacherConfig` or its name) asks an LLM (reads the prompt), from its class."
     return teacher_class(t).calls_llm
 
+# %% ../nbs/19_teachers.ipynb #b2ed3d3c
 def teacher_model(t: TeacherConfig) -> str:
-    "The model the teacher `t` uses: its `model`, else its class's default."
-    return t.model or teacher_class(t).default_model
+    "The model the teacher `t` uses: its `model`, else its class's default ('' for a teacher without a model)."
+    return t.model or getattr(teacher_class(t), 'default_model', '')
 
 # %% ../nbs/19_teachers.ipynb #a1f04f03
 def _llm_kwargs(t: TeacherConfig, spent_usd=0.0) -> dict:
