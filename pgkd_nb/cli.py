@@ -334,16 +334,23 @@ def cmd_reproduce(a) -> int:
     return 0
 
 # %% ../nbs/35_cli.ipynb #b4925b76
+COMPARE_ARMS = 'pgkd,unguided,label,random'     # compare.ARMS (the CLI builds its parser without importing it)
+
 def add_compare_flags(p):
     "The flags of `pgkd compare`: a run's settings (each arm sets its own --strategy), then the arms, seeds, output."
     add_fields(p, only=[kw['dest'] for _, kw in run_flags() if kw['dest'] != 'strategy'])
-    p.add_argument('--arms', default=','.join(STRATEGIES),
-                   help=f"the strategies to compare, comma-separated, among {', '.join(STRATEGIES)} (default: all)")
+    p.add_argument('--arms', default=None,
+                   help=f"the arms to compare, comma-separated, among {', '.join(STRATEGIES)}, zero-shot "
+                        f"(default: {COMPARE_ARMS})")
     p.add_argument('--seeds', type=int, default=3,
                    help='runs per arm, at seeds --seed, --seed + 1, …; the arms of one seed share D0 and model_0')
     p.add_argument('--out', help='folder of the runs and the pages (default runs/compare-<dataset>)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     p.add_argument('--dry-run', action='store_true', help="price every arm's runs (computed, not billed) and stop")
+    p.add_argument('--tracking', metavar='mlflow|URI',
+                   help="after the arms finish (or one fails), log the comparison to MLflow as one parent run with "
+                        "every arm's run nested: mlflow = the SQLite store runs/mlflow.db ($MLFLOW_TRACKING_URI if "
+                        "set), or any tracking URI (pip install 'pgkd_nb[track]')")
 
 def cmd_compare(a) -> int:
     "pgkd compare: every strategy on your data, seeds paired; accuracy, macro F1 and teacher dollars per arm, one page."
@@ -353,9 +360,10 @@ def cmd_compare(a) -> int:
         print(format_plan_compare(plan_compare(cfg, a.arms, a.seeds)))
         return 0
     out = Path(a.out or f"runs/compare-{cfg.dataset}")
-    compare(cfg, out, a.arms, a.seeds, progress=not a.quiet)
+    compare(cfg, out, a.arms, a.seeds, progress=not a.quiet, tracking=a.tracking)
     print((out/'compare.md').read_text())
     print(f"pages: {out}/compare.html and compare.md (numbers: compare.json); runs: {out}/<arm>-seed<seed>/")
+    if a.tracking: print(f"MLflow: one parent run, the arms' runs nested, in {read_json(out/'tracking.json')['uri']}")
     return 0
 
 # %% ../nbs/35_cli.ipynb #4d7e6f79

@@ -4,7 +4,7 @@
 
 # %% ../nbs/36_compare.ipynb #a2a66202
 from __future__ import annotations
-import html
+import html, sys, tempfile, time
 from dataclasses import replace
 from pathlib import Path
 from .config import RunConfig, check_config, config_from_dict
@@ -12,42 +12,66 @@ from .files import run_task
 from .records import write_json, write_text, make_dir, simulated_word, read_json
 from .costs import PRICES_DATE, call_cost
 from .prompt import zero_shot_prompt, count_tokens
-from .plan import plan_teacher
+from .data import stable_subsample
+from .student import Student
+from .teachers import build_teacher, calls_llm, llm_teachers
+from .zeroshot import ZeroShotConfig, run_zero_shot
+from .plan import plan_teacher, plan_zero_shot
 from .active import STRATEGIES, check_strategy, plan_strategy, gold_answer
 from .loop import run_pgkd
+from .bench import INSTANCE_PRICES, batch_cost
 from .tables import paired_t, INTERVAL_NOTE, _mean_sd, _pm
+from .track import track_runs, parent_run, folder_uri, mlflow_client, experiment_id
 
 # %% auto #0
-__all__ = ['ARMS', 'parse_arms', 'arm_config', 'compare_configs', 'run_arms', 'priced_steps', 'compare_result', 'write_pages',
-           'compare', 'plan_arm', 'plan_compare', 'format_plan_compare']
+__all__ = ['ARMS', 'BESIDE', 'ARM_CHOICES', 'PAGES', 'parse_arms', 'check_arms', 'arm_config', 'compare_configs', 'run_arms',
+           'priced_steps', 'compare_result', 'write_pages', 'compare', 'check_tracking', 'track_compare', 'plan_arm',
+           'plan_compare', 'format_plan_compare', 'student_cost', 'zero_shot_arm', 'zero_shot_row', 'zero_shot_section']
 
 # %% ../nbs/36_compare.ipynb #66404966
-ARMS = ('pgkd', 'unguided', 'label', 'random')   # the default arms; --arms picks among STRATEGIES
+ARMS = ('pgkd', 'unguided', 'label', 'random')   # the default arms (`pgkd compare` without --arms)
+BESIDE = {'zero-shot': 'the LLM itself classifies the test rows (the A.2 prompt): one pass, no seeds'}
+ARM_CHOICES = (*STRATEGIES, *BESIDE)             # a strategy runs the loop per seed; the arms BESIDE run otherwise
 
-def parse_arms(arms) -> list[str]:
-    "The strategies named in `arms` ('a,b' or a list), each once, in order; a `ValueError` naming the choices."
+def parse_arms(arms=None) -> list[str]:
+    "The arms named in `arms` ('a,b', a list, or None: `ARMS`), each once, in order; a `ValueError` naming the choices."
+    if arms is None: return list(ARMS)
     names = [a.strip() for a in (arms.split(',') if isinstance(arms, str) else arms) if a.strip()]
-    bad = [a for a in names if a not in STRATEGIES]
+    bad = [a for a in names if a not in ARM_CHOICES]
     if bad or not names:
-        raise ValueError(f"--arms {','.join(bad) or repr(arms)}: choose among {', '.join(STRATEGIES)}, comma-separated")
+        raise ValueError(f"--arms {','.join(bad) or repr(arms)}: choose among {', '.join(ARM_CHOICES)}, "
+                         "comma-separated")
     return list(dict.fromkeys(names))
+
+def check_arms(cfg: RunConfig, arms) -> list[str]:
+    "The arms `arms` names, if `cfg` can run them all; else a one-line `ValueError` naming the problem and the fix."
+    arms = parse_arms(arms)
+    if not any(a in STRATEGIES for a in arms):
+        raise ValueError(f"--arms {','.join(arms)}: no strategy to compare with; add one of {', '.join(ARMS)}")
+    if 'zero-shot' in arms and not calls_llm(cfg.teacher):
+        raise ValueError(f"--arms zero-shot asks the LLM itself to classify the test rows, and --teacher "
+                         f"{cfg.teacher.name} is no LLM: add --teacher {'|'.join(llm_teachers())} (with its model and "
+                         "key) or drop zero-shot from --arms")
+    return arms
 
 def arm_config(cfg: RunConfig, arm, seed) -> RunConfig:
     "The run of `arm` at `seed`: `cfg` with that strategy and seed (its `unlabelled` for the label arm only)."
     return replace(cfg, strategy=arm, seed=seed, unlabelled=cfg.unlabelled if arm == 'label' else None)
 
 def compare_configs(cfg: RunConfig, arms, seeds) -> list[RunConfig]:
-    "Every run of the comparison (seeds `cfg.seed`, … `cfg.seed + seeds - 1`), checked before any starts."
+    "Every loop run of the comparison (seeds `cfg.seed`, … `cfg.seed + seeds - 1`), checked, with every arm, before "
+    "any starts."
     if seeds < 1: raise ValueError(f"--seeds {seeds}: must be 1 or more")
-    arms = parse_arms(arms)
+    arms = check_arms(cfg, arms)
     if cfg.unlabelled and 'label' not in arms:
         raise ValueError(f"--unlabelled {cfg.unlabelled} is read by the label arm only; add label to --arms or drop it")
     return [check_strategy(check_config(arm_config(cfg, a, s))) for s in range(cfg.seed, cfg.seed + seeds)
-            for a in arms]
+            for a in arms if a in STRATEGIES]
 
 # %% ../nbs/36_compare.ipynb #c8ad846d
 def run_arms(cfg: RunConfig, out, arms=ARMS, seeds=3, progress=True, task=None) -> dict:
-    "Run (or resume; a finished run is read back) every arm at every seed: {(arm, seed): summary}."
+    "Run (or resume; a finished run is read back) every arm at every seed: {(arm, seed): summary}; the zero-shot "
+    "arm's one pass as ('zero-shot', None)."
     cfgs, model = compare_configs(cfg, arms, seeds), plan_teacher(cfg)[1]
     task, out, runs = task or run_task(cfg), make_dir(out), {}
     for c in cfgs:
@@ -55,6 +79,8 @@ def run_arms(cfg: RunConfig, out, arms=ARMS, seeds=3, progress=True, task=None) 
         if s['teacher']['simulated'] and c.strategy != 'random':      # the record, as `model` would charge it
             s = {**s, 'priced': priced_steps(out/f'{c.strategy}-seed{c.seed}', model)}
         runs[(c.strategy, c.seed)] = s
+    if 'zero-shot' in parse_arms(arms):
+        runs[('zero-shot', None)] = zero_shot_arm(cfg, out, task, f'{cfgs[0].strategy}-seed{cfg.seed}', progress)
     return runs
 
 def priced_steps(out, model, prices=None) -> dict:
@@ -111,21 +137,23 @@ def verdict(stats, metric) -> dict:
 # %% ../nbs/36_compare.ipynb #5d842d1b
 def _runs_teacher(runs: dict) -> dict:
     "The comparison's teacher, named as the runs' summaries name it (SIMULATED for the simulated one)."
-    ts = [s['teacher'] for s in runs.values()]
+    ts = [s['teacher'] for k, s in runs.items() if k[1] is not None]
     llm = [t for t in ts if not t['simulated']]
     if llm: return {'simulated': False, 'name': f"{llm[0]['name']} {llm[0].get('model')}"}
     return {'simulated': True, 'name': simulated_word(ts[0])}
 
 def compare_result(runs: dict, arms, seeds, dataset) -> dict:
     "What `compare.json` keeps: per-arm numbers, each arm against the reference arm, the verdicts, the teacher."
-    arms = [a for a in arms if any(k[0] == a for k in runs)]
+    zs = runs.get(('zero-shot', None))
+    arms = [a for a in arms if any(k[0] == a and k[1] is not None for k in runs)]
     stats = {a: arm_stats(runs, a, seeds) for a in arms}
     ref = 'pgkd' if 'pgkd' in stats else arms[0]
     vs = {a: {m: paired(stats, a, ref, m) for m in ('accuracy', 'macro_f1')} for a in arms if a != ref}
     return {'dataset': dataset, 'seeds': list(seeds), 'arms': stats, 'reference': ref, 'vs_reference': vs,
             'verdicts': [verdict(stats, m) for m in ('accuracy', 'macro_f1')], 'teacher': _runs_teacher(runs),
             'n_test': next(iter(runs.values()))['n_test'], 'prices_date': PRICES_DATE,
-            'priced_as': next((s['priced']['model'] for s in runs.values() if s.get('priced')), None)}
+            'priced_as': next((s['priced']['model'] for s in runs.values() if s.get('priced')), None),
+            'zero_shot': zero_shot_row(zs) if zs else None}
 
 # %% ../nbs/36_compare.ipynb #4db7012a
 def _ci(mh) -> str:
@@ -181,15 +209,19 @@ def page_text(r) -> dict:
                            f"{r['n_test']} test rows; every arm of a seed starts from the same D0 and model_0"],
             'table': table_rows(r), 'verdicts': [verdict_line(v) for v in r['verdicts']], 'points': chart_points(r),
             'notes': [INTERVAL_NOTE, "$ per point: the teacher's dollars per run over the percentage points of test "
-                      "accuracy the arm's kept student gained over the baseline (mean over seeds)."]}
+                      "accuracy the arm's kept student gained over the baseline (mean over seeds)."],
+            'sections': [zero_shot_section(r)] if r.get('zero_shot') else []}
 
 # %% ../nbs/36_compare.ipynb #ad0c86a1
+def _md_table(head, rows) -> list[str]:
+    return ['| ' + ' | '.join(head) + ' |', '|' + '---|'*len(head)] + ['| ' + ' | '.join(r) + ' |' for r in rows]
+
 def to_markdown(p) -> str:
     "The page `p` (`page_text`) as Markdown."
-    head, rows = p['table']
-    table = ['| ' + ' | '.join(head) + ' |', '|' + '---|'*len(head)] + ['| ' + ' | '.join(r) + ' |' for r in rows]
-    return '\n'.join([f"# {p['title']}", '', *p['intro'], '', *table, '', *[f"- {v}" for v in p['verdicts']], '',
-                      *[f"_{n}_" for n in p['notes']]]) + '\n'
+    more = [x for s in p.get('sections', []) for x in ['', f"## {s['title']}", '', *_md_table(*s['table']), '',
+                                                        *[f"_{n}_" for n in s['notes']]]]
+    return '\n'.join([f"# {p['title']}", '', *p['intro'], '', *_md_table(*p['table']), '',
+                      *[f"- {v}" for v in p['verdicts']], '', *[f"_{n}_" for n in p['notes']], *more]) + '\n'
 
 CSS = ("body{font-family:sans-serif;max-width:72em;margin:2em auto;color:#222}table{border-collapse:collapse}"
        "td,th{border:1px solid #bbb;padding:.3em .6em;text-align:right}td:first-child{text-align:left}"
@@ -217,17 +249,21 @@ def dollar_chart(points, w=560, h=320, pad=56) -> str:
                 f"<text x='{x + 7:.1f}' y='{y - 6:.1f}' font-size='12'>{html.escape(name)}</text>"]
     return ''.join(svg) + '</svg>'
 
+def _html_table(head, rows) -> str:
+    cells = lambda r, tag: ''.join(f"<{tag}>{html.escape(c)}</{tag}>" for c in r)
+    return f"<table><tr>{cells(head, 'th')}</tr>" + ''.join(f"<tr>{cells(r, 'td')}</tr>" for r in rows) + "</table>"
+
 def to_html(p) -> str:
     "The page `p` as one self-contained HTML document."
-    e, (head, rows) = html.escape, p['table']
-    cells = lambda r, tag: ''.join(f"<{tag}>{e(c)}</{tag}>" for c in r)
+    e, notes = html.escape, lambda ns: ''.join(f"<p class='note'>{html.escape(n)}</p>" for n in ns)
     bold = lambda s: e(s).replace('**', '<b>', 1).replace('**', '</b>', 1)
+    more = ''.join(f"<h2>{e(s['title'])}</h2>{_html_table(*s['table'])}{notes(s['notes'])}"
+                   for s in p.get('sections', []))
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(p['title'])}</title><style>{CSS}</style>"
             f"</head><body><h1>{e(p['title'])}</h1>" + ''.join(f"<p>{e(x)}</p>" for x in p['intro'])
-            + f"<table><tr>{cells(head, 'th')}</tr>" + ''.join(f"<tr>{cells(r, 'td')}</tr>" for r in rows)
-            + "</table><ul>" + ''.join(f"<li>{bold(v)}</li>" for v in p['verdicts']) + "</ul>"
-            + f"<h2>Accuracy against dollars</h2>{dollar_chart(p['points'])}"
-            + ''.join(f"<p class='note'>{e(n)}</p>" for n in p['notes']) + "</body></html>\n")
+            + _html_table(*p['table']) + "<ul>" + ''.join(f"<li>{bold(v)}</li>" for v in p['verdicts']) + "</ul>"
+            + f"<h2>Accuracy against dollars</h2>{dollar_chart(p['points'])}" + notes(p['notes']) + more
+            + "</body></html>\n")
 
 # %% ../nbs/36_compare.ipynb #3d4f18c1
 def write_pages(r, out) -> list[Path]:
@@ -238,24 +274,63 @@ def write_pages(r, out) -> list[Path]:
     write_text(out/'compare.html', to_html(p))
     return [out/'compare.md', out/'compare.html', out/'compare.json']
 
-def compare(cfg: RunConfig, out, arms=ARMS, seeds=3, progress=True, task=None) -> dict:
+def compare(cfg: RunConfig,   # the comparison's settings: data, student, teacher; each arm sets its strategy
+            out,              # the folder of the runs (`<arm>-seed<s>/`) and the pages
+            arms=ARMS,        # the arms ('a,b', a list, or None: `ARMS`)
+            seeds=3,          # runs per arm, at seeds `cfg.seed`, `cfg.seed + 1`, …
+            progress=True,    # progress bars
+            task=None,        # the task already loaded (None: `run_task(cfg)`)
+            tracking=None,    # mlflow or a tracking URI: then log it all to MLflow (`track_compare`), also on failure
+           ) -> dict:
     "Run (or resume) every arm × seed of `cfg`'s data and write the comparison pages into `out`; the result."
-    runs = run_arms(cfg, out, arms, seeds, progress, task)
-    r = compare_result(runs, parse_arms(arms), range(cfg.seed, cfg.seed + seeds), cfg.dataset)
-    write_pages(r, out)
+    if tracking: check_tracking(out, tracking)            # a missing MLflow or a bad store: before any run
+    try:
+        runs = run_arms(cfg, out, arms, seeds, progress, task)
+        r = compare_result(runs, parse_arms(arms), range(cfg.seed, cfg.seed + seeds), cfg.dataset)
+        write_pages(r, out)
+    except BaseException:
+        if tracking: _track_after_failure(out, tracking)
+        raise
+    if tracking: track_compare(out, tracking)
     return r
+
+# %% ../nbs/36_compare.ipynb #5f062f3e
+PAGES = ('compare.md', 'compare.html', 'compare.json')
+
+def check_tracking(out, uri):
+    "Fail now, not after the runs, if MLflow is missing or the store at `uri` (or `out`'s recorded one) cannot open."
+    u = folder_uri(out, uri)
+    experiment_id(mlflow_client(u), u)
+
+def track_compare(out, uri=None) -> dict:
+    "Log comparison folder `out` to MLflow: one parent run, each arm's run nested in it, the pages as the parent's "
+    "artifacts; {'parent': its run id, 'runs': {run folder: run id}}."
+    ids = track_runs(out, uri)
+    u = folder_uri(out, uri)
+    parent, client = parent_run(out, u), mlflow_client(u)
+    for name in PAGES:
+        if (Path(out)/name).exists(): client.log_artifact(parent, str(Path(out)/name))
+    return {'parent': parent, 'runs': ids}
+
+def _track_after_failure(out, uri):
+    "`track_compare` while an arm's error is on its way up: a tracking failure is said on stderr, never raised."
+    try: track_compare(out, uri)
+    except Exception as e:
+        print(f"pgkd: MLflow tracking failed after the comparison stopped ({type(e).__name__}: "
+              f"{str(e).splitlines()[0] if str(e) else ''}); track_compare('{out}') logs it later", file=sys.stderr)
 
 # %% ../nbs/36_compare.ipynb #bbf18e6e
 def plan_arm(cfg: RunConfig, arm, task=None) -> dict|None:
     "What one run of `arm` will cost (`plan.plan_run`'s keys); None for the random arm (simulated pool rows, $0)."
-    c = arm_config(cfg, arm, cfg.seed)
-    return None if arm == 'random' else plan_strategy(c, task)
+    if arm == 'zero-shot': return plan_zero_shot(cfg.dataset, cfg.teacher, cfg.test_max, cfg.data_dir, task=task)
+    return None if arm == 'random' else plan_strategy(arm_config(cfg, arm, cfg.seed), task)
 
 def plan_compare(cfg: RunConfig, arms=ARMS, seeds=3, task=None) -> dict:
     "What the comparison will cost per arm (its runs × one run's plan), checked as `compare` checks it."
     compare_configs(cfg, arms, seeds)
-    task = task or run_task(cfg)
-    return {'dataset': cfg.dataset, 'seeds': seeds, 'arms': {a: plan_arm(cfg, a, task) for a in parse_arms(arms)}}
+    task, arms = task or run_task(cfg), parse_arms(arms)
+    return {'dataset': cfg.dataset, 'seeds': seeds, 'arms': {a: plan_arm(cfg, a, task) for a in arms},
+            'runs': {a: 1 if a == 'zero-shot' else seeds for a in arms}}
 
 # %% ../nbs/36_compare.ipynb #d737b561
 _PLAN_KEYS = (('calls', 'calls'), ('input_tokens', 'input tokens'), ('output_tokens', 'output tokens'),
@@ -263,13 +338,67 @@ _PLAN_KEYS = (('calls', 'calls'), ('input_tokens', 'input tokens'), ('output_tok
 
 def format_plan_compare(p) -> str:
     "The plan `p` as the text `pgkd compare --dry-run` prints: per arm, all its seeds together."
-    n, head = p['seeds'], '| arm | ' + ' | '.join(t for _, t in _PLAN_KEYS) + ' |'
-    lines = [f"plan: pgkd compare on {p['dataset']}, {n} seeds per arm (computed, not billed)", '', head,
-             '|---|' + '---:|'*len(_PLAN_KEYS)]
-    fmt = lambda k, v: '—' if v is None else (f"${n*v:,.4f}" if k.startswith('usd') else f"{n*v:,.0f}")
+    head = '| arm | runs | ' + ' | '.join(t for _, t in _PLAN_KEYS) + ' |'
+    lines = [f"plan: pgkd compare on {p['dataset']}, {p['seeds']} seeds per arm (computed, not billed)", '', head,
+             '|---|---:|' + '---:|'*len(_PLAN_KEYS)]
+    fmt = lambda n, k, v: '—' if v is None else (f"${n*v:,.4f}" if k.startswith('usd') else f"{n*v:,.0f}")
     for a, d in p['arms'].items():
-        vals = ['0']*3 + ['$0.0000']*3 if d is None else [fmt(k, d[k]) for k, _ in _PLAN_KEYS]
-        lines.append(f"| {a} | " + ' | '.join(vals) + ' |')
+        n = p.get('runs', {}).get(a, p['seeds'])
+        vals = ['0']*3 + ['$0.0000']*3 if d is None else [fmt(n, k, d[k]) for k, _ in _PLAN_KEYS]
+        lines.append(f"| {a} | {n} | " + ' | '.join(vals) + ' |')
     notes = sorted({d['note'] for d in p['arms'].values() if d and d['note']})
     if 'random' in p['arms']: notes.append('random: pool rows drawn by the simulated teacher, no LLM: $0')
+    if 'zero-shot' in p['arms']: notes.append('zero-shot: one pass over the test rows, whatever the seeds')
     return '\n'.join(lines + [''] + [f"note: {x}" for x in notes])
+
+# %% ../nbs/36_compare.ipynb #904ef559
+def student_cost(run, rows, instance='cpu') -> dict:
+    "What run folder `run`'s kept student costs to label `rows`: seconds here (encodings not cached) at `instance`'s "
+    "list price per hour (`bench.INSTANCE_PRICES`)."
+    texts = [r['text'] for r in rows]
+    with tempfile.TemporaryDirectory() as d:
+        s = Student.load(Path(run)/'best_model', cache_dir=d, progress=False)
+        s.predict_proba(texts[:1])                                   # load the encoder before the clock starts
+        t0 = time.perf_counter()
+        s.predict_proba(texts)
+        seconds = time.perf_counter() - t0
+    name, usd_h = INSTANCE_PRICES[instance]
+    usd = batch_cost(seconds, usd_h)
+    return {'run': Path(run).name, 'n': len(texts), 'seconds': seconds, 'instance': name, 'usd_per_h': usd_h,
+            'usd_test': usd, 'usd_per_1k': 1000*usd/max(1, len(texts))}
+
+def zero_shot_arm(cfg: RunConfig, out, task, student_run, progress=True) -> dict:
+    "The LLM teacher of `cfg` classifying the comparison's test rows (one pass, resumable in `out/zero-shot`): its "
+    "summary, with what the student of `out/student_run` costs on the same rows."
+    zs = ZeroShotConfig(cfg.dataset, cfg.test_max, cfg.data_dir, seed=cfg.seed, template=cfg.teacher.wording)
+    s = run_zero_shot(build_teacher(cfg.teacher), zs, Path(out)/'zero-shot', task=task, progress=progress)
+    return {**s, 'student': student_cost(Path(out)/student_run, stable_subsample(task.test, cfg.test_max))}
+
+def zero_shot_row(s) -> dict:
+    "What the comparison keeps of the zero-shot summary `s`: the LLM, its metrics, its dollars (test set, per 1,000)."
+    t, n = s['teacher'], s['n_test']
+    return {'model': f"{t['name']} {t['model']}", 'n_test': n,
+            **{k: s['zero_shot'][k] for k in ('accuracy', 'macro_f1')},
+            'unparsed': s['unparsed'], 'errors': s['errors'], 'input_tokens': t['input_tokens'],
+            'output_tokens': t['output_tokens'], 'usd_test': t['cost_usd'], 'usd_per_1k': 1000*t['cost_usd']/max(1, n),
+            'student': s['student']}
+
+# %% ../nbs/36_compare.ipynb #172e5872
+def _usd6(x) -> str: return f"${x:,.6f}"
+
+def zero_shot_section(r) -> dict:
+    "The page's zero-shot section: the LLM's one pass beside the reference arm's kept student, dollars per 1,000."
+    z, ref = r['zero_shot'], r['reference']
+    st, c = r['arms'][ref], z['student']
+    head = ['classifier', 'test rows', 'accuracy', 'macro F1', '$ for the test set', '$ per 1,000 predictions']
+    rows = [[f"zero-shot: {z['model']} (one pass, no seeds)", str(z['n_test']), f"{z['accuracy']:.3f}",
+             f"{z['macro_f1']:.3f}", _usd6(z['usd_test']), _usd6(z['usd_per_1k'])],
+            [f"{ref}'s kept student ({st['seeds']} seed{'s' if st['seeds'] > 1 else ''})", str(c['n']),
+             _pm(st['accuracy']), _pm(st['macro_f1']), _usd6(c['usd_test']), _usd6(c['usd_per_1k'])]]
+    notes = [f"zero-shot: the LLM is not trained, so one pass over the same test rows: no seeds, no interval, no part "
+             f"in the verdicts; its dollars are its recorded answers × the price table of {r['prices_date']}, not "
+             f"billed; {z['unparsed']} answer(s) named no class and count as wrong.",
+             f"the student's dollars: run {c['run']}'s kept student labelled the {c['n']} test rows (encodings not "
+             f"cached) in {c['seconds']:.2f} s on this machine's CPU, priced at the {c['instance']} list price of "
+             f"${c['usd_per_h']}/h; the teacher dollars that trained it are in the table above."]
+    return {'title': 'The LLM itself as the classifier (zero-shot, A.2)', 'table': (head, rows), 'notes': notes}
