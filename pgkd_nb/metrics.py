@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
 # %% auto #0
-__all__ = ['metrics']
+__all__ = ['FLAT', 'metrics', 'loss_slope', 'fit_stop']
 
 # %% ../nbs/08_metrics.ipynb #6bc0ce1e
 def metrics(probs, y, labels) -> dict:
@@ -25,3 +25,23 @@ def metrics(probs, y, labels) -> dict:
             'macro_f1': float(f1_score(y, pred, average='macro', zero_division=0)),
             'weighted_f1': float(f1_score(y, pred, average='weighted', zero_division=0)),
             'report': report, 'confusion': confusion, 'n': int(len(y))}
+
+# %% ../nbs/08_metrics.ipynb #46a7d5d7
+def loss_slope(losses, last=3) -> float|None:
+    "The least-squares slope, per epoch, of the last `last` of `losses`; None with fewer than 2 or with a NaN."
+    y = np.asarray(list(losses)[-last:], dtype=float)
+    if len(y) < 2 or np.isnan(y).any(): return None
+    x = np.arange(len(y)) - (len(y) - 1)/2
+    return float((x*(y - y.mean())).sum()/(x*x).sum())
+
+# %% ../nbs/08_metrics.ipynb #32c20ca2
+FLAT = 1e-3     # a validation loss falling by less than 0.1% of itself per epoch has converged
+
+def fit_stop(val_losses, early: bool) -> dict:
+    "What stopped a fit: `stopped` ('early': patience ran out; 'cap': the epoch limit), the slope of its last "
+    "validation losses (`loss_slope`), and `under_trained`: stopped at the cap with the loss still falling by more "
+    "than `FLAT` of itself per epoch."
+    slope, last = loss_slope(val_losses), list(val_losses)[-3:]
+    stopped = 'early' if early else 'cap'
+    falling = slope is not None and slope < -FLAT*abs(float(np.mean(last)))
+    return {'stopped': stopped, 'val_loss_slope': slope, 'under_trained': stopped == 'cap' and falling}

@@ -16,7 +16,7 @@ from transformers.utils import logging as hf_logging
 from pgkd_nb.fast import pick_device, threads, length_batches, quantize_int8, fingerprint, check_packaged, live_bars
 from pgkd_nb.config import DEFAULT_CHECKPOINT, INT8_RECIPE, StudentConfig, make_config
 from pgkd_nb.cache import EncodingCache
-from pgkd_nb.metrics import metrics
+from pgkd_nb.metrics import metrics, fit_stop
 from pgkd_nb.encoder import OnnxEncoder, mean_pool
 
 hf_logging.set_verbosity_error()   # transformers' notices and download bars would bury the run's own output
@@ -24,7 +24,7 @@ hf_logging.disable_progress_bar()
 SEEDED = threading.RLock()         # torch's seeded RNG is one per process: students on threads take turns (fit, init)
 
 # %% auto #0
-__all__ = ['FLAT', 'resolve_checkpoint', 'tiny_checkpoint', 'Student', 'loss_slope', 'fit_stop']
+__all__ = ['resolve_checkpoint', 'tiny_checkpoint', 'Student']
 
 # %% ../nbs/09_student.ipynb #8b03ea51
 def resolve_checkpoint(name: str) -> str:
@@ -317,26 +317,6 @@ def warmup_linear(n_steps, warm):
     "The learning-rate factor of step `s`: a linear warm-up over `warm` steps, then a linear decay to 0 at `n_steps`."
     def factor(s): return (s+1)/max(1, warm) if s < warm else max(0.0, (n_steps - s)/max(1, n_steps - warm))
     return factor
-
-# %% ../nbs/09_student.ipynb #46a7d5d7
-def loss_slope(losses, last=3) -> float|None:
-    "The least-squares slope, per epoch, of the last `last` of `losses`; None with fewer than 2 or with a NaN."
-    y = np.asarray(list(losses)[-last:], dtype=float)
-    if len(y) < 2 or np.isnan(y).any(): return None
-    x = np.arange(len(y)) - (len(y) - 1)/2
-    return float((x*(y - y.mean())).sum()/(x*x).sum())
-
-# %% ../nbs/09_student.ipynb #32c20ca2
-FLAT = 1e-3     # a validation loss falling by less than 0.1% of itself per epoch has converged
-
-def fit_stop(val_losses, early: bool) -> dict:
-    "What stopped a fit: `stopped` ('early': patience ran out; 'cap': the epoch limit), the slope of its last "
-    "validation losses (`loss_slope`), and `under_trained`: stopped at the cap with the loss still falling by more "
-    "than `FLAT` of itself per epoch."
-    slope, last = loss_slope(val_losses), list(val_losses)[-3:]
-    stopped = 'early' if early else 'cap'
-    falling = slope is not None and slope < -FLAT*abs(float(np.mean(last)))
-    return {'stopped': stopped, 'val_loss_slope': slope, 'under_trained': stopped == 'cap' and falling}
 
 # %% ../nbs/09_student.ipynb #87c241d6
 @patch_to(Student)
