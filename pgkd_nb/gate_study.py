@@ -4,15 +4,16 @@
 
 # %% ../nbs/37_gate_study.ipynb #7fef979a
 from __future__ import annotations
-import csv, statistics
+import csv, statistics, time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from .config import RunConfig
+from .config import RunConfig, config_from_dict
 from .loop import run_pgkd
-from .records import completed_steps, read_json, step_path
-from .gate import precision_recall
+from .records import completed_steps, read_json, step_path, hardware_line
+from .gate import precision_recall, gate_config
+from .repro import git_commit, shown_path
 from .tables import paired_t, _pm
 
 # %% auto #0
@@ -232,9 +233,6 @@ def study_report(rows, base: RunConfig, header: str) -> str:
 # %% ../nbs/37_gate_study.ipynb #ad857170
 def study_header(base: RunConfig, cells, seconds, jobs=1) -> str:
     "The report's provenance: teacher (SIMULATED, noise mode), gate settings, student, data, seeds, commit, machine."
-    from pgkd_nb.gate import gate_config
-    from pgkd_nb.repro import git_commit, shown_path
-    from pgkd_nb.records import hardware_line
     gates = sorted({c.gate for c in cells if c.gate})
     g = gate_config(gates[0]) if gates else None
     return '\n'.join([
@@ -254,8 +252,6 @@ def study_header(base: RunConfig, cells, seconds, jobs=1) -> str:
 # %% ../nbs/37_gate_study.ipynb #d1509b56
 def write_study(settings: dict, log=print) -> Path:
     "Run the study `settings` describe (what is missing), write `raw.csv` and `README.md` in its `out_dir`."
-    from pgkd_nb.config import config_from_dict
-    import time
     s = {'noises': (0.0, 0.1, 0.2, 0.3), 'gate': 'all', 'jobs': 1, 'run': {}, 'teacher': {}, **settings}
     teacher = {'noise_mode': 'neighbour', **s['teacher']}
     base = config_from_dict({'dataset': s['datasets'][0], **s['run'], 'teacher': teacher})
