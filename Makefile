@@ -11,7 +11,7 @@ JOBS ?= 1
 
 $(STAMP): settings.ini setup.py
 	$(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[dev,export,ray,track]"
+	$(PIP) install -q -e ".[dev,export,ray,track,setfit]"
 	@mkdir -p .make && touch $(STAMP)
 
 install: $(STAMP)

@@ -26,7 +26,8 @@ setuptools.setup(
     install_requires=cfg.get('requirements', '').split(),
     extras_require={'dev': cfg.get('dev_requirements', '').split(), 'local': ['llama-cpp-python'],
                     'export': cfg.get('export_requirements', '').split(), 'ray': cfg.get('ray_requirements', '').split(),
-                    'track': cfg.get('track_requirements', '').split()},
+                    'track': cfg.get('track_requirements', '').split(),
+                    'setfit': cfg.get('setfit_requirements', '').split()},
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),
                   'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False)

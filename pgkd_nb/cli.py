@@ -335,6 +335,7 @@ def cmd_reproduce(a) -> int:
 
 # %% ../nbs/35_cli.ipynb #b4925b76
 COMPARE_ARMS = 'pgkd,unguided,label,random'     # compare.ARMS (the CLI builds its parser without importing it)
+BESIDE_ARMS = ('zero-shot', 'setfit')           # compare.BESIDE: the arms that are not strategies
 
 def add_compare_flags(p):
     "The flags of `pgkd compare`: a run's settings (each arm sets its own --strategy), then the arms, seeds, output."
@@ -347,6 +348,9 @@ def add_compare_flags(p):
     p.add_argument('--out', help='folder of the runs and the pages (default runs/compare-<dataset>)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     p.add_argument('--dry-run', action='store_true', help="price every arm's runs (computed, not billed) and stop")
+    p.add_argument('--setfit', nargs='*', default=[], metavar='KEY=VALUE',
+                   help="the setfit arm's settings (arms.SetFitConfig): num_iterations (default 2), num_epochs "
+                        "(1), batch_size (16), max_length (the student's max_len)")
     p.add_argument('--tracking', metavar='mlflow|URI',
                    help="after the arms finish (or one fails), log the comparison to MLflow as one parent run with "
                         "every arm's run nested: mlflow = the SQLite store runs/mlflow.db ($MLFLOW_TRACKING_URI if "
@@ -355,12 +359,14 @@ def add_compare_flags(p):
 def cmd_compare(a) -> int:
     "pgkd compare: every strategy on your data, seeds paired; accuracy, macro F1 and teacher dollars per arm, one page."
     from pgkd_nb.compare import compare, plan_compare, format_plan_compare
-    cfg = check_config(config_from_args(a))
+    from pgkd_nb.arms import setfit_config
+    from pgkd_nb.config import key_values
+    cfg, setfit = check_config(config_from_args(a)), setfit_config(key_values(a.setfit))
     if a.dry_run:
         print(format_plan_compare(plan_compare(cfg, a.arms, a.seeds)))
         return 0
     out = Path(a.out or f"runs/compare-{cfg.dataset}")
-    compare(cfg, out, a.arms, a.seeds, progress=not a.quiet, tracking=a.tracking)
+    compare(cfg, out, a.arms, a.seeds, progress=not a.quiet, tracking=a.tracking, setfit=setfit)
     print((out/'compare.md').read_text())
     print(f"pages: {out}/compare.html and compare.md (numbers: compare.json); runs: {out}/<arm>-seed<seed>/")
     if a.tracking: print(f"MLflow: one parent run, the arms' runs nested, in {read_json(out/'tracking.json')['uri']}")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/36_compare.ipynb #a2a66202
 from __future__ import annotations
-import html, sys, tempfile, time
+import html, sys
 from dataclasses import replace
 from pathlib import Path
 from .config import RunConfig, check_config, config_from_dict
@@ -12,25 +12,24 @@ from .files import run_task
 from .records import write_json, write_text, make_dir, simulated_word, read_json
 from .costs import PRICES_DATE, call_cost
 from .prompt import zero_shot_prompt, count_tokens
-from .data import stable_subsample
-from .student import Student
-from .teachers import build_teacher, calls_llm, llm_teachers
-from .zeroshot import ZeroShotConfig, run_zero_shot
+from .teachers import calls_llm, llm_teachers
 from .plan import plan_teacher, plan_zero_shot
 from .active import STRATEGIES, check_strategy, plan_strategy, gold_answer
 from .loop import run_pgkd
-from .bench import INSTANCE_PRICES, batch_cost
 from .tables import paired_t, INTERVAL_NOTE, _mean_sd, _pm
 from .track import track_runs, parent_run, folder_uri, mlflow_client, experiment_id
+from .arms import (zero_shot_arm, zero_shot_row, zero_shot_section, SetFitConfig, check_setfit, setfit_arm,
+                          setfit_block, setfit_section)
 
 # %% auto #0
 __all__ = ['ARMS', 'BESIDE', 'ARM_CHOICES', 'PAGES', 'parse_arms', 'check_arms', 'arm_config', 'compare_configs', 'run_arms',
            'priced_steps', 'compare_result', 'write_pages', 'compare', 'check_tracking', 'track_compare', 'plan_arm',
-           'plan_compare', 'format_plan_compare', 'student_cost', 'zero_shot_arm', 'zero_shot_row', 'zero_shot_section']
+           'plan_compare', 'format_plan_compare']
 
 # %% ../nbs/36_compare.ipynb #66404966
 ARMS = ('pgkd', 'unguided', 'label', 'random')   # the default arms (`pgkd compare` without --arms)
-BESIDE = {'zero-shot': 'the LLM itself classifies the test rows (the A.2 prompt): one pass, no seeds'}
+BESIDE = {'zero-shot': 'the LLM itself classifies the test rows (the A.2 prompt): one pass, no seeds',
+          'setfit': 'SetFit (its own library) on the same D0 per seed, from the same checkpoint'}
 ARM_CHOICES = (*STRATEGIES, *BESIDE)             # a strategy runs the loop per seed; the arms BESIDE run otherwise
 
 def parse_arms(arms=None) -> list[str]:
@@ -52,6 +51,7 @@ def check_arms(cfg: RunConfig, arms) -> list[str]:
         raise ValueError(f"--arms zero-shot asks the LLM itself to classify the test rows, and --teacher "
                          f"{cfg.teacher.name} is no LLM: add --teacher {'|'.join(llm_teachers())} (with its model and "
                          "key) or drop zero-shot from --arms")
+    if 'setfit' in arms: check_setfit()
     return arms
 
 def arm_config(cfg: RunConfig, arm, seed) -> RunConfig:
@@ -69,9 +69,9 @@ def compare_configs(cfg: RunConfig, arms, seeds) -> list[RunConfig]:
             for a in arms if a in STRATEGIES]
 
 # %% ../nbs/36_compare.ipynb #c8ad846d
-def run_arms(cfg: RunConfig, out, arms=ARMS, seeds=3, progress=True, task=None) -> dict:
+def run_arms(cfg: RunConfig, out, arms=ARMS, seeds=3, progress=True, task=None, setfit=None) -> dict:
     "Run (or resume; a finished run is read back) every arm at every seed: {(arm, seed): summary}; the zero-shot "
-    "arm's one pass as ('zero-shot', None)."
+    "arm's one pass as ('zero-shot', None); `setfit`: the setfit arm's `SetFitConfig` (None: its defaults)."
     cfgs, model = compare_configs(cfg, arms, seeds), plan_teacher(cfg)[1]
     task, out, runs = task or run_task(cfg), make_dir(out), {}
     for c in cfgs:
@@ -79,6 +79,10 @@ def run_arms(cfg: RunConfig, out, arms=ARMS, seeds=3, progress=True, task=None) 
         if s['teacher']['simulated'] and c.strategy != 'random':      # the record, as `model` would charge it
             s = {**s, 'priced': priced_steps(out/f'{c.strategy}-seed{c.seed}', model)}
         runs[(c.strategy, c.seed)] = s
+    if 'setfit' in parse_arms(arms):
+        for s in range(cfg.seed, cfg.seed + seeds):
+            runs[('setfit', s)] = setfit_arm(replace(cfg, seed=s), setfit or SetFitConfig(), out/f'setfit-seed{s}',
+                                             task, runs[(cfgs[0].strategy, s)], progress)
     if 'zero-shot' in parse_arms(arms):
         runs[('zero-shot', None)] = zero_shot_arm(cfg, out, task, f'{cfgs[0].strategy}-seed{cfg.seed}', progress)
     return runs
@@ -137,7 +141,7 @@ def verdict(stats, metric) -> dict:
 # %% ../nbs/36_compare.ipynb #5d842d1b
 def _runs_teacher(runs: dict) -> dict:
     "The comparison's teacher, named as the runs' summaries name it (SIMULATED for the simulated one)."
-    ts = [s['teacher'] for k, s in runs.items() if k[1] is not None]
+    ts = [s['teacher'] for k, s in runs.items() if k[0] in STRATEGIES]
     llm = [t for t in ts if not t['simulated']]
     if llm: return {'simulated': False, 'name': f"{llm[0]['name']} {llm[0].get('model')}"}
     return {'simulated': True, 'name': simulated_word(ts[0])}
@@ -153,7 +157,8 @@ def compare_result(runs: dict, arms, seeds, dataset) -> dict:
             'verdicts': [verdict(stats, m) for m in ('accuracy', 'macro_f1')], 'teacher': _runs_teacher(runs),
             'n_test': next(iter(runs.values()))['n_test'], 'prices_date': PRICES_DATE,
             'priced_as': next((s['priced']['model'] for s in runs.values() if s.get('priced')), None),
-            'zero_shot': zero_shot_row(zs) if zs else None}
+            'zero_shot': zero_shot_row(zs) if zs else None,
+            'setfit': setfit_block(runs, seeds) if 'setfit' in stats else None}
 
 # %% ../nbs/36_compare.ipynb #4db7012a
 def _ci(mh) -> str:
@@ -161,6 +166,8 @@ def _ci(mh) -> str:
     return f"{m:+.3f} (one seed: no interval)" if h is None else f"{m:+.3f} [{m - h:+.3f}, {m + h:+.3f}]"
 
 def _usd(x) -> str: return '—' if x is None else f"${x:,.4f}"
+
+NO_LLM = {'random': '— (a control: no LLM)', 'setfit': '— (no LLM)'}   # arms that ask no LLM: $0 said so
 
 def table_rows(r) -> tuple[list, list]:
     "The comparison table of result `r`: its header and rows (strings), the baseline first."
@@ -171,8 +178,8 @@ def table_rows(r) -> tuple[list, list]:
     rows = [['baseline (model_0)', str(b['seeds']), _pm(b['baseline_accuracy']), _pm(b['baseline_macro_f1']),
              '', '', '', '', '']]
     for a, s in st.items():
-        vs, control = r['vs_reference'].get(a), a == 'random' and not s['usd_per_run']
-        spend = (['— (a control: no LLM)']*3 if control else
+        vs, free = r['vs_reference'].get(a), NO_LLM.get(a) if not s['usd_per_run'] else None
+        spend = ([free]*3 if free else
                  [_usd(s['usd_per_run']), f"{s['input_tokens']:,.0f} / {s['output_tokens']:,.0f}",
                   _usd(s['usd_per_point']) if s['gain_points'] > 0 else 'no gain'])
         rows.append([a, str(s['seeds']), _pm(s['accuracy']), _pm(s['macro_f1']),
@@ -210,7 +217,8 @@ def page_text(r) -> dict:
             'table': table_rows(r), 'verdicts': [verdict_line(v) for v in r['verdicts']], 'points': chart_points(r),
             'notes': [INTERVAL_NOTE, "$ per point: the teacher's dollars per run over the percentage points of test "
                       "accuracy the arm's kept student gained over the baseline (mean over seeds)."],
-            'sections': [zero_shot_section(r)] if r.get('zero_shot') else []}
+            'sections': [*([setfit_section(r)] if r.get('setfit') else []),
+                         *([zero_shot_section(r)] if r.get('zero_shot') else [])]}
 
 # %% ../nbs/36_compare.ipynb #ad0c86a1
 def _md_table(head, rows) -> list[str]:
@@ -281,11 +289,12 @@ def compare(cfg: RunConfig,   # the comparison's settings: data, student, teache
             progress=True,    # progress bars
             task=None,        # the task already loaded (None: `run_task(cfg)`)
             tracking=None,    # mlflow or a tracking URI: then log it all to MLflow (`track_compare`), also on failure
+            setfit=None,      # the setfit arm's `SetFitConfig` (None: its defaults)
            ) -> dict:
     "Run (or resume) every arm × seed of `cfg`'s data and write the comparison pages into `out`; the result."
     if tracking: check_tracking(out, tracking)            # a missing MLflow or a bad store: before any run
     try:
-        runs = run_arms(cfg, out, arms, seeds, progress, task)
+        runs = run_arms(cfg, out, arms, seeds, progress, task, setfit)
         r = compare_result(runs, parse_arms(arms), range(cfg.seed, cfg.seed + seeds), cfg.dataset)
         write_pages(r, out)
     except BaseException:
@@ -321,9 +330,9 @@ def _track_after_failure(out, uri):
 
 # %% ../nbs/36_compare.ipynb #bbf18e6e
 def plan_arm(cfg: RunConfig, arm, task=None) -> dict|None:
-    "What one run of `arm` will cost (`plan.plan_run`'s keys); None for the random arm (simulated pool rows, $0)."
+    "What one run of `arm` will cost (`plan.plan_run`'s keys); None for an arm that asks no LLM (random, setfit: $0)."
     if arm == 'zero-shot': return plan_zero_shot(cfg.dataset, cfg.teacher, cfg.test_max, cfg.data_dir, task=task)
-    return None if arm == 'random' else plan_strategy(arm_config(cfg, arm, cfg.seed), task)
+    return None if arm in NO_LLM else plan_strategy(arm_config(cfg, arm, cfg.seed), task)
 
 def plan_compare(cfg: RunConfig, arms=ARMS, seeds=3, task=None) -> dict:
     "What the comparison will cost per arm (its runs × one run's plan), checked as `compare` checks it."
@@ -348,57 +357,6 @@ def format_plan_compare(p) -> str:
         lines.append(f"| {a} | {n} | " + ' | '.join(vals) + ' |')
     notes = sorted({d['note'] for d in p['arms'].values() if d and d['note']})
     if 'random' in p['arms']: notes.append('random: pool rows drawn by the simulated teacher, no LLM: $0')
+    if 'setfit' in p['arms']: notes.append('setfit: trained here on D0, no LLM: $0')
     if 'zero-shot' in p['arms']: notes.append('zero-shot: one pass over the test rows, whatever the seeds')
     return '\n'.join(lines + [''] + [f"note: {x}" for x in notes])
-
-# %% ../nbs/36_compare.ipynb #904ef559
-def student_cost(run, rows, instance='cpu') -> dict:
-    "What run folder `run`'s kept student costs to label `rows`: seconds here (encodings not cached) at `instance`'s "
-    "list price per hour (`bench.INSTANCE_PRICES`)."
-    texts = [r['text'] for r in rows]
-    with tempfile.TemporaryDirectory() as d:
-        s = Student.load(Path(run)/'best_model', cache_dir=d, progress=False)
-        s.predict_proba(texts[:1])                                   # load the encoder before the clock starts
-        t0 = time.perf_counter()
-        s.predict_proba(texts)
-        seconds = time.perf_counter() - t0
-    name, usd_h = INSTANCE_PRICES[instance]
-    usd = batch_cost(seconds, usd_h)
-    return {'run': Path(run).name, 'n': len(texts), 'seconds': seconds, 'instance': name, 'usd_per_h': usd_h,
-            'usd_test': usd, 'usd_per_1k': 1000*usd/max(1, len(texts))}
-
-def zero_shot_arm(cfg: RunConfig, out, task, student_run, progress=True) -> dict:
-    "The LLM teacher of `cfg` classifying the comparison's test rows (one pass, resumable in `out/zero-shot`): its "
-    "summary, with what the student of `out/student_run` costs on the same rows."
-    zs = ZeroShotConfig(cfg.dataset, cfg.test_max, cfg.data_dir, seed=cfg.seed, template=cfg.teacher.wording)
-    s = run_zero_shot(build_teacher(cfg.teacher), zs, Path(out)/'zero-shot', task=task, progress=progress)
-    return {**s, 'student': student_cost(Path(out)/student_run, stable_subsample(task.test, cfg.test_max))}
-
-def zero_shot_row(s) -> dict:
-    "What the comparison keeps of the zero-shot summary `s`: the LLM, its metrics, its dollars (test set, per 1,000)."
-    t, n = s['teacher'], s['n_test']
-    return {'model': f"{t['name']} {t['model']}", 'n_test': n,
-            **{k: s['zero_shot'][k] for k in ('accuracy', 'macro_f1')},
-            'unparsed': s['unparsed'], 'errors': s['errors'], 'input_tokens': t['input_tokens'],
-            'output_tokens': t['output_tokens'], 'usd_test': t['cost_usd'], 'usd_per_1k': 1000*t['cost_usd']/max(1, n),
-            'student': s['student']}
-
-# %% ../nbs/36_compare.ipynb #172e5872
-def _usd6(x) -> str: return f"${x:,.6f}"
-
-def zero_shot_section(r) -> dict:
-    "The page's zero-shot section: the LLM's one pass beside the reference arm's kept student, dollars per 1,000."
-    z, ref = r['zero_shot'], r['reference']
-    st, c = r['arms'][ref], z['student']
-    head = ['classifier', 'test rows', 'accuracy', 'macro F1', '$ for the test set', '$ per 1,000 predictions']
-    rows = [[f"zero-shot: {z['model']} (one pass, no seeds)", str(z['n_test']), f"{z['accuracy']:.3f}",
-             f"{z['macro_f1']:.3f}", _usd6(z['usd_test']), _usd6(z['usd_per_1k'])],
-            [f"{ref}'s kept student ({st['seeds']} seed{'s' if st['seeds'] > 1 else ''})", str(c['n']),
-             _pm(st['accuracy']), _pm(st['macro_f1']), _usd6(c['usd_test']), _usd6(c['usd_per_1k'])]]
-    notes = [f"zero-shot: the LLM is not trained, so one pass over the same test rows: no seeds, no interval, no part "
-             f"in the verdicts; its dollars are its recorded answers × the price table of {r['prices_date']}, not "
-             f"billed; {z['unparsed']} answer(s) named no class and count as wrong.",
-             f"the student's dollars: run {c['run']}'s kept student labelled the {c['n']} test rows (encodings not "
-             f"cached) in {c['seconds']:.2f} s on this machine's CPU, priced at the {c['instance']} list price of "
-             f"${c['usd_per_h']}/h; the teacher dollars that trained it are in the table above."]
-    return {'title': 'The LLM itself as the classifier (zero-shot, A.2)', 'table': (head, rows), 'notes': notes}

@@ -130,7 +130,7 @@ def test_one_line_errors(tmp_path, capsys, env):
                    '--unlabelled', 'missing.csv', 'no such file')
     one_line_error(capsys, ['compare', '--arms', 'pgkd,random', '--teacher', 'anthropic', '--out', tmp_path/'c'],
                    '--strategy random')
-    one_line_error(capsys, ['compare', '--arms', 'pgkd,setfit', '--out', tmp_path/'c'], '--arms setfit', 'label')
+    one_line_error(capsys, ['compare', '--arms', 'pgkd,svm', '--out', tmp_path/'c'], '--arms svm', 'label', 'zero-shot')
     (tmp_path/'u.csv').write_text('text\nsome text without a label\n')
     one_line_error(capsys, ['run', '--strategy', 'label', '--unlabelled', tmp_path/'u.csv', '--out', tmp_path/'r2'],
                    "--label-col column 'label'", 'LLM teacher')

@@ -44,7 +44,8 @@ def test_default_arms_are_compare_arms():
 def test_compare_tracking_one_parent_n_children(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)                   # nothing may land in the working folder (./mlruns)
     out, uri = tmp_path/'cmp', sqlite(tmp_path)
-    argv = ['compare', *tiny_flags(tmp_path), '--arms', 'pgkd,random', '--seeds', '2', '--out', str(out), '--tracking', uri]
+    argv = ['compare', *tiny_flags(tmp_path), '--arms', 'pgkd,random', '--seeds', '2', '--out', str(out),
+            '--tracking', uri]
     assert main(argv) == 0
     assert f'MLflow: one parent run, the arms\' runs nested, in {uri}' in capsys.readouterr().out
     c, parent = MlflowClient(uri), read_json(out/'tracking.json')['runs'][uri]
