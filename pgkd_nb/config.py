@@ -51,7 +51,7 @@ STUDENT_PRESETS = {
     'cpu':   dict(mode='head', max_len=128, batch_size=64, epochs=200, lr=1e-2, patience=10),
     'cpu-full': dict(mode='full', max_len=128, batch_size=32, epochs=10, lr=1e-4, head_lr=5e-3, patience=2,
                      refit_epochs=3, quantize='int8'),
-    'top':   dict(mode='top', max_len=128, batch_size=32, epochs=10, lr=1e-4, patience=2, top_k=2),
+    'top':   dict(mode='top', max_len=128, batch_size=32, epochs=30, lr=1e-4, head_lr=3e-3, patience=3, top_k=2),
     'tiny':  dict(mode='full', max_len=32, batch_size=8, epochs=2, lr=1e-3, patience=1, progress=False),
 }
 
