@@ -7,7 +7,7 @@ STAMP = .make/install-$(ENV_ID).stamp
 PRESET ?= smoke
 JOBS ?= 1
 
-.PHONY: install demo test readme lint outputs check-outputs check reproduce bench clean docs lab quality-gate
+.PHONY: install demo test readme lint outputs check-outputs check reproduce bench clean docs lab quality-gate compare-report
 
 $(STAMP): settings.ini setup.py
 	$(PIP) install -q "torch==2.13.0"
@@ -53,6 +53,15 @@ QG_SETTINGS = {"datasets": ["huffpost", "banking77", "amazon_hierarchical"], "se
 quality-gate: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m papermill --log-level WARNING nbs/repro/quality_gate.ipynb reports/quality_gate/quality_gate.ipynb \
 	  -y '{"settings": $(QG_SETTINGS)}'
+
+# issue 26's comparisons that reports/compare/ holds beside the earlier ones (SIMULATED teacher; cpu preset): SetFit
+# beside the kit's student on banking77, and huffpost with a noisy teacher (~20 min on 2 cores)
+CMP_SETTINGS = {"comparisons": [{"name": "banking77-setfit", "dataset": "banking77", "arms": "pgkd,setfit", "seeds": 3}, \
+  {"name": "huffpost-noise0.2", "dataset": "huffpost", "arms": "pgkd,unguided,label,random", "seeds": 5, \
+   "run": {"teacher": {"noise": 0.2, "noise_mode": "neighbour"}}}], "runs_dir": "runs/compare", "out_dir": "reports/compare"}
+compare-report: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m papermill --log-level WARNING nbs/repro/compare.ipynb reports/compare/compare.ipynb \
+	  -y '{"settings": $(CMP_SETTINGS)}'
 
 # the documentation site, built offline from the notebooks into _docs/ (open _docs/index.html)
 docs: $(STAMP)

@@ -347,6 +347,9 @@ def add_compare_flags(p):
                    help='runs per arm, at seeds --seed, --seed + 1, …; the arms of one seed share D0 and model_0')
     p.add_argument('--out', help='folder of the runs and the pages (default runs/compare-<dataset>)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
+    p.add_argument('--jobs', type=int, default=1,
+                   help="loop runs at a time, each in its own process with its share of the CPU threads and its "
+                        "output in its run.log (default 1: one after another)")
     p.add_argument('--dry-run', action='store_true', help="price every arm's runs (computed, not billed) and stop")
     p.add_argument('--setfit', nargs='*', default=[], metavar='KEY=VALUE',
                    help="the setfit arm's settings (arms.SetFitConfig): num_iterations (default 2), num_epochs "
@@ -366,7 +369,11 @@ def cmd_compare(a) -> int:
         print(format_plan_compare(plan_compare(cfg, a.arms, a.seeds)))
         return 0
     out = Path(a.out or f"runs/compare-{cfg.dataset}")
-    compare(cfg, out, a.arms, a.seeds, progress=not a.quiet, tracking=a.tracking, setfit=setfit)
+    from pgkd_nb.grid import GridError
+    try: compare(cfg, out, a.arms, a.seeds, progress=not a.quiet, tracking=a.tracking, setfit=setfit, jobs=a.jobs)
+    except GridError as e:                         # some runs failed in their processes: named, with their logs
+        print(f"pgkd compare: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
     print((out/'compare.md').read_text())
     print(f"pages: {out}/compare.html and compare.md (numbers: compare.json); runs: {out}/<arm>-seed<seed>/")
     if a.tracking: print(f"MLflow: one parent run, the arms' runs nested, in {read_json(out/'tracking.json')['uri']}")

@@ -5,7 +5,7 @@
 # %% ../nbs/36_compare.ipynb #a2a66202
 from __future__ import annotations
 import html, sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from .config import RunConfig, check_config, config_from_dict
 from .files import run_task
@@ -16,15 +16,16 @@ from .teachers import calls_llm, llm_teachers
 from .plan import plan_teacher, plan_zero_shot
 from .active import STRATEGIES, check_strategy, plan_strategy, gold_answer
 from .loop import run_pgkd
+from .grid import local_ends, GridError
 from .tables import paired_t, INTERVAL_NOTE, _mean_sd, _pm
 from .track import track_runs, parent_run, folder_uri, mlflow_client, experiment_id
 from .arms import (zero_shot_arm, zero_shot_row, zero_shot_section, SetFitConfig, check_setfit, setfit_arm,
                           setfit_block, setfit_section)
 
 # %% auto #0
-__all__ = ['ARMS', 'BESIDE', 'ARM_CHOICES', 'PAGES', 'parse_arms', 'check_arms', 'arm_config', 'compare_configs', 'run_arms',
-           'priced_steps', 'compare_result', 'write_pages', 'compare', 'check_tracking', 'track_compare', 'plan_arm',
-           'plan_compare', 'format_plan_compare']
+__all__ = ['ARMS', 'BESIDE', 'ARM_CHOICES', 'PAGES', 'parse_arms', 'check_arms', 'arm_config', 'compare_configs', 'ArmRun',
+           'loop_runs', 'run_arms', 'priced_steps', 'compare_result', 'write_pages', 'compare', 'check_tracking',
+           'track_compare', 'plan_arm', 'plan_compare', 'format_plan_compare']
 
 # %% ../nbs/36_compare.ipynb #66404966
 ARMS = ('pgkd', 'unguided', 'label', 'random')   # the default arms (`pgkd compare` without --arms)
@@ -69,16 +70,42 @@ def compare_configs(cfg: RunConfig, arms, seeds) -> list[RunConfig]:
             for a in arms if a in STRATEGIES]
 
 # %% ../nbs/36_compare.ipynb #c8ad846d
-def run_arms(cfg: RunConfig, out, arms=ARMS, seeds=3, progress=True, task=None, setfit=None) -> dict:
+@dataclass(frozen=True)
+class ArmRun:
+    "One loop run of a comparison: its strategy and seed, and its folder."
+    strategy: str
+    seed: int
+    def path(self, out) -> Path: return Path(out)/f'{self.strategy}-seed{self.seed}'
+
+def loop_runs(cfgs, out, task, progress=True, jobs=1) -> dict:
+    "Run (or resume) the loop runs `cfgs` in `out/<strategy>-seed<s>/`: {(strategy, seed): summary}. One after "
+    "another here, or `jobs` at a time in spawned processes (`grid.local_ends`: each with its share of the CPU "
+    "threads, its output in the run's `run.log`); a failed run fails the call once the others have ended."
+    if jobs <= 1:
+        return {(c.strategy, c.seed): run_pgkd(c, ArmRun(c.strategy, c.seed).path(out), task=task, progress=progress)
+                for c in cfgs}
+    specs = {ArmRun(c.strategy, c.seed): c for c in cfgs}
+    ended, failed = {}, []
+    for sp, s, err in local_ends(list(specs), specs, out, jobs):
+        if err is None: ended[sp] = s
+        else: failed.append((sp, err))
+    if failed:
+        sp, err = failed[0]
+        raise GridError(f"{len(failed)} of {len(specs)} runs failed; the first, {sp.path(out)}: {err} (its run.log "
+                        "says more); finished runs are kept, and the same command resumes the others") from err
+    return {(sp.strategy, sp.seed): ended[sp] for sp in specs}
+
+def run_arms(cfg: RunConfig, out, arms=ARMS, seeds=3, progress=True, task=None, setfit=None, jobs=1) -> dict:
     "Run (or resume; a finished run is read back) every arm at every seed: {(arm, seed): summary}; the zero-shot "
-    "arm's one pass as ('zero-shot', None); `setfit`: the setfit arm's `SetFitConfig` (None: its defaults)."
+    "arm's one pass as ('zero-shot', None); `setfit`: the setfit arm's `SetFitConfig` (None: its defaults); `jobs`: "
+    "loop runs at a time (`loop_runs`)."
     cfgs, model = compare_configs(cfg, arms, seeds), plan_teacher(cfg)[1]
     task, out, runs = task or run_task(cfg), make_dir(out), {}
-    for c in cfgs:
-        s = run_pgkd(c, out/f'{c.strategy}-seed{c.seed}', task=task, progress=progress)
+    for (strategy, seed), s in loop_runs(cfgs, out, task, progress, jobs).items():
+        c = ArmRun(strategy, seed)
         if s['teacher']['simulated'] and c.strategy != 'random':      # the record, as `model` would charge it
-            s = {**s, 'priced': priced_steps(out/f'{c.strategy}-seed{c.seed}', model)}
-        runs[(c.strategy, c.seed)] = s
+            s = {**s, 'priced': priced_steps(c.path(out), model)}
+        runs[(strategy, seed)] = s
     if 'setfit' in parse_arms(arms):
         for s in range(cfg.seed, cfg.seed + seeds):
             runs[('setfit', s)] = setfit_arm(replace(cfg, seed=s), setfit or SetFitConfig(), out/f'setfit-seed{s}',
@@ -290,11 +317,12 @@ def compare(cfg: RunConfig,   # the comparison's settings: data, student, teache
             task=None,        # the task already loaded (None: `run_task(cfg)`)
             tracking=None,    # mlflow or a tracking URI: then log it all to MLflow (`track_compare`), also on failure
             setfit=None,      # the setfit arm's `SetFitConfig` (None: its defaults)
+            jobs=1,           # loop runs at a time, each in its own process (1: one after another, here)
            ) -> dict:
     "Run (or resume) every arm × seed of `cfg`'s data and write the comparison pages into `out`; the result."
     if tracking: check_tracking(out, tracking)            # a missing MLflow or a bad store: before any run
     try:
-        runs = run_arms(cfg, out, arms, seeds, progress, task, setfit)
+        runs = run_arms(cfg, out, arms, seeds, progress, task, setfit, jobs)
         r = compare_result(runs, parse_arms(arms), range(cfg.seed, cfg.seed + seeds), cfg.dataset)
         write_pages(r, out)
     except BaseException:

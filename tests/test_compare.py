@@ -144,3 +144,31 @@ def test_compare_dry_run(capsys):
     assert main(['plan', '--strategy', 'label', '--kd-steps', '2', '--gen-batch', '8']) == 0
     out = capsys.readouterr().out
     assert '--strategy label' in out and '16 calls' in out and "stand in for the student's picks" in out
+
+
+def test_jobs_run_the_arms_in_processes_with_the_same_results(compared, tmp_path):
+    "`--jobs 2`: the loop runs in two spawned processes, each logging to its run.log; the same numbers as one by one."
+    tmp, r = compared
+    r2 = compare(tiny(tmp), tmp_path/'cmp', arms='pgkd,random', seeds=2, progress=False, jobs=2)
+    for arm in ('pgkd', 'random'):
+        for seed in (0, 1):
+            assert (tmp_path/'cmp'/f'{arm}-seed{seed}'/'run.log').exists()
+            assert not (tmp/'cmp'/f'{arm}-seed{seed}'/'run.log').exists()          # one by one: no log file
+            a, b = (read_json(p/f'{arm}-seed{seed}'/'summary.json') for p in (tmp/'cmp', tmp_path/'cmp'))
+            assert a['best_step'] == b['best_step'] and a['n_added'] == b['n_added']
+            assert b['pgkd']['accuracy'] == pytest.approx(a['pgkd']['accuracy'], abs=0.051)   # ≤ 2 of 40 rows
+    assert r2['arms']['pgkd']['seeds'] == 2 and set(r2['arms']) == {'pgkd', 'random'}
+
+
+def test_a_failed_process_run_fails_the_comparison_in_one_line(capsys, tmp_path):
+    "A run that fails in its process (here its folder is a file) fails `pgkd compare --jobs 2` in one line naming it; "
+    "the other run still finishes."
+    (tmp_path/'cmp').mkdir()
+    (tmp_path/'cmp'/'random-seed0').write_text('not a folder')
+    argv = ['compare', '--preset', 'tiny', '--checkpoint', tiny_checkpoint(tmp_path/'tiny'), '--n-samples', '120',
+            '--gen-batch', '16', '--kd-steps', '1', '--n-mined', '4', '--n-few-shot', '4', '--test-max', '40',
+            '--student', 'mode=head', 'epochs=3', f"cache_dir={tmp_path/'enc'}", '--quiet', '--arms', 'pgkd,random',
+            '--seeds', '1', '--jobs', '2', '--out', str(tmp_path/'cmp')]
+    one_line_error(capsys, argv, '1 of 2 runs failed', 'random-seed0', 'resumes')
+    assert (tmp_path/'cmp'/'pgkd-seed0'/'summary.json').exists()
+    assert (tmp_path/'cmp'/'random-seed0').read_text() == 'not a folder'                  # nothing overwritten
