@@ -350,7 +350,7 @@ TEACHING_NOTEBOOKS = ('tutorial', '00_data', '01_fast', '02_config', '03_records
                       '13_reply', '14_teacher', '15_simulated', '16_batches', '17_gate', '18_noise', '19_teachers',
                       '20_zeroshot', '21_plan', '21b_active', '22_loop', '23_measure', '24_spend', '25_grid',
                       '26_tables', '27_export', '28_predict', '29_accuracy', '30_bench', '31_speedups', '32_report',
-                      '33_repro', '34_track', '35_cli', '36_compare', '36b_arms', '37_gate_study')   # all keep outputs
+                      '33_repro', '34_track', '34b_arms', '35_cli', '36_compare', '37_gate_study')   # all keep outputs
 PROGRESS = re.compile(r'\d+%\|.*\||\d+it \[|it/s\]|s/it\]')
 WIDGET = 'application/vnd.jupyter.widget-view+json'
 
