@@ -185,6 +185,8 @@ class RunConfig:
                             "further on the same rows, no teacher)", choices=list(STRATEGIES))
     unlabelled: str|None = setting(None, '--strategy label: in-domain texts the student picks from (any format --data '
                                    'reads; --text-col; default: the pool, its labels hidden)')
+    select: str = setting('loss', 'the validation number that picks the kept step and counts patience: loss (the '
+                          "paper's, lowest), accuracy or macro_f1 (highest)", choices=['loss', 'accuracy', 'macro_f1'])
 
     def __post_init__(self):
         if isinstance(self.teacher, dict): self.teacher = TeacherConfig(**self.teacher)
@@ -245,6 +247,8 @@ def check_config(cfg: RunConfig) -> RunConfig:
     "Reject settings that cannot run, with the reason and the flag to change."
     if cfg.retrain not in ('continue', 'scratch'):
         raise ValueError(f"retrain={cfg.retrain!r}: choose 'continue' or 'scratch'")
+    if cfg.select not in ('loss', 'accuracy', 'macro_f1'):
+        raise ValueError(f"--select {cfg.select}: choose loss, accuracy or macro_f1")
     for name, low in (('n_samples', 2), ('gen_batch', 1), ('kd_steps', 0), ('patience', 0), ('n_mined', 0),
                       ('n_few_shot', 0), ('seed', 0)):
         _at_least(cfg, name, low)

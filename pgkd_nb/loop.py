@@ -27,16 +27,23 @@ from .active import (check_strategy, guided_request, strategy_teacher, open_unla
                             label_picked, plan_strategy, NO_TEACHER, more_reply)
 
 # %% auto #0
-__all__ = ['patience_state', 'RunParts', 'kd_step', 'fit_model0', 'run_pgkd']
+__all__ = ['patience_state', 'selection_scores', 'RunParts', 'kd_step', 'fit_model0', 'run_pgkd']
 
 # %% ../nbs/22_loop.ipynb #a1d954d8
 def patience_state(val_losses, patience) -> dict:
-    "Best step, consecutive non-improving steps, and whether to stop, from the validation losses (index 0 = model_0)."
+    "Best step, consecutive non-improving steps, and whether to stop, from the validation losses (index 0 = model_0; "
+    "any numbers where lower is better; a tie keeps the later step)."
     best, counter = 0, 0
     for i, loss in enumerate(val_losses[1:], 1):
         if loss > val_losses[best]: counter += 1
         else: best, counter = i, 0
     return {'best_step': best, 'counter': counter, 'stop': counter > patience}
+
+def selection_scores(steps, select='loss') -> list[float]:
+    "What `patience_state` reads of the step records `steps` under `--select`: the validation loss, or minus the "
+    "validation accuracy / macro F1 (lower is better for all three)."
+    if select == 'loss': return [r['val_loss'] for r in steps]
+    return [-r[f'val_{select}'] for r in steps]
 
 # %% ../nbs/22_loop.ipynb #52e44d4e
 def spent(recs) -> Ledger:
@@ -297,14 +304,14 @@ def run_pgkd(cfg: RunConfig,     # the run's settings
         run = RunParts(cfg, d0, student, teacher, Blocked(r['text'] for r in d0.val + d0.test),
                        open_gate(cfg, out, recs, d0, student, history, cents),
                        open_unlabelled(cfg, d0, out, recs) if cfg.strategy == 'label' else None)
-        state = patience_state([r['val_loss'] for r in recs], cfg.patience)
+        state = patience_state(selection_scores(recs, cfg.select), cfg.patience)
         bar = tqdm(range(len(recs), cfg.kd_steps + 1), desc=f'PGKD {cfg.dataset} seed {cfg.seed}', disable=not progress)
         for i in bar:
             if state['stop']: break
             files, rec, rows = kd_step(i, run, history, last_val)
             write_step(out, i, files, student)
             history, last_val, recs = history + rows, files['val.json'], recs + [rec]
-            state = patience_state([r['val_loss'] for r in recs], cfg.patience)
+            state = patience_state(selection_scores(recs, cfg.select), cfg.patience)
             prune_models(out, {0, state['best_step'], i - 1, i})    # i - 1: to redo step i if its record is damaged
             bar.set_postfix(val_loss=f"{rec['val_loss']:.3f}", best=state['best_step'])
             if on_step: on_step(i, rec)

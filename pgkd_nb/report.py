@@ -46,8 +46,8 @@ def load_run(run_dir) -> dict:
 def best_and_stop(run) -> tuple[int, bool]:
     "(the kept step, whether patience stopped the run) — from the summary, or from the steps of an unfinished run."
     if run['summary']: return run['summary']['best_step'], run['summary']['stopped_early']
-    from pgkd_nb.loop import patience_state      # the loop's rule (imported here: reading a record needs no torch)
-    st = patience_state([r['val_loss'] for r in run['steps']], run['config']['patience'])
+    from pgkd_nb.loop import patience_state, selection_scores    # the loop's rule (here: a record needs no torch)
+    st = patience_state(selection_scores(run['steps'], run['config'].get('select', 'loss')), run['config']['patience'])
     return st['best_step'], st['stop']
 
 # %% ../nbs/32_report.ipynb #6ea286c1
