@@ -10,7 +10,7 @@ Arms (`ARMS`): `continue` / `scratch` (PGKD, retrain from the last step's weight
 model further), `random-<policy>` (random pool rows, no guidance), `no_val-<policy>`, `no_hn-<policy>` (the
 ablations). Usage:
 
-    python reports/retrain_study_finetune/study.py ARMS DATASETS SEEDS [--jobs N] [--runs DIR]
+    python reports/retrain_study_finetune/study.py ARMS DATASETS SEEDS [--jobs N] [--threads T] [--runs DIR]
 
 prints and appends one JSON line per finished run to `results.jsonl` beside this file (a re-run skips them)."""
 import argparse, json, multiprocessing, os, sys, time
@@ -85,14 +85,15 @@ def main(argv=None):
     p.add_argument('arms'), p.add_argument('datasets'), p.add_argument('seeds')
     p.add_argument('--jobs', type=int, default=2)
     p.add_argument('--runs', default='runs/retrain_study_finetune')
+    p.add_argument('--threads', type=int, default=None, help='torch threads per run (default: cores / jobs)')
     a = p.parse_args(argv)
     res = HERE/'results.jsonl'
     done = {(r['arm'], r['dataset'], r['seed']) for r in map(json.loads, res.read_text().splitlines())} \
         if res.exists() else set()
-    todo = [(arm, d, int(s)) for d in a.datasets.split(',') for s in a.seeds.split(',') for arm in a.arms.split(',')
-            if (arm, d, int(s)) not in done]
+    todo = [(arm, d, int(s)) for arm in a.arms.split(',') for d in a.datasets.split(',') for s in a.seeds.split(',')
+            if (arm, d, int(s)) not in done]           # arm by arm: the first arms named finish first
     for arm, *_ in todo: arm_settings(arm)                     # an unknown arm fails before anything runs
-    threads = max(1, (os.cpu_count() or 1)//a.jobs)
+    threads = a.threads or max(1, (os.cpu_count() or 1)//a.jobs)
     with ProcessPoolExecutor(a.jobs, mp_context=multiprocessing.get_context('spawn')) as ex:
         futs = {ex.submit(one_run, *t, a.runs, threads): t for t in todo}
         for f in as_completed(futs):
