@@ -200,7 +200,7 @@ class RunConfig:
         return make_config(self.preset, **kw)
 
 # %% ../nbs/02_config.ipynb #97e09e81
-RETRAIN_DEFAULTS = {'cpu': 'scratch'}     # chosen on validation loss: see the study below; other presets: continue
+RETRAIN_DEFAULTS = {'cpu': 'scratch', 'top': 'scratch'}   # chosen on validation loss: see the studies; others: continue
 
 def flag_name(f) -> str:
     "The name of the flag (and of the flat, older config.json key) of settings field `f`."

@@ -92,8 +92,9 @@ def scratch_of(pid) -> Path|None:
     return None
 
 
-def kill_first_run(after_s=0.5, timeout_s=60) -> dict:
-    "In a thread: SIGKILL the first worker seen running a run, `after_s` seconds after its run began."
+def kill_first_run(after_s=0.5, timeout_s=300) -> dict:
+    """In a thread: SIGKILL the first worker seen running a run, `after_s` seconds after its run began (watching up to
+    `timeout_s`: on a loaded machine Ray starts its workers slowly)."""
     killed = {}
     def watch():
         end = time.time() + timeout_s
