@@ -105,7 +105,7 @@ def price_calls(model,               # the model whose prices apply
             'usd_both': cached*BATCH_DISCOUNT}
 
 # %% ../nbs/21_plan.ipynb #7a6774dc
-STEP_SECONDS = {'cpu': 0.5, 'cpu-full': 150.0, 'top': 70.0, 'paper': 370.0, 'tiny': 1.0}   # a KD step, 2-core CPU
+STEP_SECONDS = {'cpu': 0.5, 'cpu-full': 150.0, 'top': 40.0, 'paper': 370.0, 'tiny': 1.0}   # a KD step, 2-core CPU
 OUTPUT_TOKENS_PER_S = 60.0   # a Sonnet-class model's output speed (an assumption, not measured here)
 CALL_SECONDS = 2.0           # time to first token, per call (an assumption)
 CACHE_TTL_S = 300            # the prompt cache's lifetime: steps further apart than this pay a new write
