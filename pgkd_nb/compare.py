@@ -99,18 +99,18 @@ def run_arms(cfg: RunConfig, out, arms=ARMS, seeds=3, progress=True, task=None, 
     "Run (or resume; a finished run is read back) every arm at every seed: {(arm, seed): summary}; the zero-shot "
     "arm's one pass as ('zero-shot', None); `setfit`: the setfit arm's `SetFitConfig` (None: its defaults); `jobs`: "
     "loop runs at a time (`loop_runs`)."
-    cfgs, model = compare_configs(cfg, arms, seeds), plan_teacher(cfg)[1]
+    cfgs, model, names = compare_configs(cfg, arms, seeds), plan_teacher(cfg)[1], parse_arms(arms)
     task, out, runs = task or run_task(cfg), make_dir(out), {}
     for (strategy, seed), s in loop_runs(cfgs, out, task, progress, jobs).items():
         c = ArmRun(strategy, seed)
         if s['teacher']['simulated'] and c.strategy != 'random':      # the record, as `model` would charge it
             s = {**s, 'priced': priced_steps(c.path(out), model)}
         runs[(strategy, seed)] = s
-    if 'setfit' in parse_arms(arms):
+    if 'setfit' in names:
         for s in range(cfg.seed, cfg.seed + seeds):
             runs[('setfit', s)] = setfit_arm(replace(cfg, seed=s), setfit or SetFitConfig(), out/f'setfit-seed{s}',
                                              task, runs[(cfgs[0].strategy, s)], progress)
-    if 'zero-shot' in parse_arms(arms):
+    if 'zero-shot' in names:
         runs[('zero-shot', None)] = zero_shot_arm(cfg, out, task, f'{cfgs[0].strategy}-seed{cfg.seed}', progress)
     return runs
 

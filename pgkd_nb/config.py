@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .data import DEMO_TASK
 
 # %% auto #0
-__all__ = ['DEFAULT_CHECKPOINT', 'STUDENT_PRESETS', 'UNDER_TRAINED', 'STRATEGIES', 'StudentConfig', 'make_config',
+__all__ = ['DEFAULT_CHECKPOINT', 'STUDENT_PRESETS', 'UNDER_TRAINED', 'STRATEGIES', 'SELECTS', 'StudentConfig', 'make_config',
            'under_trained_line', 'setting', 'TeacherConfig', 'RunConfig', 'config_from_dict', 'config_to_dict',
            'GridConfig']
 
@@ -138,6 +138,7 @@ STRATEGIES = {'pgkd': 'PGKD: the teacher writes rows, guided by the validation r
               'random': 'control: random pool rows, no guidance (simulated teacher only)',
               'more': 'control: more training, no new rows: each KD step trains the current model further '
                       'on D^i unchanged (no teacher)'}
+SELECTS = ('loss', 'accuracy', 'macro_f1')   # `--select`: the validation numbers that can pick the kept step
 
 # %% ../nbs/02_config.ipynb #0fbd8868
 @dataclass
@@ -186,7 +187,7 @@ class RunConfig:
     unlabelled: str|None = setting(None, '--strategy label: in-domain texts the student picks from (any format --data '
                                    'reads; --text-col; default: the pool, its labels hidden)')
     select: str = setting('loss', 'the validation number that picks the kept step and counts patience: loss (the '
-                          "paper's, lowest), accuracy or macro_f1 (highest)", choices=['loss', 'accuracy', 'macro_f1'])
+                          "paper's, lowest), accuracy or macro_f1 (highest)", choices=list(SELECTS))
 
     def __post_init__(self):
         if isinstance(self.teacher, dict): self.teacher = TeacherConfig(**self.teacher)
@@ -247,7 +248,7 @@ def check_config(cfg: RunConfig) -> RunConfig:
     "Reject settings that cannot run, with the reason and the flag to change."
     if cfg.retrain not in ('continue', 'scratch'):
         raise ValueError(f"retrain={cfg.retrain!r}: choose 'continue' or 'scratch'")
-    if cfg.select not in ('loss', 'accuracy', 'macro_f1'):
+    if cfg.select not in SELECTS:
         raise ValueError(f"--select {cfg.select}: choose loss, accuracy or macro_f1")
     for name, low in (('n_samples', 2), ('gen_batch', 1), ('kd_steps', 0), ('patience', 0), ('n_mined', 0),
                       ('n_few_shot', 0), ('seed', 0)):

@@ -28,3 +28,12 @@ def one_line_error(capsys, argv, *needles):
     assert len(lines) == 1 and lines[0].startswith(f'pgkd {argv[0]}: error: '), f"not one error line: {err!r}"
     for n in needles: assert n in lines[0], f"{n!r} not in {lines[0]!r}"
     return lines[0]
+
+
+def tiny(tmp, **kw):
+    "A tiny run's settings (tiny BERT, head mode, huffpost_mini, 2 KD steps of 16 rows); `kw` overrides them."
+    from pgkd_nb.config import RunConfig
+    from pgkd_nb.student import tiny_checkpoint
+    return RunConfig(**{'preset': 'tiny', 'checkpoint': tiny_checkpoint(tmp/'tiny'), 'n_samples': 120, 'gen_batch': 16,
+                        'kd_steps': 2, 'patience': 5, 'n_mined': 4, 'n_few_shot': 4, 'test_max': 40,
+                        'student': {'mode': 'head', 'epochs': 3, 'cache_dir': str(tmp/'enc')}, **kw})

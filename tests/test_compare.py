@@ -6,20 +6,13 @@ import json
 import pytest
 
 from pgkd_nb.compare import ARMS, compare, compare_result, page_text, to_markdown
-from pgkd_nb.config import RunConfig, TeacherConfig
+from pgkd_nb.config import TeacherConfig
 from pgkd_nb.data import load_task, same_text_key, sample_d0
 from pgkd_nb.loop import run_pgkd
 from pgkd_nb.records import completed_steps, read_json, step_path
 from pgkd_nb.report import write_report
 from pgkd_nb.student import tiny_checkpoint
-from conftest import one_line_error
-
-
-def tiny(tmp, **kw):
-    "A tiny run (tiny BERT, head mode, huffpost_mini, 2 KD steps of 16 rows)."
-    return RunConfig(**{'preset': 'tiny', 'checkpoint': tiny_checkpoint(tmp/'tiny'), 'n_samples': 120, 'gen_batch': 16,
-                        'kd_steps': 2, 'patience': 5, 'n_mined': 4, 'n_few_shot': 4, 'test_max': 40,
-                        'student': {'mode': 'head', 'epochs': 3, 'cache_dir': str(tmp/'enc')}, **kw})
+from conftest import one_line_error, tiny
 
 
 @pytest.fixture(scope='module')

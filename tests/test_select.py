@@ -5,18 +5,12 @@ import pytest
 from pgkd_nb.config import RunConfig, check_config
 from pgkd_nb.loop import run_pgkd
 from pgkd_nb.records import completed_steps
-from pgkd_nb.student import tiny_checkpoint
-
-
-def tiny(tmp, **kw):
-    return RunConfig(**{'preset': 'tiny', 'checkpoint': tiny_checkpoint(tmp/'tiny'), 'n_samples': 120, 'gen_batch': 16,
-                        'kd_steps': 3, 'patience': 5, 'n_mined': 4, 'n_few_shot': 4, 'test_max': 40,
-                        'student': {'mode': 'head', 'epochs': 3, 'cache_dir': str(tmp/'enc')}, **kw})
+from conftest import tiny
 
 
 @pytest.mark.parametrize('select', ['loss', 'accuracy', 'macro_f1'])
 def test_the_kept_step_is_the_best_by_the_selected_number(tmp_path, select):
-    s = run_pgkd(tiny(tmp_path, select=select), tmp_path/'run', progress=False)
+    s = run_pgkd(tiny(tmp_path, select=select, kd_steps=3), tmp_path/'run', progress=False)
     recs = completed_steps(tmp_path/'run')
     key = 'val_loss' if select == 'loss' else f'val_{select}'
     best = (min if select == 'loss' else max)(r[key] for r in recs)
